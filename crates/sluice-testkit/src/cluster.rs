@@ -69,13 +69,9 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Starts a cluster on a free port and waits until it accepts connections.
     pub(crate) fn start() -> Result<Self, String> {
-        let bindir = find_bindir().ok_or_else(|| {
-            "DATABASE_URL is not set, nothing answers at 127.0.0.1:5432, and no PostgreSQL \
-             binaries (initdb, postgres) were found on PATH or under /usr/lib/postgresql/*/bin. \
-             Install PostgreSQL (Debian: `apt-get install postgresql`), start a server on \
-             127.0.0.1:5432, or set DATABASE_URL to a server where this role may CREATE DATABASE."
-                .to_owned()
-        })?;
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let bindir =
+            find_bindir(&path, Path::new(DEBIAN_ROOT)).ok_or_else(|| NO_BINARIES.to_owned())?;
         let mut last = String::new();
         // A free port can be taken between our check and the server's bind; try a few.
         for _ in 0..3 {
@@ -183,10 +179,24 @@ pub(crate) fn ephemeral_forced() -> bool {
         .unwrap_or(false)
 }
 
-/// The directory holding both `initdb` and `postgres`.
-fn find_bindir() -> Option<PathBuf> {
+/// Where Debian installs each PostgreSQL version's binaries (`<root>/<major>/bin`).
+const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
+
+/// What to do when there is no server and nothing to start one with.
+const NO_BINARIES: &str = "DATABASE_URL is not set, nothing answers at 127.0.0.1:5432, and no \
+     PostgreSQL binaries (initdb, postgres) were found on PATH or under \
+     /usr/lib/postgresql/*/bin. Install PostgreSQL (Debian: `apt-get install postgresql`), \
+     start a server on 127.0.0.1:5432, or set DATABASE_URL to a server where this role may \
+     CREATE DATABASE.";
+
+/// The directory holding both `initdb` and `postgres`: the one `initdb` on `path` lives
+/// in, else the newest `<debian_root>/<major>/bin`.
+fn find_bindir(path: &std::ffi::OsStr, debian_root: &Path) -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    if let Some(initdb) = find_program("initdb") {
+    let on_path = std::env::split_paths(path)
+        .map(|dir| dir.join("initdb"))
+        .find(|candidate| candidate.is_file());
+    if let Some(initdb) = on_path {
         // Debian links /usr/local/bin/initdb and friends to the versioned directory;
         // follow the link so the directory holds the server binary too.
         let real = std::fs::canonicalize(&initdb).unwrap_or(initdb);
@@ -194,7 +204,7 @@ fn find_bindir() -> Option<PathBuf> {
             return Some(dir.to_path_buf());
         }
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(debian_root)
         .ok()?
         .filter_map(Result::ok)
         .filter_map(|entry| {
@@ -226,4 +236,43 @@ fn is_root() -> bool {
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_binaries_anywhere_means_none_and_a_message_that_says_what_to_do() {
+        let empty =
+            std::env::temp_dir().join(format!("sluice-testkit-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let found = find_bindir(empty.as_os_str(), &empty.join("no-such-root"));
+        std::fs::remove_dir_all(&empty).unwrap();
+        assert_eq!(found, None);
+        for needle in [
+            "apt-get install postgresql",
+            "DATABASE_URL",
+            "127.0.0.1:5432",
+        ] {
+            assert!(NO_BINARIES.contains(needle), "message lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn the_newest_versioned_directory_wins_when_path_has_none() {
+        let root = std::env::temp_dir().join(format!("sluice-testkit-root-{}", std::process::id()));
+        for version in ["13", "16", "9"] {
+            let bin = root.join(version).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join("initdb"), "").unwrap();
+            std::fs::write(bin.join("postgres"), "").unwrap();
+        }
+        // A version directory missing the server binary does not count.
+        std::fs::create_dir_all(root.join("17").join("bin")).unwrap();
+        std::fs::write(root.join("17").join("bin").join("initdb"), "").unwrap();
+        let found = find_bindir(std::ffi::OsStr::new(""), &root);
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(found, Some(root.join("16").join("bin")));
+    }
 }
