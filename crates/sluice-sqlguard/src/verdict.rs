@@ -1,0 +1,170 @@
+//! What the guard decides: [`Verdict`], and the types it is made of.
+
+use std::fmt;
+
+/// The guard's decision on one piece of SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "verdict", rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The statement may run under the guard's policy.
+    Allowed(Allowed),
+    /// The statement must not run; `reason` says which rule refused it and `message`
+    /// explains it in words a language model can act on.
+    Refused(Refusal),
+}
+
+impl Verdict {
+    /// True when the statement may run.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Verdict::Allowed(_))
+    }
+
+    /// The refusal, if the statement was refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Verdict::Refused(refusal) => Some(refusal),
+            Verdict::Allowed(_) => None,
+        }
+    }
+
+    pub(crate) fn refused(reason: RefusalReason, message: impl Into<String>) -> Self {
+        Verdict::Refused(Refusal {
+            reason,
+            message: message.into(),
+        })
+    }
+}
+
+/// An allowed statement: what kind it is and which relations it touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Allowed {
+    /// The kind of the (single) statement.
+    pub kind: StatementKind,
+    /// Relations the statement reads, as written in the SQL (`schema.table` or
+    /// `table`), without duplicates and without the names of its own CTEs.
+    pub reads: Vec<String>,
+    /// Relations the statement writes (empty for reads).
+    pub writes: Vec<String>,
+}
+
+/// A refused statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Refusal {
+    /// Which rule refused the statement.
+    pub reason: RefusalReason,
+    /// The explanation, written for the caller (often a language model).
+    pub message: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The kind of an allowed statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum StatementKind {
+    /// A query: `SELECT`, `VALUES`, `TABLE`, or `WITH … SELECT`.
+    Query,
+    /// `EXPLAIN` (without `ANALYZE`) of a query.
+    Explain,
+    /// `SHOW` of an allow-listed setting.
+    Show,
+    /// `INSERT`.
+    Insert,
+    /// `UPDATE`.
+    Update,
+    /// `DELETE`.
+    Delete,
+    /// `MERGE`.
+    Merge,
+    /// `CREATE TABLE`, `CREATE VIEW` or `CREATE INDEX` (only when the policy allows DDL).
+    Create,
+    /// `ALTER TABLE` (only when the policy allows DDL).
+    Alter,
+    /// `DROP TABLE`, `DROP VIEW` or `DROP INDEX` (only when the policy allows DDL).
+    Drop,
+}
+
+impl StatementKind {
+    /// True for kinds that only read.
+    pub fn is_read_only(self) -> bool {
+        matches!(
+            self,
+            StatementKind::Query | StatementKind::Explain | StatementKind::Show
+        )
+    }
+}
+
+/// Why a statement was refused. Each variant is one rule of the guard; the
+/// [manual](crate::manual) gives the attack each rule stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// The input holds no statement at all (empty, or only comments).
+    Empty,
+    /// The input is longer than the policy's limit.
+    TooLong,
+    /// The input nests deeper than the parser's recursion limit.
+    TooDeeplyNested,
+    /// The input does not parse as PostgreSQL; the guard fails closed.
+    Unparsable,
+    /// More than one statement: each call may run exactly one.
+    MultipleStatements,
+    /// The statement's kind is not allowed by the policy (a write under the read-only
+    /// policy, `COPY`, `DO`, `CALL`, `SET`, transaction control, …).
+    StatementNotAllowed,
+    /// A data-modifying statement nested in a query (`WITH d AS (DELETE …) SELECT …`).
+    DataModifyingCte,
+    /// `SELECT … INTO`, which creates a table.
+    SelectInto,
+    /// A locking clause (`FOR UPDATE`, `FOR SHARE`, …), which takes row locks.
+    LockingClause,
+    /// A call of a function that is not on the allow-list of side-effect-free functions.
+    FunctionNotAllowed,
+    /// `EXPLAIN ANALYZE`, which runs the statement it explains.
+    ExplainAnalyze,
+    /// `SHOW` of a setting that is not on the allow-list.
+    SettingNotAllowed,
+    /// `UPDATE` or `DELETE` without `WHERE`, when the policy forbids it.
+    MissingWhere,
+}
+
+impl RefusalReason {
+    /// A stable, machine-readable name (`snake_case`) for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::Empty => "empty",
+            RefusalReason::TooLong => "too_long",
+            RefusalReason::TooDeeplyNested => "too_deeply_nested",
+            RefusalReason::Unparsable => "unparsable",
+            RefusalReason::MultipleStatements => "multiple_statements",
+            RefusalReason::StatementNotAllowed => "statement_not_allowed",
+            RefusalReason::DataModifyingCte => "data_modifying_cte",
+            RefusalReason::SelectInto => "select_into",
+            RefusalReason::LockingClause => "locking_clause",
+            RefusalReason::FunctionNotAllowed => "function_not_allowed",
+            RefusalReason::ExplainAnalyze => "explain_analyze",
+            RefusalReason::SettingNotAllowed => "setting_not_allowed",
+            RefusalReason::MissingWhere => "missing_where",
+        }
+    }
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
