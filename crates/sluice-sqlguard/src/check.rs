@@ -8,7 +8,9 @@ use sqlparser::ast::{
     TableFactor, TableObject, Visit, Visitor,
 };
 use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::policy::{Mode, Policy};
 use crate::verdict::{Allowed, RefusalReason, StatementKind, Verdict};
@@ -26,10 +28,31 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
         );
     }
     let rewritten = rewrite_table_command(sql);
-    let statements = match Parser::new(&PostgreSqlDialect {})
+    let dialect = PostgreSqlDialect {};
+    let tokens = match Tokenizer::new(&dialect, rewritten.as_deref().unwrap_or(sql))
+        .tokenize_with_location()
+    {
+        Ok(tokens) => tokens,
+        Err(e) => return unparsable(&e.to_string()),
+    };
+    // Operator chains (`1 + 1 + … + 1`) are built by a loop in the parser, so its
+    // recursion limit does not see them, yet the tree they make is as deep as they are
+    // long, and walking or even dropping it recurses. Count them before parsing.
+    let operators = tokens.iter().filter(|t| is_operator(&t.token)).count();
+    if operators > policy.max_operators {
+        return Verdict::refused(
+            RefusalReason::TooComplex,
+            format!(
+                "the SQL has {operators} operators; the limit is {}. Simplify the expression \
+                 or split the work into several queries.",
+                policy.max_operators
+            ),
+        );
+    }
+    let statements = match Parser::new(&dialect)
         .with_recursion_limit(policy.max_depth)
-        .try_with_sql(rewritten.as_deref().unwrap_or(sql))
-        .and_then(|mut parser| parser.parse_statements())
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
     {
         Ok(statements) => statements,
         Err(ParserError::RecursionLimitExceeded) => {
@@ -43,13 +66,7 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
             );
         }
         Err(ParserError::TokenizerError(e) | ParserError::ParserError(e)) => {
-            return Verdict::refused(
-                RefusalReason::Unparsable,
-                format!(
-                    "could not parse the SQL as PostgreSQL: {e}. Only statements the guard can \
-                     parse are run."
-                ),
-            );
+            return unparsable(&e);
         }
     };
     let statement = match statements.as_slice() {
@@ -73,6 +90,50 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
     match classify(policy, statement) {
         Ok(kind) => walk(policy, statement, kind),
         Err(refusal) => refusal,
+    }
+}
+
+fn unparsable(error: &str) -> Verdict {
+    Verdict::refused(
+        RefusalReason::Unparsable,
+        format!(
+            "could not parse the SQL as PostgreSQL: {error}. Only statements the guard can \
+             parse are run."
+        ),
+    )
+}
+
+/// True for tokens that join or wrap operands: everything but words, literals and the
+/// punctuation of lists (`,` `(` `)` `.` `;`), plus the keyword operators.
+fn is_operator(token: &Token) -> bool {
+    match token {
+        Token::Word(word) => matches!(
+            word.keyword,
+            Keyword::AND
+                | Keyword::OR
+                | Keyword::NOT
+                | Keyword::IS
+                | Keyword::LIKE
+                | Keyword::ILIKE
+        ),
+        Token::EOF
+        | Token::Number(..)
+        | Token::Char(_)
+        | Token::SingleQuotedString(_)
+        | Token::DoubleQuotedString(_)
+        | Token::DollarQuotedString(_)
+        | Token::NationalStringLiteral(_)
+        | Token::EscapedStringLiteral(_)
+        | Token::UnicodeStringLiteral(_)
+        | Token::HexStringLiteral(_)
+        | Token::Comma
+        | Token::Whitespace(_)
+        | Token::LParen
+        | Token::RParen
+        | Token::Period
+        | Token::SemiColon
+        | Token::Placeholder(_) => false,
+        _ => true,
     }
 }
 

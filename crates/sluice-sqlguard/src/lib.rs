@@ -60,7 +60,7 @@ pub mod manual;
 mod policy;
 mod verdict;
 
-pub use policy::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_SQL_BYTES, Policy};
+pub use policy::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPERATORS, DEFAULT_MAX_SQL_BYTES, Policy};
 pub use verdict::{Allowed, Refusal, RefusalReason, StatementKind, Verdict};
 
 /// Decides whether SQL may run under a [`Policy`].

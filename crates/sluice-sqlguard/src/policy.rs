@@ -8,7 +8,10 @@ use crate::functions::{SAFE_FUNCTIONS, WRITE_FUNCTIONS};
 pub const DEFAULT_MAX_SQL_BYTES: usize = 100 * 1024;
 
 /// The default limit on the parser's recursion depth (nested expressions and queries).
-pub const DEFAULT_MAX_DEPTH: usize = 64;
+pub const DEFAULT_MAX_DEPTH: usize = 32;
+
+/// The default limit on operators (`+`, `AND`, `||`, `::`, …) in one statement.
+pub const DEFAULT_MAX_OPERATORS: usize = 2_000;
 
 /// Settings `SHOW` may read under the read-only policy: harmless facts a model needs to
 /// write correct SQL (time zone, date style, search path, version).
@@ -58,6 +61,7 @@ pub struct Policy {
     pub(crate) require_where: bool,
     pub(crate) max_sql_bytes: usize,
     pub(crate) max_depth: usize,
+    pub(crate) max_operators: usize,
 }
 
 /// Reading or writing.
@@ -81,6 +85,7 @@ impl Policy {
             require_where: false,
             max_sql_bytes: DEFAULT_MAX_SQL_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
+            max_operators: DEFAULT_MAX_OPERATORS,
         }
     }
 
@@ -151,6 +156,14 @@ impl Policy {
     #[must_use]
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.max_depth = depth;
+        self
+    }
+
+    /// Sets the most operators one statement may hold. Long operator chains make deep
+    /// syntax trees that the parser's recursion limit does not see.
+    #[must_use]
+    pub fn max_operators(mut self, operators: usize) -> Self {
+        self.max_operators = operators;
         self
     }
 

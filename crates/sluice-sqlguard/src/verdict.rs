@@ -119,6 +119,8 @@ pub enum RefusalReason {
     TooLong,
     /// The input nests deeper than the parser's recursion limit.
     TooDeeplyNested,
+    /// The input holds more operators than the policy's limit.
+    TooComplex,
     /// The input does not parse as PostgreSQL; the guard fails closed.
     Unparsable,
     /// More than one statement: each call may run exactly one.
@@ -149,6 +151,7 @@ impl RefusalReason {
             RefusalReason::Empty => "empty",
             RefusalReason::TooLong => "too_long",
             RefusalReason::TooDeeplyNested => "too_deeply_nested",
+            RefusalReason::TooComplex => "too_complex",
             RefusalReason::Unparsable => "unparsable",
             RefusalReason::MultipleStatements => "multiple_statements",
             RefusalReason::StatementNotAllowed => "statement_not_allowed",

@@ -1,0 +1,109 @@
+//! The guard never panics and stays bounded, whatever it is fed.
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use sluice_sqlguard::{Guard, Policy, RefusalReason};
+
+/// Runs `check` on a thread with a small stack, as a tokio worker would have, so that
+/// unbounded recursion shows up as a crash here rather than in production.
+fn check_on_small_stack(policy: Policy, sql: String) -> sluice_sqlguard::Verdict {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || Guard::new(policy).check(&sql))
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn deep_parentheses_are_refused_as_too_deep() {
+    let sql = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+    let verdict = check_on_small_stack(Policy::read_only(), sql);
+    assert_eq!(
+        verdict.refusal().unwrap().reason,
+        RefusalReason::TooDeeplyNested
+    );
+}
+
+#[test]
+fn deep_subqueries_are_refused_as_too_deep() {
+    let sql = format!(
+        "{}SELECT 1{}",
+        "SELECT * FROM (".repeat(500),
+        ") s".repeat(500)
+    );
+    let verdict = check_on_small_stack(Policy::read_only(), sql);
+    assert_eq!(
+        verdict.refusal().unwrap().reason,
+        RefusalReason::TooDeeplyNested
+    );
+}
+
+#[test]
+fn long_operator_chains_do_not_exhaust_the_stack() {
+    // A left-deep chain is built by a loop in the parser, not by recursion, so the
+    // recursion limit does not see it; walking and dropping it must still be safe.
+    for op in ["1 + ", "true AND ", "'a' || ", "x OR ", "1::int + "] {
+        let sql = format!("SELECT {}1", op.repeat(20_000));
+        let policy = Policy::read_only().max_sql_bytes(1 << 20);
+        let verdict = check_on_small_stack(policy, sql);
+        assert_eq!(
+            verdict.refusal().unwrap().reason,
+            RefusalReason::TooComplex,
+            "{op}"
+        );
+    }
+    // Just under the limit is fine, on the same small stack.
+    let sql = format!("SELECT {}1", "1 + ".repeat(1_999));
+    assert!(check_on_small_stack(Policy::read_only(), sql).is_allowed());
+}
+
+#[test]
+fn oversized_input_is_refused_before_parsing() {
+    let sql = format!("SELECT '{}'", "x".repeat(200 * 1024));
+    // Refused before any parsing: the length alone decides.
+    let verdict = Guard::read_only().check(&sql);
+    assert_eq!(verdict.refusal().unwrap().reason, RefusalReason::TooLong);
+    let small = Guard::new(Policy::read_only().max_sql_bytes(10)).check("SELECT 1234567890");
+    assert_eq!(small.refusal().unwrap().reason, RefusalReason::TooLong);
+}
+
+#[test]
+fn empty_input_is_refused() {
+    for sql in ["", "   ", "-- only a comment", "/* nothing */", ";"] {
+        let verdict = Guard::read_only().check(sql);
+        let reason = verdict.refusal().unwrap().reason;
+        assert!(
+            matches!(reason, RefusalReason::Empty | RefusalReason::Unparsable),
+            "{sql:?}: {reason:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics(sql in ".{0,300}") {
+        let _ = Guard::read_only().check(&sql);
+        let _ = Guard::write().check(&sql);
+    }
+
+    #[test]
+    fn sql_like_text_never_panics(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("SELECT"), Just("FROM"), Just("WHERE"), Just("WITH"), Just("("), Just(")"),
+                Just(","), Just(";"), Just("'"), Just("$$"), Just("--"), Just("/*"), Just("*/"),
+                Just("t"), Just("pg_sleep(1)"), Just("DELETE"), Just("INSERT INTO t"),
+                Just("VALUES"), Just("1"), Just("AS"), Just("::int"), Just("E'\\'"), Just("\""),
+                Just("UNION"), Just("FOR UPDATE"), Just("INTO"), Just("EXPLAIN"), Just("ANALYZE"),
+            ],
+            0..40,
+        )
+    ) {
+        let sql = parts.join(" ");
+        let _ = Guard::read_only().check(&sql);
+        let _ = Guard::write().check(&sql);
+    }
+}
