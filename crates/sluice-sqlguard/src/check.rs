@@ -156,7 +156,14 @@ fn rewrite_table_command(sql: &str) -> Option<String> {
 fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Verdict> {
     let read_only = policy.mode == Mode::ReadOnly;
     let kind = match statement {
-        Statement::Query(_) => StatementKind::Query,
+        // `WITH … INSERT …` parses as a query whose body is the write.
+        Statement::Query(query) => match query.body.as_ref() {
+            SetExpr::Insert(_) => StatementKind::Insert,
+            SetExpr::Update(_) => StatementKind::Update,
+            SetExpr::Delete(_) => StatementKind::Delete,
+            SetExpr::Merge(_) => StatementKind::Merge,
+            _ => StatementKind::Query,
+        },
         Statement::Explain {
             analyze,
             statement: inner,
