@@ -6,7 +6,11 @@ use sluice_sqlguard::Guard;
 
 const SHORT: &str = "SELECT id, name FROM users WHERE id = 42";
 
-const TYPICAL: &str = "WITH recent AS (
+const TYPICAL: &str = "SELECT country, count(*) AS customers, avg(total) FROM customers c \
+JOIN orders o ON o.customer_id = c.id WHERE o.created_at > now() - interval '7 days' \
+GROUP BY country ORDER BY 2 DESC LIMIT 10";
+
+const COMPLEX: &str = "WITH recent AS (
     SELECT customer_id, sum(total) AS spent, count(*) AS orders
     FROM orders
     WHERE created_at >= now() - interval '30 days' AND status <> 'cancelled'
@@ -35,13 +39,16 @@ fn bench(c: &mut Criterion) {
     let long = long_query();
     let mut group = c.benchmark_group("check");
     group.bench_function("short", |b| {
-        b.iter(|| guard.check(std::hint::black_box(SHORT)))
+        b.iter(|| guard.check(std::hint::black_box(SHORT)));
     });
     group.bench_function("typical", |b| {
-        b.iter(|| guard.check(std::hint::black_box(TYPICAL)))
+        b.iter(|| guard.check(std::hint::black_box(TYPICAL)));
+    });
+    group.bench_function("complex_cte_window", |b| {
+        b.iter(|| guard.check(std::hint::black_box(COMPLEX)));
     });
     group.bench_function("long_200_columns", |b| {
-        b.iter(|| guard.check(std::hint::black_box(&long)))
+        b.iter(|| guard.check(std::hint::black_box(&long)));
     });
     group.finish();
 }

@@ -291,7 +291,10 @@ fn walk(policy: &Policy, statement: &Statement, kind: StatementKind) -> Verdict 
         return refusal;
     }
     let mut writes = BTreeSet::new();
-    write_targets(statement, &mut writes);
+    // Under the read-only policy an allowed statement writes nothing: skip the second walk.
+    if !kind.is_read_only() {
+        write_targets(statement, &mut writes);
+    }
     let reads = walker
         .reads
         .into_iter()
@@ -366,10 +369,10 @@ impl Visitor for Walker<'_> {
                  clause.",
             ));
         }
-        if let SetExpr::Select(select) = query.body.as_ref() {
-            if select.into.is_some() {
-                return ControlFlow::Break(select_into());
-            }
+        if let SetExpr::Select(select) = query.body.as_ref()
+            && select.into.is_some()
+        {
+            return ControlFlow::Break(select_into());
         }
         ControlFlow::Continue(())
     }

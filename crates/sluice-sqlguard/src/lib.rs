@@ -19,8 +19,8 @@
 //!   allow-list, enable DDL, require `WHERE`, and set size and depth limits.
 //! - [`Guard`]: built once from a policy, shared freely (`Send + Sync`), and asked with
 //!   [`Guard::check`].
-//! - [`Verdict`]: [`Allowed`] (the [`StatementKind`] and the relations read and written)
-//!   or [`Refusal`] (a [`RefusalReason`] and a message a model can act on). Anything that
+//! - The answer, a [`Verdict`], is [`Allowed`] (the [`StatementKind`] and the relations
+//!   read and written) or [`Refusal`] (a [`RefusalReason`] and a message a model can act on). Anything that
 //!   does not parse is refused: the guard fails closed.
 //! - [`manual`]: each rule, the attack it stops, and why the guard is only one of
 //!   several layers.
@@ -65,8 +65,8 @@ pub use verdict::{Allowed, Refusal, RefusalReason, StatementKind, Verdict};
 
 /// Decides whether SQL may run under a [`Policy`].
 ///
-/// Cheap to clone? No need: build it once and share it by reference or in an `Arc`; it
-/// is immutable and `Send + Sync`.
+/// Build it once and share it by reference or in an `Arc`: it is immutable and
+/// `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct Guard {
     policy: Policy,

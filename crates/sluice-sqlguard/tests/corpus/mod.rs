@@ -2,14 +2,14 @@
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
 
 /// One attack: the reason the guard must give, the proof kind, the SQL.
-pub struct Attack {
-    pub line: usize,
-    pub reason: String,
-    pub proof: String,
-    pub sql: String,
+pub(crate) struct Attack {
+    pub(crate) line: usize,
+    pub(crate) reason: String,
+    pub(crate) proof: String,
+    pub(crate) sql: String,
 }
 
-pub fn attacks() -> Vec<Attack> {
+pub(crate) fn attacks() -> Vec<Attack> {
     include_str!("attacks.tsv")
         .lines()
         .enumerate()
@@ -32,7 +32,7 @@ pub fn attacks() -> Vec<Attack> {
         .collect()
 }
 
-pub fn benign() -> Vec<(usize, &'static str)> {
+pub(crate) fn benign() -> Vec<(usize, &'static str)> {
     include_str!("benign.sql")
         .lines()
         .enumerate()
@@ -41,4 +41,4 @@ pub fn benign() -> Vec<(usize, &'static str)> {
         .collect()
 }
 
-pub const SCHEMA: &str = include_str!("schema.sql");
+pub(crate) const SCHEMA: &str = include_str!("schema.sql");
