@@ -1,19 +1,64 @@
 //! # sluice-mcp: the Model Context Protocol server core
 //!
-//! This crate speaks MCP (revision 2025-11-25, and the older revisions a client may ask
-//! for) so that the crates above it only have to say *what* a server offers, never *how*
-//! it is carried. It knows nothing of databases or of GitHub.
+//! This crate speaks MCP (revision 2025-11-25, and 2025-06-18, 2025-03-26 and
+//! 2024-11-05 for clients that ask for them) so that the crates above it only say *what*
+//! a server offers, never *how* it is carried. It knows nothing of databases.
 //!
-//! What it holds, one module per concern:
+//! ## Tour
 //!
-//! - **JSON-RPC 2.0 and MCP types** as serde types: requests, results, notifications,
-//!   errors and content blocks, tolerant of unknown fields where the specification is.
-//! - **A server and its router**: lifecycle (`initialize`, version negotiation,
-//!   capabilities), tools (typed and dynamic), resources, prompts, completion, logging,
-//!   progress and cancellation.
-//! - **Seams for other crates**: a tool trait, a per-request context carrying typed
-//!   extensions (the caller's identity rides there), a per-session tool filter, and a
-//!   token-verifier trait for the HTTP transport.
-//! - **Transports**: stdio, in-memory, and Streamable HTTP behind the `http` feature.
+//! - [`jsonrpc`]: JSON-RPC 2.0 messages, ids and errors. Malformed input gets the right
+//!   error (`-32700`, `-32600`, `-32601`, `-32602`, `-32603`) and the session goes on.
+//! - [`protocol`]: the MCP types a server core needs — versions, tools, content blocks,
+//!   tool results.
+//! - [`Server`] and [`ServerBuilder`]: the tools a server offers, registered typed (an
+//!   argument type deriving `Deserialize` and `JsonSchema`) or dynamic (a JSON schema
+//!   and a handler on `serde_json::Value`, added and removed at run time).
+//! - [`Session`]: one client's lifecycle (`initialize`, version negotiation, `ping`),
+//!   routing, cancellation, pagination; independent of the transport.
+//! - [`RequestContext`] and [`Extensions`]: what a handler knows about its request,
+//!   including typed values other crates attach (the caller's identity).
+//! - [`ToolFilter`]: per-session tool visibility, so `tools/list` and `tools/call` can
+//!   depend on who is calling.
+//! - [`transport`]: stdio (and any byte stream, for tests and embedding).
+//!
+//! ## A complete server
+//!
+//! ```no_run
+//! use serde::Deserialize;
+//! use sluice_mcp::{CallToolResult, Extensions, Server, ToolError};
+//!
+//! #[derive(Deserialize, schemars::JsonSchema)]
+//! struct Add {
+//!     /// The first addend.
+//!     a: i64,
+//!     /// The second addend.
+//!     b: i64,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = Server::builder("adder", "1.0.0")
+//!         .instructions("Adds two integers.")
+//!         .typed_tool("add", "Adds a and b.", |args: Add, _ctx| async move {
+//!             let sum = args.a.checked_add(args.b).ok_or(ToolError::new("overflow"))?;
+//!             Ok(CallToolResult::text(sum.to_string()))
+//!         })
+//!         .build();
+//!     sluice_mcp::transport::stdio::serve(&server, Extensions::new()).await
+//! }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
+
+mod context;
+pub mod jsonrpc;
+pub mod protocol;
+mod server;
+mod session;
+pub mod transport;
+
+pub use context::{Extensions, RequestContext};
+pub use protocol::{CallToolResult, Content, Tool, ToolAnnotations};
+pub use server::{Server, ServerBuilder, ToolError, ToolFilter, ToolFuture, ToolHandler};
+pub use session::Session;
+pub use tokio_util::sync::CancellationToken;

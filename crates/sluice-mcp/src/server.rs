@@ -1,0 +1,295 @@
+//! The server: a registry of tools built with [`ServerBuilder`], shared by every session.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::context::{Extensions, RequestContext};
+use crate::protocol::{CallToolResult, Implementation, Tool};
+
+/// The future a tool handler returns.
+pub type ToolFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>;
+
+/// A tool failure. It reaches the model as a result with `isError: true` and this
+/// message, so the model can read it and try again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolError(pub String);
+
+impl ToolError {
+    /// A failure with a message for the model.
+    pub fn new(message: impl Into<String>) -> Self {
+        ToolError(message.into())
+    }
+}
+
+/// Something that can be called as a tool.
+pub trait ToolHandler: Send + Sync + 'static {
+    /// Runs the tool on the raw JSON arguments (`Value::Null` when none were sent).
+    fn call(&self, arguments: Value, context: RequestContext) -> ToolFuture;
+}
+
+impl<F, Fut> ToolHandler for F
+where
+    F: Fn(Value, RequestContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+{
+    fn call(&self, arguments: Value, context: RequestContext) -> ToolFuture {
+        Box::pin(self(arguments, context))
+    }
+}
+
+/// Decides, per session, which tools a caller may see and call.
+///
+/// The session's [`Extensions`] carry whatever the transport learned about the caller
+/// (an identity from a bearer token, a login from a flag). A tool the filter hides is
+/// absent from `tools/list` and refused by `tools/call` as unknown.
+pub trait ToolFilter: Send + Sync + 'static {
+    /// True when the caller described by `extensions` may see and call `tool`.
+    fn allows(&self, tool: &Tool, extensions: &Extensions) -> bool;
+}
+
+pub(crate) struct RegisteredTool {
+    pub(crate) tool: Tool,
+    pub(crate) handler: Arc<dyn ToolHandler>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) info: Implementation,
+    pub(crate) instructions: Option<String>,
+    /// Replaced whole on change, so a request reads a snapshot without holding a lock.
+    pub(crate) tools: RwLock<Arc<[RegisteredTool]>>,
+    pub(crate) filter: Option<Box<dyn ToolFilter>>,
+    pub(crate) changes: broadcast::Sender<()>,
+    pub(crate) page_size: usize,
+}
+
+/// An MCP server: what it offers, shared by all its sessions. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("info", &self.inner.info)
+            .field("tools", &self.tools().len())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Starts a server named `name`, version `version`.
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            info: Implementation {
+                name: name.into(),
+                version: version.into(),
+                title: None,
+            },
+            instructions: None,
+            tools: Vec::new(),
+            filter: None,
+            page_size: 100,
+        }
+    }
+
+    /// The tools registered now (unfiltered).
+    pub fn tools(&self) -> Vec<Tool> {
+        self.snapshot().iter().map(|t| t.tool.clone()).collect()
+    }
+
+    /// Adds (or replaces) a tool at run time; sessions are told with
+    /// `notifications/tools/list_changed`.
+    pub fn add_tool(&self, tool: Tool, handler: impl ToolHandler) {
+        self.update(|tools| {
+            tools.retain(|t| t.tool.name != tool.name);
+            tools.push(RegisteredTool {
+                tool,
+                handler: Arc::new(handler),
+            });
+        });
+    }
+
+    /// Removes a tool at run time; returns whether it existed.
+    pub fn remove_tool(&self, name: &str) -> bool {
+        let mut removed = false;
+        self.update(|tools| {
+            let before = tools.len();
+            tools.retain(|t| t.tool.name != name);
+            removed = tools.len() != before;
+        });
+        removed
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<[RegisteredTool]> {
+        match self.inner.tools.read() {
+            Ok(tools) => Arc::clone(&tools),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Vec<RegisteredTool>)) {
+        let mut guard = match self.inner.tools.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next: Vec<RegisteredTool> = guard
+            .iter()
+            .map(|t| RegisteredTool {
+                tool: t.tool.clone(),
+                handler: Arc::clone(&t.handler),
+            })
+            .collect();
+        change(&mut next);
+        *guard = next.into();
+        drop(guard);
+        // No subscribers is fine: no session is open.
+        let _ = self.inner.changes.send(());
+    }
+}
+
+/// Builds a [`Server`].
+pub struct ServerBuilder {
+    info: Implementation,
+    instructions: Option<String>,
+    tools: Vec<RegisteredTool>,
+    filter: Option<Box<dyn ToolFilter>>,
+    page_size: usize,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("info", &self.info)
+            .field("tools", &self.tools.len())
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Sets the human-readable title of the server.
+    #[must_use]
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.info.title = Some(title.into());
+        self
+    }
+
+    /// Sets the instructions sent to the client at initialisation (how to use the tools).
+    #[must_use]
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = Some(instructions.into());
+        self
+    }
+
+    /// Registers a tool whose handler takes the raw JSON arguments.
+    #[must_use]
+    pub fn tool(mut self, tool: Tool, handler: impl ToolHandler) -> Self {
+        self.tools.retain(|t| t.tool.name != tool.name);
+        self.tools.push(RegisteredTool {
+            tool,
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
+    /// Registers a tool with typed arguments: the input schema is derived from `A`, and
+    /// arguments that do not fit it come back to the model as a tool error saying why,
+    /// without the handler being called.
+    #[must_use]
+    pub fn typed_tool<A, F, Fut>(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        handler: F,
+    ) -> Self
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        let tool = Tool::new(name, description, input_schema_for::<A>());
+        self.tool(tool, typed_handler(handler))
+    }
+
+    /// Registers a typed tool described by a full [`Tool`] (title, output schema,
+    /// annotations); its input schema is replaced by the one derived from `A`.
+    #[must_use]
+    pub fn typed_tool_with<A, F, Fut>(self, mut tool: Tool, handler: F) -> Self
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        tool.input_schema = input_schema_for::<A>();
+        self.tool(tool, typed_handler(handler))
+    }
+
+    /// Sets the per-session tool filter.
+    #[must_use]
+    pub fn tool_filter(mut self, filter: impl ToolFilter) -> Self {
+        self.filter = Some(Box::new(filter));
+        self
+    }
+
+    /// Sets how many items one page of a list holds (default 100).
+    #[must_use]
+    pub fn page_size(mut self, size: usize) -> Self {
+        self.page_size = size.max(1);
+        self
+    }
+
+    /// Finishes the server.
+    pub fn build(self) -> Server {
+        let (changes, _) = broadcast::channel(16);
+        Server {
+            inner: Arc::new(Inner {
+                info: self.info,
+                instructions: self.instructions,
+                tools: RwLock::new(self.tools.into()),
+                filter: self.filter,
+                changes,
+                page_size: self.page_size,
+            }),
+        }
+    }
+}
+
+/// The JSON Schema of `A` as an MCP input schema (always an object schema).
+fn input_schema_for<A: schemars::JsonSchema>() -> Value {
+    let mut schema = schemars::schema_for!(A).to_value();
+    if let Value::Object(map) = &mut schema {
+        // MCP wants an object schema; a unit struct's schema has no "type".
+        map.entry("type")
+            .or_insert_with(|| Value::String("object".to_owned()));
+    }
+    schema
+}
+
+fn typed_handler<A, F, Fut>(handler: F) -> impl ToolHandler
+where
+    A: DeserializeOwned + Send + 'static,
+    F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    move |arguments: Value, context: RequestContext| {
+        let handler = Arc::clone(&handler);
+        async move {
+            let arguments = if arguments.is_null() {
+                Value::Object(serde_json::Map::new())
+            } else {
+                arguments
+            };
+            match serde_json::from_value::<A>(arguments) {
+                Ok(parsed) => handler(parsed, context).await,
+                Err(e) => Ok(CallToolResult::error(format!("invalid arguments: {e}"))),
+            }
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The server core driven over an in-memory byte stream, as a client would drive it.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_mcp::transport::stdio::serve_on;
+use sluice_mcp::{CallToolResult, Extensions, Server, Tool, ToolError, ToolFilter};
+use tokio::io::{
+    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
+};
+
+/// A minimal client: writes lines, reads lines.
+struct Client {
+    writer: WriteHalf<DuplexStream>,
+    reader: Lines<BufReader<ReadHalf<DuplexStream>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    fn start(server: Server, extensions: Extensions) -> Client {
+        let (client_side, server_side) = tokio::io::duplex(1 << 20);
+        let (server_read, server_write) = tokio::io::split(server_side);
+        let server = tokio::spawn(async move {
+            serve_on(&server, extensions, server_read, server_write)
+                .await
+                .unwrap();
+        });
+        let (read, writer) = tokio::io::split(client_side);
+        Client {
+            writer,
+            reader: BufReader::new(read).lines(),
+            server,
+        }
+    }
+
+    async fn send(&mut self, message: &str) {
+        self.writer.write_all(message.as_bytes()).await.unwrap();
+        self.writer.write_all(b"\n").await.unwrap();
+    }
+
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.reader.next_line())
+            .await
+            .expect("the server answered in time")
+            .unwrap()
+            .expect("the server is still there");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn request(&mut self, id: i64, method: &str, params: Value) -> Value {
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send(&message.to_string()).await;
+        loop {
+            let message = self.next().await;
+            if message.get("id") == Some(&json!(id)) {
+                return message;
+            }
+        }
+    }
+
+    async fn initialize(&mut self) -> Value {
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                            "clientInfo": {"name": "test", "version": "1"}});
+        let answer = self.request(0, "initialize", params).await;
+        self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        answer
+    }
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct Echo {
+    /// What to say back.
+    text: String,
+}
+
+fn server() -> Server {
+    Server::builder("test-server", "0.1.0")
+        .instructions("For tests.")
+        .typed_tool(
+            "echo",
+            "Says the text back.",
+            |args: Echo, _ctx| async move { Ok(CallToolResult::text(args.text)) },
+        )
+        .tool(
+            Tool::new("fail", "Always fails.", json!({"type": "object"})),
+            |_args: Value, _ctx| async move { Err(ToolError::new("it failed, as it always does")) },
+        )
+        .tool(
+            Tool::new("progress", "Reports progress.", json!({"type": "object"})),
+            |_args: Value, ctx: sluice_mcp::RequestContext| async move {
+                for step in [0.0, 50.0, 100.0] {
+                    ctx.progress(step, Some(100.0), None);
+                }
+                ctx.log("info", json!("done"));
+                Ok(CallToolResult::text("ok"))
+            },
+        )
+        .tool(
+            Tool::new("slow", "Takes forever.", json!({"type": "object"})),
+            |_args: Value, _ctx| async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(CallToolResult::text("never"))
+            },
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn initialize_negotiates_the_version() {
+    let mut client = Client::start(server(), Extensions::new());
+    let answer = client.initialize().await;
+    let result = &answer["result"];
+    assert_eq!(result["protocolVersion"], "2025-11-25");
+    assert_eq!(result["serverInfo"]["name"], "test-server");
+    assert_eq!(result["instructions"], "For tests.");
+    assert!(result["capabilities"]["tools"].is_object());
+
+    for (asked, answered) in [
+        ("2024-11-05", "2024-11-05"),
+        ("2025-06-18", "2025-06-18"),
+        ("1999-01-01", "2025-11-25"),
+    ] {
+        let mut client = Client::start(server(), Extensions::new());
+        let answer = client
+            .request(1, "initialize", json!({"protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
+            .await;
+        assert_eq!(
+            answer["result"]["protocolVersion"], answered,
+            "asked {asked}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_before_initialize_are_refused_but_ping_is_answered() {
+    let mut client = Client::start(server(), Extensions::new());
+    let answer = client.request(1, "tools/list", json!({})).await;
+    assert_eq!(answer["error"]["code"], -32600);
+    let answer = client.request(2, "ping", json!({})).await;
+    assert_eq!(answer["result"], json!({}));
+}
+
+#[tokio::test]
+async fn malformed_input_gets_errors_and_the_session_keeps_serving() {
+    let mut client = Client::start(server(), Extensions::new());
+    client.initialize().await;
+    let cases = [
+        ("{not json", -32700),
+        ("[1, 2]", -32600),
+        (r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#, -32600),
+        (
+            r#"{"jsonrpc":"2.0","id":99999999999999999999999,"method":"ping"}"#,
+            -32600,
+        ),
+        (r#""a string""#, -32600),
+    ];
+    for (text, code) in cases {
+        client.send(text).await;
+        let answer = client.next().await;
+        assert_eq!(answer["error"]["code"], code, "{text}");
+        assert_eq!(answer["id"], Value::Null, "{text}");
+    }
+    let answer = client.request(5, "no/such/method", json!({})).await;
+    assert_eq!(answer["error"]["code"], -32601);
+    // A notification that carries an id is a request to an unknown method.
+    let answer = client
+        .request(6, "notifications/initialized", json!({}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32601);
+    // A response to a request we never sent is dropped quietly.
+    client
+        .send(r#"{"jsonrpc":"2.0","id":12345,"result":{}}"#)
+        .await;
+    let answer = client.request(7, "ping", json!({})).await;
+    assert_eq!(answer["result"], json!({}));
+}
+
+#[tokio::test]
+async fn tools_are_listed_with_schemas_and_called() {
+    let mut client = Client::start(server(), Extensions::new());
+    client.initialize().await;
+    let list = client.request(1, "tools/list", json!({})).await;
+    let tools = list["result"]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo", "fail", "progress", "slow"]);
+    let echo = &tools[0];
+    assert_eq!(echo["inputSchema"]["type"], "object");
+    assert_eq!(echo["inputSchema"]["properties"]["text"]["type"], "string");
+    assert_eq!(echo["inputSchema"]["required"], json!(["text"]));
+
+    let answer = client
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(
+        answer["result"]["content"],
+        json!([{"type": "text", "text": "hi"}])
+    );
+    assert!(answer["result"].get("isError").is_none());
+}
+
+#[tokio::test]
+async fn tool_failures_are_results_the_model_can_read() {
+    let mut client = Client::start(server(), Extensions::new());
+    client.initialize().await;
+    let answer = client
+        .request(
+            1,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"txt": 1}}),
+        )
+        .await;
+    assert_eq!(answer["result"]["isError"], true);
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("invalid arguments") && text.contains("text"),
+        "{text}"
+    );
+
+    let answer = client
+        .request(2, "tools/call", json!({"name": "fail"}))
+        .await;
+    assert_eq!(answer["result"]["isError"], true);
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        "it failed, as it always does"
+    );
+
+    let answer = client
+        .request(3, "tools/call", json!({"name": "nope"}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32602);
+    let answer = client
+        .request(4, "tools/call", json!({"arguments": {}}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32602);
+}
+
+#[tokio::test]
+async fn progress_and_log_notifications_reach_the_client() {
+    let mut client = Client::start(server(), Extensions::new());
+    client.initialize().await;
+    client
+        .send(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "progress", "_meta": {"progressToken": "tok"}}})
+            .to_string(),
+        )
+        .await;
+    let mut progress = Vec::new();
+    let mut logged = false;
+    loop {
+        let message = client.next().await;
+        match message["method"].as_str() {
+            Some("notifications/progress") => {
+                assert_eq!(message["params"]["progressToken"], "tok");
+                progress.push(message["params"]["progress"].as_f64().unwrap());
+            }
+            Some("notifications/message") => logged = true,
+            _ => {
+                assert_eq!(message["id"], 1);
+                break;
+            }
+        }
+    }
+    assert_eq!(progress, [0.0, 50.0, 100.0]);
+    assert!(logged);
+}
+
+#[tokio::test]
+async fn cancellation_stops_the_handler_and_sends_no_response() {
+    let mut client = Client::start(server(), Extensions::new());
+    client.initialize().await;
+    client
+        .send(r#"{"jsonrpc":"2.0","id":"long","method":"tools/call","params":{"name":"slow"}}"#)
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client
+        .send(
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"long"}}"#,
+        )
+        .await;
+    // The next answer is the ping's: the cancelled request gets none.
+    let answer = client.request(2, "ping", json!({})).await;
+    assert_eq!(answer["result"], json!({}));
+    // And end of input now finishes promptly: nothing is left in flight.
+    client.writer.shutdown().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), client.server)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn end_of_input_waits_for_requests_in_flight() {
+    let server = Server::builder("t", "1")
+        .tool(
+            Tool::new("nap", "Naps briefly.", json!({"type": "object"})),
+            |_args: Value, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(CallToolResult::text("rested"))
+            },
+        )
+        .build();
+    let mut client = Client::start(server, Extensions::new());
+    client.initialize().await;
+    client
+        .send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"nap"}}"#)
+        .await;
+    client.writer.shutdown().await.unwrap();
+    let answer = client.next().await;
+    assert_eq!(answer["result"]["content"][0]["text"], "rested");
+    client.server.await.unwrap();
+}
+
+#[tokio::test]
+async fn lists_are_paginated() {
+    let mut builder = Server::builder("t", "1").page_size(2);
+    for i in 0..5 {
+        builder = builder.tool(
+            Tool::new(format!("t{i}"), "A tool.", json!({"type": "object"})),
+            |_args: Value, _ctx| async move { Ok(CallToolResult::text("")) },
+        );
+    }
+    let mut client = Client::start(builder.build(), Extensions::new());
+    client.initialize().await;
+    let mut names = Vec::new();
+    let mut cursor = Value::Null;
+    for id in 1.. {
+        let params = if cursor.is_null() {
+            json!({})
+        } else {
+            json!({"cursor": cursor})
+        };
+        let page = client.request(id, "tools/list", params).await;
+        for tool in page["result"]["tools"].as_array().unwrap() {
+            names.push(tool["name"].as_str().unwrap().to_owned());
+        }
+        cursor = page["result"]
+            .get("nextCursor")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(names, ["t0", "t1", "t2", "t3", "t4"]);
+    let bad = client
+        .request(99, "tools/list", json!({"cursor": "zzz"}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32602);
+}
+
+/// The caller's role, as another crate would attach it.
+struct Role(&'static str);
+
+struct AdminsSeeEverything;
+
+impl ToolFilter for AdminsSeeEverything {
+    fn allows(&self, tool: &Tool, extensions: &Extensions) -> bool {
+        tool.name != "admin" || extensions.get::<Role>().is_some_and(|r| r.0 == "admin")
+    }
+}
+
+#[tokio::test]
+async fn the_tool_filter_hides_and_refuses_per_caller() {
+    let called = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&called);
+    let server = Server::builder("t", "1")
+        .tool(
+            Tool::new("public", "For all.", json!({"type": "object"})),
+            |_a: Value, _c| async move { Ok(CallToolResult::text("hello")) },
+        )
+        .tool(
+            Tool::new("admin", "For admins.", json!({"type": "object"})),
+            move |_a: Value, _c| {
+                let flag = Arc::clone(&flag);
+                async move {
+                    flag.store(true, Ordering::SeqCst);
+                    Ok(CallToolResult::text("done"))
+                }
+            },
+        )
+        .tool_filter(AdminsSeeEverything)
+        .build();
+
+    let mut guest = Extensions::new();
+    guest.insert(Role("guest"));
+    let mut client = Client::start(server.clone(), guest);
+    client.initialize().await;
+    let list = client.request(1, "tools/list", json!({})).await;
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 1);
+    let answer = client
+        .request(2, "tools/call", json!({"name": "admin"}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32602);
+    assert!(!called.load(Ordering::SeqCst), "a hidden tool must not run");
+
+    let mut admin = Extensions::new();
+    admin.insert(Role("admin"));
+    let mut client = Client::start(server, admin);
+    client.initialize().await;
+    let list = client.request(1, "tools/list", json!({})).await;
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 2);
+    let answer = client
+        .request(2, "tools/call", json!({"name": "admin"}))
+        .await;
+    assert_eq!(answer["result"]["content"][0]["text"], "done");
+    assert!(called.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn tools_added_at_run_time_are_announced() {
+    let server = server();
+    let mut client = Client::start(server.clone(), Extensions::new());
+    client.initialize().await;
+    server.add_tool(
+        Tool::new("late", "Arrived late.", json!({"type": "object"})),
+        |_a: Value, _c| async move { Ok(CallToolResult::text("here")) },
+    );
+    let message = client.next().await;
+    assert_eq!(message["method"], "notifications/tools/list_changed");
+    let answer = client
+        .request(1, "tools/call", json!({"name": "late"}))
+        .await;
+    assert_eq!(answer["result"]["content"][0]["text"], "here");
+    assert!(server.remove_tool("late"));
+    let message = client.next().await;
+    assert_eq!(message["method"], "notifications/tools/list_changed");
+    let answer = client
+        .request(2, "tools/call", json!({"name": "late"}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32602);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_handled_concurrently() {
+    let mut client = Client::start(server(), Extensions::new());
+    client.initialize().await;
+    // A slow call does not hold up the ones after it.
+    client
+        .send(r#"{"jsonrpc":"2.0","id":"slow","method":"tools/call","params":{"name":"slow"}}"#)
+        .await;
+    for id in 1..=20 {
+        let answer = client
+            .request(
+                id,
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": id.to_string()}}),
+            )
+            .await;
+        assert_eq!(answer["result"]["content"][0]["text"], id.to_string());
+    }
+}
