@@ -1,10 +1,49 @@
 //! # sluice-auth: who is calling, and what may they do
 //!
-//! - **Identities**: the caller's login, name and e-mail, carried in the request
-//!   context of `sluice-mcp` so every tool can see who asked.
-//! - **Permission policies**: who may read and who may write, fail closed — a caller
-//!   on no list gets nothing — and a tool filter built from the policy so each caller
-//!   sees only the tools it may call.
-//! - **Bearer-token verifiers** for the HTTP transport (static tokens, GitHub, and the
-//!   tokens of the OAuth 2.1 authorization server this crate mounts).
+//! - [`Identity`]: the caller's login, name and e-mail, carried in the
+//!   [`Extensions`](sluice_mcp::Extensions) of each request so every tool can see who
+//!   asked.
+//! - [`PermissionPolicy`]: who may read and who may write, from flags, environment
+//!   variables or a file. Fail closed: a caller without an identity, or on no list when
+//!   a readers list is set, gets [`Permission::None`].
+//! - [`PolicyToolFilter`]: a [`ToolFilter`](sluice_mcp::ToolFilter) from the policy, so
+//!   `tools/list` shows each caller only the tools it may call; and
+//!   [`PermissionPolicy::require`] for the check inside every tool call, because hiding
+//!   a tool is never the only protection.
+//!
+//! Bearer-token verifiers and the OAuth 2.1 authorization server (GitHub upstream) come
+//! with the HTTP transport.
+//!
+//! ## Example
+//!
+//! ```
+//! use serde_json::json;
+//! use sluice_auth::{Identity, Permission, PermissionPolicy, PolicyToolFilter};
+//! use sluice_mcp::{CallToolResult, Server, Tool, ToolError};
+//!
+//! // ALLOWED_USERNAMES from the pattern guide, as SLUICE_WRITERS would give it.
+//! let policy = PermissionPolicy::from_lists("alice", None);
+//! let check = policy.clone();
+//! let server = Server::builder("db", "1.0.0")
+//!     .tool(
+//!         Tool::new("executeDatabase", "Runs a write.", json!({"type": "object"})),
+//!         move |_args: serde_json::Value, ctx: sluice_mcp::RequestContext| {
+//!             // Checked again inside the call, whatever the list showed.
+//!             let allowed = check.require(ctx.extensions(), Permission::Write).map(|who| who.login.clone());
+//!             async move {
+//!                 let login = allowed.map_err(|e| ToolError::new(e.to_string()))?;
+//!                 Ok(CallToolResult::text(format!("{login} wrote")))
+//!             }
+//!         },
+//!     )
+//!     .tool_filter(PolicyToolFilter::new(policy).require("executeDatabase", Permission::Write))
+//!     .build();
+//! # let _ = (server, Identity::new("alice"));
+//! ```
 #![doc(test(attr(deny(warnings))))]
+
+mod identity;
+mod policy;
+
+pub use identity::Identity;
+pub use policy::{AuthError, Permission, PermissionPolicy, PolicyFileError, PolicyToolFilter};

@@ -1,0 +1,385 @@
+//! Who may do what: [`PermissionPolicy`], [`Permission`] and the tool filter built from
+//! them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use sluice_mcp::{Extensions, Tool, ToolFilter};
+
+use crate::identity::Identity;
+
+/// What a caller may do. Ordered: `None < Read < Write`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Permission {
+    /// Nothing at all: no tools.
+    None,
+    /// Read-only tools.
+    Read,
+    /// Read and write tools.
+    Write,
+}
+
+/// Why a call was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The request carries no identity.
+    #[error("this request carries no identity; the server cannot tell who is calling")]
+    Anonymous,
+    /// The caller lacks the permission the tool needs.
+    #[error("{login} may not {needed}: ask an administrator to add this login to the {list} list")]
+    Forbidden {
+        /// The caller's login.
+        login: String,
+        /// What the tool needs, in words ("read", "write").
+        needed: &'static str,
+        /// The list that would grant it ("readers", "writers").
+        list: &'static str,
+    },
+}
+
+/// A policy file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyFileError {
+    /// The file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid policy.
+    #[error("policy file {path} is not valid: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+/// Who may read and who may write. Fail closed: a caller with no identity, or whose
+/// login is on no list when a readers list is set, gets [`Permission::None`].
+///
+/// - `writers`: logins allowed to write (the pattern guide's `ALLOWED_USERNAMES`); they
+///   may read too.
+/// - `readers`: when set, the only other logins allowed to read; when unset, every
+///   authenticated caller may read.
+///
+/// ```
+/// use sluice_auth::{Identity, Permission, PermissionPolicy};
+///
+/// let policy = PermissionPolicy::new().with_writers(["alice"]).with_readers(["bob"]);
+/// assert_eq!(policy.permission(Some(&Identity::new("Alice"))), Permission::Write);
+/// assert_eq!(policy.permission(Some(&Identity::new("bob"))), Permission::Read);
+/// assert_eq!(policy.permission(Some(&Identity::new("mallory"))), Permission::None);
+/// assert_eq!(policy.permission(None), Permission::None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionPolicy {
+    #[serde(default, deserialize_with = "logins_opt")]
+    readers: Option<BTreeSet<String>>,
+    #[serde(default, deserialize_with = "logins")]
+    writers: BTreeSet<String>,
+}
+
+fn normalise(login: &str) -> String {
+    login.trim().to_lowercase()
+}
+
+fn logins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<String>, D::Error> {
+    let list: Vec<String> = serde::Deserialize::deserialize(d)?;
+    Ok(list
+        .iter()
+        .map(|l| normalise(l))
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+fn logins_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeSet<String>>, D::Error> {
+    logins(d).map(Some)
+}
+
+impl PermissionPolicy {
+    /// A policy with no writers and no readers list: everyone authenticated reads,
+    /// nobody writes.
+    pub fn new() -> Self {
+        PermissionPolicy::default()
+    }
+
+    /// Sets the logins allowed to write.
+    #[must_use]
+    pub fn with_writers<I, S>(mut self, logins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.writers = logins
+            .into_iter()
+            .map(|l| normalise(l.as_ref()))
+            .filter(|l| !l.is_empty())
+            .collect();
+        self
+    }
+
+    /// Sets the allow-list of readers (unset: every authenticated caller reads).
+    #[must_use]
+    pub fn with_readers<I, S>(mut self, logins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.readers = Some(
+            logins
+                .into_iter()
+                .map(|l| normalise(l.as_ref()))
+                .filter(|l| !l.is_empty())
+                .collect(),
+        );
+        self
+    }
+
+    /// Builds a policy from comma-separated lists, as flags and environment variables
+    /// give them (`SLUICE_WRITERS=alice,bob`). `readers: None` leaves reading open to
+    /// every authenticated caller; an empty string is an empty list.
+    pub fn from_lists(writers: &str, readers: Option<&str>) -> Self {
+        let split = |list: &str| -> Vec<String> {
+            list.split(',')
+                .map(normalise)
+                .filter(|l| !l.is_empty())
+                .collect()
+        };
+        let policy = PermissionPolicy::new().with_writers(split(writers));
+        match readers {
+            Some(readers) => policy.with_readers(split(readers)),
+            None => policy,
+        }
+    }
+
+    /// Reads a policy from a JSON file: `{"writers": ["alice"], "readers": ["bob"]}`
+    /// (`readers` optional). Unknown keys are refused, so a typo cannot open access.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read or is not a valid policy.
+    pub fn from_file(path: &Path) -> Result<Self, PolicyFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| PolicyFileError::Parse {
+            path: shown,
+            source,
+        })
+    }
+
+    /// What `identity` may do.
+    pub fn permission(&self, identity: Option<&Identity>) -> Permission {
+        let Some(identity) = identity else {
+            return Permission::None;
+        };
+        let login = normalise(&identity.login);
+        if login.is_empty() {
+            return Permission::None;
+        }
+        if self.writers.contains(&login) {
+            return Permission::Write;
+        }
+        match &self.readers {
+            None => Permission::Read,
+            Some(readers) if readers.contains(&login) => Permission::Read,
+            Some(_) => Permission::None,
+        }
+    }
+
+    /// Checks that the caller described by `extensions` has at least `needed`; returns
+    /// its identity. Call this inside every tool: hiding a tool is never the only
+    /// protection.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Anonymous`] without an identity, [`AuthError::Forbidden`] without the
+    /// permission.
+    pub fn require<'e>(
+        &self,
+        extensions: &'e Extensions,
+        needed: Permission,
+    ) -> Result<&'e Identity, AuthError> {
+        let identity = Identity::of(extensions).ok_or(AuthError::Anonymous)?;
+        if self.permission(Some(identity)) >= needed {
+            return Ok(identity);
+        }
+        let (needed, list) = match needed {
+            Permission::Write => ("write", "writers"),
+            _ => ("read", "readers"),
+        };
+        Err(AuthError::Forbidden {
+            login: identity.login.clone(),
+            needed,
+            list,
+        })
+    }
+
+    /// The logins allowed to write.
+    pub fn writers(&self) -> impl Iterator<Item = &str> {
+        self.writers.iter().map(String::as_str)
+    }
+
+    /// The readers allow-list, when one is set.
+    pub fn readers(&self) -> Option<impl Iterator<Item = &str>> {
+        self.readers.as_ref().map(|r| r.iter().map(String::as_str))
+    }
+}
+
+/// A [`ToolFilter`] from a policy: each tool names the permission it needs; a caller
+/// sees and may call only the tools its permission covers. Tools not named need
+/// [`Permission::Read`], so a new tool is never open to callers with no permission.
+///
+/// ```
+/// use serde_json::json;
+/// use sluice_auth::{Identity, Permission, PermissionPolicy, PolicyToolFilter};
+/// use sluice_mcp::{Tool, ToolFilter};
+///
+/// let filter = PolicyToolFilter::new(PermissionPolicy::new().with_writers(["alice"]))
+///     .require("executeDatabase", Permission::Write);
+/// let execute = Tool::new("executeDatabase", "Writes.", json!({"type": "object"}));
+/// assert!(filter.allows(&execute, &Identity::new("alice").into_extensions()));
+/// assert!(!filter.allows(&execute, &Identity::new("bob").into_extensions()));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PolicyToolFilter {
+    policy: PermissionPolicy,
+    needs: HashMap<String, Permission>,
+}
+
+impl PolicyToolFilter {
+    /// A filter enforcing `policy`.
+    pub fn new(policy: PermissionPolicy) -> Self {
+        PolicyToolFilter {
+            policy,
+            needs: HashMap::new(),
+        }
+    }
+
+    /// Declares the permission `tool` needs.
+    #[must_use]
+    pub fn require(mut self, tool: impl Into<String>, needed: Permission) -> Self {
+        self.needs.insert(tool.into(), needed);
+        self
+    }
+
+    /// The policy behind the filter.
+    pub fn policy(&self) -> &PermissionPolicy {
+        &self.policy
+    }
+}
+
+impl ToolFilter for PolicyToolFilter {
+    fn allows(&self, tool: &Tool, extensions: &Extensions) -> bool {
+        let needed = self
+            .needs
+            .get(&tool.name)
+            .copied()
+            .unwrap_or(Permission::Read);
+        let has = self.policy.permission(Identity::of(extensions));
+        has != Permission::None && has >= needed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_from_flags_fail_closed() {
+        let policy = PermissionPolicy::from_lists(" Alice, ,bob ", Some("carol"));
+        let who = |login: &str| policy.permission(Some(&Identity::new(login)));
+        assert_eq!(who("alice"), Permission::Write);
+        assert_eq!(who("BOB"), Permission::Write);
+        assert_eq!(who("carol"), Permission::Read);
+        assert_eq!(who("dave"), Permission::None);
+        assert_eq!(who(""), Permission::None);
+        assert_eq!(who("   "), Permission::None);
+        // An empty readers list means nobody but the writers.
+        let closed = PermissionPolicy::from_lists("", Some(""));
+        assert_eq!(
+            closed.permission(Some(&Identity::new("anyone"))),
+            Permission::None
+        );
+        // No readers list: every authenticated caller reads, nobody writes.
+        let open = PermissionPolicy::from_lists("", None);
+        assert_eq!(
+            open.permission(Some(&Identity::new("anyone"))),
+            Permission::Read
+        );
+        assert_eq!(open.permission(None), Permission::None);
+    }
+
+    #[test]
+    fn require_explains_the_refusal() {
+        let policy = PermissionPolicy::new().with_writers(["alice"]);
+        let bob = Identity::new("bob").into_extensions();
+        assert_eq!(policy.require(&bob, Permission::Read).unwrap().login, "bob");
+        let err = policy.require(&bob, Permission::Write).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bob may not write: ask an administrator to add this login to the writers list"
+        );
+        assert_eq!(
+            policy.require(&Extensions::new(), Permission::Read),
+            Err(AuthError::Anonymous)
+        );
+    }
+
+    #[test]
+    fn the_filter_hides_by_permission_and_defaults_to_read() {
+        let filter = PolicyToolFilter::new(PermissionPolicy::from_lists("alice", Some("bob")))
+            .require("executeDatabase", Permission::Write)
+            .require("queryDatabase", Permission::Read);
+        let tool = |name: &str| Tool::new(name, "t", serde_json::json!({"type": "object"}));
+        let sees = |login: &str, name: &str| {
+            filter.allows(&tool(name), &Identity::new(login).into_extensions())
+        };
+        assert!(sees("alice", "executeDatabase"));
+        assert!(sees("alice", "queryDatabase"));
+        assert!(!sees("bob", "executeDatabase"));
+        assert!(sees("bob", "queryDatabase"));
+        assert!(sees("bob", "someNewTool"));
+        assert!(!sees("mallory", "queryDatabase"));
+        assert!(!sees("mallory", "someNewTool"));
+        assert!(!filter.allows(&tool("queryDatabase"), &Extensions::new()));
+    }
+
+    #[test]
+    fn policy_files_refuse_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("sluice-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(&good, r#"{"writers": ["Alice"], "readers": ["bob"]}"#).unwrap();
+        let policy = PermissionPolicy::from_file(&good).unwrap();
+        assert_eq!(
+            policy,
+            PermissionPolicy::new()
+                .with_writers(["alice"])
+                .with_readers(["bob"])
+        );
+        let typo = dir.join("typo.json");
+        std::fs::write(&typo, r#"{"writer": ["alice"]}"#).unwrap();
+        assert!(matches!(
+            PermissionPolicy::from_file(&typo),
+            Err(PolicyFileError::Parse { .. })
+        ));
+        assert!(matches!(
+            PermissionPolicy::from_file(&dir.join("missing.json")),
+            Err(PolicyFileError::Read { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
