@@ -1,13 +1,54 @@
 //! # sluice-postgres: guarded PostgreSQL access as MCP tools
 //!
-//! This crate composes the SQL guard, a connection pool and a permission policy into
-//! the database tools a language model uses:
+//! This crate composes the SQL guard (`sluice-sqlguard`), a connection pool
+//! (deadpool-postgres) and a permission policy (`sluice-auth`) into the database tools a
+//! language model uses:
 //!
-//! - `listTables`: schemas, tables and views with their columns, types and keys;
-//! - `queryDatabase { sql }`: read-only queries, guarded, run in a read-only
-//!   transaction with a statement timeout and capped results;
-//! - `executeDatabase { sql }`: writes, only for callers allowed to write.
+//! - `listTables`: schemas, tables and views with their columns, types, nullability and
+//!   primary keys;
+//! - `queryDatabase { sql }`: one read-only query, judged by the read-only guard, run
+//!   inside `BEGIN READ ONLY` with a statement timeout, rolled back, capped in rows and
+//!   bytes;
+//! - `executeDatabase { sql }`: one write, judged by the write guard, in a transaction
+//!   that commits — only for callers allowed to write, hidden from everyone else and
+//!   refused if called anyway.
 //!
-//! Rows become type-faithful JSON, and database errors are sanitised before they reach
-//! the client while their full detail goes to the server log.
+//! ## Tour
+//!
+//! - [`Database`] and [`DatabaseConfig`]: the pool, the start-up check, guarded
+//!   [`read`](Database::read) and [`write`](Database::write). A call dropped midway
+//!   (the client cancelled it) cancels the statement on the server and closes that
+//!   connection rather than returning a half-finished transaction to the pool.
+//! - [`convert`]: values to faithful JSON (numeric as exact strings, bytea as base64,
+//!   json as JSON, arrays as arrays, unknown types as text).
+//! - [`errors`]: database errors sanitised for the client, details to the log.
+//! - [`introspect`]: the catalog behind `listTables`.
+//! - [`tools::register`]: the three tools on a `sluice-mcp` server, with the
+//!   per-caller filter; every call is logged (target `sluice::audit`) with the
+//!   caller's login, the verdict and the duration.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use sluice_auth::{Identity, PermissionPolicy};
+//! use sluice_mcp::Server;
+//! use sluice_postgres::{Database, DatabaseConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let database = Database::connect(DatabaseConfig::from_url("postgres://localhost/app")?).await?;
+//!     let policy = PermissionPolicy::from_lists("alice", None);
+//!     let server = sluice_postgres::tools::register(Server::builder("db", "1.0.0"), database, policy).build();
+//!     sluice_mcp::transport::stdio::serve(&server, Identity::new("alice").into_extensions()).await?;
+//!     Ok(())
+//! }
+//! ```
 #![doc(test(attr(deny(warnings))))]
+
+pub mod convert;
+mod database;
+pub mod errors;
+pub mod introspect;
+pub mod tools;
+
+pub use database::{ColumnInfo, ConnectError, Database, DatabaseConfig, QueryError, QueryOutput};

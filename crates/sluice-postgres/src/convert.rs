@@ -1,0 +1,227 @@
+//! PostgreSQL values, in their text form, to faithful JSON.
+//!
+//! Queries run with the text result format, so every value arrives as PostgreSQL itself
+//! prints it; the column's type (from the statement's description) decides the JSON:
+//!
+//! | PostgreSQL | JSON |
+//! | --- | --- |
+//! | `smallint`, `integer`, `bigint`, `oid` | number |
+//! | `real`, `double precision` | number; `NaN`, `Infinity`, `-Infinity` as strings |
+//! | `numeric` | string, exactly as PostgreSQL prints it (no float rounding) |
+//! | `boolean` | `true` / `false` |
+//! | `json`, `jsonb` | the JSON value itself |
+//! | `bytea` | base64 string |
+//! | arrays of the above | arrays, `NULL` elements as `null` |
+//! | everything else (text, dates, times, intervals, uuid, inet, enums, …) | string as PostgreSQL prints it |
+//! | `NULL` | `null` |
+//!
+//! Unknown types fall back to their text form instead of failing the query.
+
+use base64::Engine;
+use serde_json::{Number, Value};
+use tokio_postgres::types::{Kind, Type};
+
+/// The JSON for one value of type `ty` printed by PostgreSQL as `text`.
+pub fn to_json(ty: &Type, text: Option<&str>) -> Value {
+    let Some(text) = text else {
+        return Value::Null;
+    };
+    if let Kind::Array(element) = ty.kind() {
+        return match parse_array(text) {
+            Some(items) => array_to_json(element, &items),
+            None => Value::String(text.to_owned()),
+        };
+    }
+    scalar(ty, text)
+}
+
+fn scalar(ty: &Type, text: &str) -> Value {
+    match *ty {
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => text
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(text.to_owned())),
+        Type::FLOAT4 | Type::FLOAT8 => match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                Number::from_f64(f).map_or_else(|| Value::String(text.to_owned()), Value::Number)
+            }
+            _ => Value::String(text.to_owned()),
+        },
+        Type::BOOL => Value::Bool(text == "t"),
+        Type::JSON | Type::JSONB => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+        }
+        Type::BYTEA => match decode_bytea_hex(text) {
+            Some(bytes) => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            None => Value::String(text.to_owned()),
+        },
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+fn array_to_json(element: &Type, items: &[ArrayItem]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|item| match item {
+                ArrayItem::Null => Value::Null,
+                ArrayItem::Value(text) => scalar(element, text),
+                ArrayItem::Nested(inner) => array_to_json(element, inner),
+            })
+            .collect(),
+    )
+}
+
+/// `\x48656c6c6f` (PostgreSQL's default `bytea_output = hex`) to bytes.
+fn decode_bytea_hex(text: &str) -> Option<Vec<u8>> {
+    let hex = text.strip_prefix("\\x")?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[derive(Debug, PartialEq)]
+enum ArrayItem {
+    Null,
+    Value(String),
+    Nested(Vec<ArrayItem>),
+}
+
+/// Parses PostgreSQL's array text form: `{1,2,NULL}`, `{"a b","c\"d"}`, `{{1,2},{3,4}}`,
+/// with an optional dimension prefix (`[0:1]={1,2}`). `None` for anything else.
+fn parse_array(text: &str) -> Option<Vec<ArrayItem>> {
+    let body = match text.find("={") {
+        Some(at) if text.starts_with('[') => text.get(at + 1..)?,
+        _ => text,
+    };
+    let chars: Vec<char> = body.chars().collect();
+    let mut pos = 0;
+    let items = parse_level(&chars, &mut pos, 0)?;
+    (pos == chars.len()).then_some(items)
+}
+
+fn parse_level(chars: &[char], pos: &mut usize, depth: usize) -> Option<Vec<ArrayItem>> {
+    // PostgreSQL allows at most 6 dimensions; more is not an array it printed.
+    if depth > 6 || chars.get(*pos) != Some(&'{') {
+        return None;
+    }
+    *pos += 1;
+    let mut items = Vec::new();
+    if chars.get(*pos) == Some(&'}') {
+        *pos += 1;
+        return Some(items);
+    }
+    loop {
+        match chars.get(*pos)? {
+            '{' => items.push(ArrayItem::Nested(parse_level(chars, pos, depth + 1)?)),
+            '"' => {
+                *pos += 1;
+                let mut value = String::new();
+                loop {
+                    match chars.get(*pos)? {
+                        '\\' => {
+                            value.push(*chars.get(*pos + 1)?);
+                            *pos += 2;
+                        }
+                        '"' => {
+                            *pos += 1;
+                            break;
+                        }
+                        c => {
+                            value.push(*c);
+                            *pos += 1;
+                        }
+                    }
+                }
+                items.push(ArrayItem::Value(value));
+            }
+            _ => {
+                let start = *pos;
+                while !matches!(chars.get(*pos)?, ',' | '}') {
+                    *pos += 1;
+                }
+                let raw: String = chars.get(start..*pos)?.iter().collect();
+                items.push(if raw == "NULL" {
+                    ArrayItem::Null
+                } else {
+                    ArrayItem::Value(raw)
+                });
+            }
+        }
+        match chars.get(*pos)? {
+            ',' => *pos += 1,
+            '}' => {
+                *pos += 1;
+                return Some(items);
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalars_keep_their_meaning() {
+        let cases = [
+            (Type::INT4, "42", json!(42)),
+            (Type::INT8, "-9223372036854775808", json!(i64::MIN)),
+            (
+                Type::NUMERIC,
+                "12345678901234567890.000000001",
+                json!("12345678901234567890.000000001"),
+            ),
+            (Type::FLOAT8, "1.5", json!(1.5)),
+            (Type::FLOAT8, "NaN", json!("NaN")),
+            (Type::FLOAT4, "-Infinity", json!("-Infinity")),
+            (Type::BOOL, "t", json!(true)),
+            (Type::BOOL, "f", json!(false)),
+            (Type::JSONB, r#"{"a": [1, null]}"#, json!({"a": [1, null]})),
+            (Type::BYTEA, "\\x48690a", json!("SGkK")),
+            (Type::TEXT, "hello", json!("hello")),
+            (
+                Type::UUID,
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            ),
+        ];
+        for (ty, text, expected) in cases {
+            assert_eq!(to_json(&ty, Some(text)), expected, "{ty} {text}");
+        }
+        assert_eq!(to_json(&Type::INT4, None), Value::Null);
+    }
+
+    #[test]
+    fn arrays_of_every_shape() {
+        assert_eq!(
+            to_json(&Type::INT4_ARRAY, Some("{1,2,NULL}")),
+            json!([1, 2, null])
+        );
+        assert_eq!(
+            to_json(&Type::TEXT_ARRAY, Some(r#"{"a b","c\"d",NULL,"NULL"}"#)),
+            json!(["a b", "c\"d", null, "NULL"])
+        );
+        assert_eq!(
+            to_json(&Type::INT4_ARRAY, Some("{{1,2},{3,4}}")),
+            json!([[1, 2], [3, 4]])
+        );
+        assert_eq!(
+            to_json(&Type::INT4_ARRAY, Some("[0:1]={7,8}")),
+            json!([7, 8])
+        );
+        assert_eq!(to_json(&Type::TEXT_ARRAY, Some("{}")), json!([]));
+        assert_eq!(
+            to_json(&Type::NUMERIC_ARRAY, Some("{1.10,2}")),
+            json!(["1.10", "2"])
+        );
+        // What does not parse stays text rather than failing.
+        assert_eq!(to_json(&Type::INT4_ARRAY, Some("{1,2")), json!("{1,2"));
+    }
+}

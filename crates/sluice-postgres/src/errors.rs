@@ -1,0 +1,97 @@
+//! Database errors, sanitised for the client.
+//!
+//! The client (often a language model) needs to know *what* went wrong to fix its SQL:
+//! "relation \"x\" does not exist" is useful and safe. It must not learn the server's
+//! internals: connection strings, passwords, file paths, or the query plans and context
+//! PostgreSQL puts in `DETAIL`, `HINT` and `WHERE`. Those go to the server log only.
+
+use tokio_postgres::error::SqlState;
+
+/// An error ready to show the client: an SQLSTATE and a safe message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ClientError {
+    /// The five-character SQLSTATE, when the database gave one.
+    pub sqlstate: Option<String>,
+    /// The safe message.
+    pub message: String,
+}
+
+impl ClientError {
+    /// An error with no SQLSTATE.
+    pub fn new(message: impl Into<String>) -> Self {
+        ClientError {
+            sqlstate: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Turns a tokio-postgres error into what the client may see, logging the full detail.
+pub fn sanitise(error: &tokio_postgres::Error) -> ClientError {
+    let Some(db) = error.as_db_error() else {
+        // Connection trouble: the detail may hold host names and addresses.
+        tracing::warn!(error = %error, "database connection error");
+        return ClientError::new("the database connection failed; try again later");
+    };
+    tracing::info!(
+        sqlstate = db.code().code(),
+        message = db.message(),
+        detail = db.detail(),
+        hint = db.hint(),
+        "database error"
+    );
+    let code = db.code();
+    let message = if code == &SqlState::QUERY_CANCELED {
+        "the statement was cancelled: it ran past the time limit or the client cancelled it"
+            .to_owned()
+    } else if code == &SqlState::READ_ONLY_SQL_TRANSACTION {
+        "this statement tried to write inside a read-only transaction".to_owned()
+    } else if code.code().starts_with("28") || code.code().starts_with("08") {
+        // Authentication and connection classes can name users, hosts and files.
+        "the database refused the connection".to_owned()
+    } else if code.code().starts_with("58") || code.code().starts_with("XX") {
+        // System and internal errors can name files on the server.
+        "the database reported an internal error".to_owned()
+    } else {
+        scrub(db.message())
+    };
+    ClientError {
+        sqlstate: Some(code.code().to_owned()),
+        message: format!("{message} (SQLSTATE {})", code.code()),
+    }
+}
+
+/// Removes what looks like a file path or a connection string from a message.
+fn scrub(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| c == '"' || c == '\'' || c == ',' || c == ':');
+            if bare.starts_with('/') || bare.contains("://") || bare.contains("password=") {
+                "[redacted]"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn paths_and_urls_are_scrubbed() {
+        assert_eq!(
+            scrub("could not open file \"/var/lib/postgresql/15/main/base/1\": No such file"),
+            "could not open file [redacted] No such file"
+        );
+        assert_eq!(
+            scrub("relation \"users\" does not exist"),
+            "relation \"users\" does not exist"
+        );
+        assert_eq!(scrub("bad postgres://u:p@h/db here"), "bad [redacted] here");
+    }
+}
