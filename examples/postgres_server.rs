@@ -85,7 +85,7 @@ async fn main() -> ExitCode {
     }
     let postgres = match &flags.database_url {
         Some(url) => match url.parse::<tokio_postgres::Config>() {
-            Ok(config) => config,
+            Ok(config) => with_libpq_fallbacks(config),
             Err(e) => {
                 eprintln!("postgres_server: DATABASE_URL is not a valid connection string: {e}");
                 return ExitCode::from(2);
@@ -139,6 +139,25 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Fills what a connection string left out (`postgres:///shop` has no host or user)
+/// from libpq's defaults, as `psql` would.
+fn with_libpq_fallbacks(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    let defaults = libpq_defaults();
+    if config.get_hosts().is_empty() {
+        for host in defaults.get_hosts() {
+            if let tokio_postgres::config::Host::Tcp(host) = host {
+                config.host(host);
+            }
+        }
+    }
+    if config.get_user().is_none() {
+        if let Some(user) = defaults.get_user() {
+            config.user(user);
+        }
+    }
+    config
 }
 
 /// libpq's defaults: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, else
