@@ -152,10 +152,10 @@ fn with_libpq_fallbacks(mut config: tokio_postgres::Config) -> tokio_postgres::C
             }
         }
     }
-    if config.get_user().is_none() {
-        if let Some(user) = defaults.get_user() {
-            config.user(user);
-        }
+    if config.get_user().is_none()
+        && let Some(user) = defaults.get_user()
+    {
+        config.user(user);
     }
     config
 }
