@@ -40,7 +40,11 @@ async fn python_sdk_reader_and_writer_against_the_real_server() {
         .await
         .unwrap();
     let binary = example_binary();
-    assert!(binary.exists(), "{} is not built", binary.display());
+    assert!(
+        binary.exists(),
+        "{} is not built: run `cargo build --examples` first (scripts/test does)",
+        binary.display()
+    );
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/postgres_server_e2e.py");
     let url = db.url().to_owned();

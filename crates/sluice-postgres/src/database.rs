@@ -259,14 +259,16 @@ impl Database {
         let client = lease.client()?;
         let timeout_ms = self.config.statement_timeout.as_millis();
         let outcome = async {
-            client
-                .batch_execute(&format!(
-                    "{begin}; SET LOCAL statement_timeout = {timeout_ms}"
-                ))
-                .await?;
-            // Preparing describes the columns and makes PostgreSQL itself refuse more
-            // than one statement (a prepared statement is exactly one command).
-            let statement = client.prepare(sql).await?;
+            // Two round trips, not four: each pair is sent together (tokio-postgres
+            // pipelines requests issued together on one connection) and answered in
+            // order. First the transaction with its timeout, and the statement's
+            // preparation, which describes the columns and makes PostgreSQL itself
+            // refuse more than one statement (a prepared statement is one command).
+            let begin_sql = format!("{begin}; SET LOCAL statement_timeout = {timeout_ms}");
+            let (begun, prepared) =
+                tokio::join!(client.batch_execute(&begin_sql), client.prepare(sql));
+            begun?;
+            let statement = prepared?;
             let columns: Vec<ColumnInfo> = statement
                 .columns()
                 .iter()
@@ -280,35 +282,43 @@ impl Database {
                 .iter()
                 .map(|c| c.type_().clone())
                 .collect();
-            let stream = client.simple_query_raw(sql).await?;
-            pin_mut!(stream);
-            let mut rows = Vec::new();
-            let mut bytes = 0usize;
-            let mut truncated = false;
-            let mut rows_affected = None;
-            while let Some(message) = stream.next().await {
-                match message? {
-                    SimpleQueryMessage::Row(row) => {
-                        if truncated {
-                            continue;
+            // Then the statement and the end of the transaction. Sending COMMIT before
+            // knowing the statement succeeded is safe: PostgreSQL answers COMMIT of a
+            // failed transaction by rolling it back.
+            let run = async {
+                let stream = client.simple_query_raw(sql).await?;
+                pin_mut!(stream);
+                let mut rows = Vec::new();
+                let mut bytes = 0usize;
+                let mut truncated = false;
+                let mut rows_affected = None;
+                while let Some(message) = stream.next().await {
+                    match message? {
+                        SimpleQueryMessage::Row(row) => {
+                            if truncated {
+                                continue;
+                            }
+                            let mut values = Vec::with_capacity(types.len());
+                            for (i, ty) in types.iter().enumerate() {
+                                let text = row.get(i);
+                                bytes += text.map_or(4, str::len);
+                                values.push(convert::to_json(ty, text));
+                            }
+                            if rows.len() >= max_rows || bytes > self.config.max_bytes {
+                                truncated = true;
+                                continue;
+                            }
+                            rows.push(values);
                         }
-                        let mut values = Vec::with_capacity(types.len());
-                        for (i, ty) in types.iter().enumerate() {
-                            let text = row.get(i);
-                            bytes += text.map_or(4, str::len);
-                            values.push(convert::to_json(ty, text));
-                        }
-                        if rows.len() >= max_rows || bytes > self.config.max_bytes {
-                            truncated = true;
-                            continue;
-                        }
-                        rows.push(values);
+                        SimpleQueryMessage::CommandComplete(n) => rows_affected = Some(n),
+                        _ => {}
                     }
-                    SimpleQueryMessage::CommandComplete(n) => rows_affected = Some(n),
-                    _ => {}
                 }
-            }
-            client.batch_execute(end).await?;
+                Ok::<_, tokio_postgres::Error>((rows, truncated, rows_affected))
+            };
+            let (ran, ended) = tokio::join!(run, client.batch_execute(end));
+            let (rows, truncated, rows_affected) = ran?;
+            ended?;
             Ok::<_, tokio_postgres::Error>(QueryOutput {
                 row_count: rows.len(),
                 columns,
