@@ -1,0 +1,148 @@
+//! Load bench: guarded `queryDatabase` calls through the built `postgres_server` over
+//! stdio, against the same point query through raw tokio-postgres, side by side.
+//!
+//! ```sh
+//! cargo build --release --examples
+//! target/release/examples/load_bench --requests 20000 --in-flight 1,16
+//! ```
+//!
+//! `DATABASE_URL` (default: `host=127.0.0.1 user=postgres dbname=postgres`) names the
+//! database; the bench creates and fills a table `sluice_bench` there.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::Semaphore;
+
+/// Measures calls per second with N requests in flight.
+#[derive(Debug, Parser)]
+struct Flags {
+    /// Calls per measurement.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Requests in flight, comma-separated.
+    #[arg(long, default_value = "1,16", value_delimiter = ',')]
+    in_flight: Vec<usize>,
+    /// The database.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "host=127.0.0.1 user=postgres dbname=postgres"
+    )]
+    database_url: String,
+}
+
+#[tokio::main]
+async fn main() {
+    let flags = Flags::parse();
+    let (client, connection) = tokio_postgres::connect(&flags.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS sluice_bench (id int PRIMARY KEY, v text NOT NULL);
+             INSERT INTO sluice_bench SELECT g, md5(g::text) FROM generate_series(0, 999) g ON CONFLICT DO NOTHING;",
+        )
+        .await
+        .unwrap();
+    println!(
+        "| in flight | raw tokio-postgres (calls/s) | sluice queryDatabase over stdio (calls/s) | ratio |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for &k in &flags.in_flight {
+        let raw = raw_rate(&flags.database_url, flags.requests, k).await;
+        let sluice = server_rate(&flags.database_url, flags.requests, k).await;
+        println!("| {k} | {raw:.0} | {sluice:.0} | {:.2} |", sluice / raw);
+    }
+}
+
+/// The same query on one raw connection, K at a time (tokio-postgres pipelines them).
+async fn raw_rate(url: &str, n: usize, k: usize) -> f64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let client = Arc::new(client);
+    let statement = client
+        .prepare("SELECT v FROM sluice_bench WHERE id = $1")
+        .await
+        .unwrap();
+    let permits = Arc::new(Semaphore::new(k));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+        let (client, statement) = (Arc::clone(&client), statement.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = i32::try_from(i % 1000).unwrap();
+            client.query_one(&statement, &[&id]).await.unwrap();
+            drop(permit);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Guarded `queryDatabase` calls through the built server, K in flight.
+async fn server_rate(url: &str, n: usize, k: usize) -> f64 {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .with_file_name("postgres_server");
+    let mut child = tokio::process::Command::new(&binary)
+        .env("DATABASE_URL", url)
+        .env("SLUICE_USER", "bench")
+        .env("SLUICE_POOL_SIZE", k.clamp(1, 16).to_string())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {}: {e} (cargo build --release --examples)",
+                binary.display()
+            )
+        });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"}}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+    lines.next_line().await.unwrap().unwrap();
+    let permits = Arc::new(Semaphore::new(k));
+    let reader_permits = Arc::clone(&permits);
+    let reader = tokio::spawn(async move {
+        for _ in 0..n {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert!(!line.contains("\"isError\":true"), "{line}");
+            reader_permits.add_permits(1);
+        }
+    });
+    let start = Instant::now();
+    for i in 0..n {
+        permits.acquire().await.unwrap().forget();
+        let request = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"tools/call\",\"params\":{{\"name\":\"queryDatabase\",\"arguments\":{{\"sql\":\"SELECT v FROM sluice_bench WHERE id = {}\"}}}}}}\n",
+            i + 1,
+            i % 1000
+        );
+        stdin.write_all(request.as_bytes()).await.unwrap();
+    }
+    reader.await.unwrap();
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(stdin);
+    let _ = child.wait().await;
+    rate
+}
