@@ -19,6 +19,8 @@
 //!   including typed values other crates attach (the caller's identity).
 //! - [`ToolFilter`]: per-session tool visibility, so `tools/list` and `tools/call` can
 //!   depend on who is calling.
+//! - [`resources`]: static resources and URI templates (`resources/list`,
+//!   `resources/templates/list`, `resources/read`).
 //! - [`transport`]: stdio (and any byte stream, for tests and embedding).
 //!
 //! ## A complete server
@@ -53,12 +55,16 @@
 mod context;
 pub mod jsonrpc;
 pub mod protocol;
+pub mod resources;
 mod server;
 mod session;
 pub mod transport;
 
 pub use context::{Extensions, RequestContext};
-pub use protocol::{CallToolResult, Content, Tool, ToolAnnotations};
+pub use protocol::{
+    CallToolResult, Content, Resource, ResourceContents, ResourceTemplate, Tool, ToolAnnotations,
+};
+pub use resources::{ResourceError, ResourceHandler};
 pub use server::{Server, ServerBuilder, ToolError, ToolFilter, ToolFuture, ToolHandler};
 pub use session::Session;
 pub use tokio_util::sync::CancellationToken;

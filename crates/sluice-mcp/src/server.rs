@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::context::{Extensions, RequestContext};
-use crate::protocol::{CallToolResult, Implementation, Tool};
+use crate::protocol::{CallToolResult, Implementation, Resource, ResourceTemplate, Tool};
+use crate::resources::ResourceHandler;
 
 /// The future a tool handler returns.
 pub type ToolFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>;
@@ -58,12 +59,24 @@ pub(crate) struct RegisteredTool {
     pub(crate) handler: Arc<dyn ToolHandler>,
 }
 
+pub(crate) struct RegisteredResource {
+    pub(crate) resource: Resource,
+    pub(crate) handler: Arc<dyn ResourceHandler>,
+}
+
+pub(crate) struct RegisteredTemplate {
+    pub(crate) template: ResourceTemplate,
+    pub(crate) handler: Arc<dyn ResourceHandler>,
+}
+
 pub(crate) struct Inner {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
     /// Replaced whole on change, so a request reads a snapshot without holding a lock.
     pub(crate) tools: RwLock<Arc<[RegisteredTool]>>,
     pub(crate) filter: Option<Box<dyn ToolFilter>>,
+    pub(crate) resources: Vec<RegisteredResource>,
+    pub(crate) templates: Vec<RegisteredTemplate>,
     pub(crate) changes: broadcast::Sender<()>,
     pub(crate) page_size: usize,
 }
@@ -95,6 +108,8 @@ impl Server {
             instructions: None,
             tools: Vec::new(),
             filter: None,
+            resources: Vec::new(),
+            templates: Vec::new(),
             page_size: 100,
         }
     }
@@ -160,6 +175,8 @@ pub struct ServerBuilder {
     instructions: Option<String>,
     tools: Vec<RegisteredTool>,
     filter: Option<Box<dyn ToolFilter>>,
+    resources: Vec<RegisteredResource>,
+    templates: Vec<RegisteredTemplate>,
     page_size: usize,
 }
 
@@ -230,6 +247,31 @@ impl ServerBuilder {
         self.tool(tool, typed_handler(handler))
     }
 
+    /// Registers a resource with a fixed URI.
+    #[must_use]
+    pub fn resource(mut self, resource: Resource, handler: impl ResourceHandler) -> Self {
+        self.resources.push(RegisteredResource {
+            resource,
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
+    /// Registers a family of resources named by a URI template; the handler receives
+    /// the variables the URI matched.
+    #[must_use]
+    pub fn resource_template(
+        mut self,
+        template: ResourceTemplate,
+        handler: impl ResourceHandler,
+    ) -> Self {
+        self.templates.push(RegisteredTemplate {
+            template,
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
     /// Sets the per-session tool filter.
     #[must_use]
     pub fn tool_filter(mut self, filter: impl ToolFilter) -> Self {
@@ -253,6 +295,8 @@ impl ServerBuilder {
                 instructions: self.instructions,
                 tools: RwLock::new(self.tools.into()),
                 filter: self.filter,
+                resources: self.resources,
+                templates: self.templates,
                 changes,
                 page_size: self.page_size,
             }),

@@ -18,6 +18,15 @@ use crate::jsonrpc::{self, ErrorObject, INVALID_REQUEST, Incoming, RequestId};
 use crate::protocol::{LATEST_PROTOCOL_VERSION, negotiate_version};
 use crate::server::Server;
 
+/// The MCP error code for an unknown resource.
+const RESOURCE_NOT_FOUND: i64 = -32002;
+
+fn resource_not_found(uri: &str) -> ErrorObject {
+    let mut error = ErrorObject::new(RESOURCE_NOT_FOUND, format!("resource not found: {uri}"));
+    error.data = Some(json!({"uri": uri}));
+    error
+}
+
 /// Marks a cancelled request internally; never sent to the client.
 const CANCELLED: i64 = -32800;
 
@@ -154,6 +163,27 @@ impl Session {
         match method {
             "tools/list" => self.list_tools(&params),
             "tools/call" => self.call_tool(id, params).await,
+            "resources/list" => {
+                let resources: Vec<_> = self
+                    .server
+                    .inner
+                    .resources
+                    .iter()
+                    .map(|r| &r.resource)
+                    .collect();
+                self.page("resources", &resources, &params)
+            }
+            "resources/templates/list" => {
+                let templates: Vec<_> = self
+                    .server
+                    .inner
+                    .templates
+                    .iter()
+                    .map(|t| &t.template)
+                    .collect();
+                self.page("resourceTemplates", &templates, &params)
+            }
+            "resources/read" => self.read_resource(id, &params).await,
             "logging/setLevel" => Ok(json!({})),
             other => Err(ErrorObject::method_not_found(other)),
         }
@@ -177,7 +207,7 @@ impl Session {
         let inner = &self.server.inner;
         let mut result = json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": true}, "logging": {}},
+            "capabilities": {"tools": {"listChanged": true}, "logging": {}, "resources": {}},
             "serverInfo": inner.info,
         });
         if let Some(instructions) = &inner.instructions {
@@ -211,6 +241,21 @@ impl Session {
     fn list_tools(&self, params: &Value) -> Result<Value, ErrorObject> {
         let tools = self.server.snapshot();
         let filter = self.server.inner.filter.as_deref();
+        let visible: Vec<&crate::protocol::Tool> = tools
+            .iter()
+            .map(|t| &t.tool)
+            .filter(|tool| filter.is_none_or(|f| f.allows(tool, &self.state.extensions)))
+            .collect();
+        self.page("tools", &visible, params)
+    }
+
+    /// One page of a list, with `nextCursor` when more follow.
+    fn page<T: serde::Serialize>(
+        &self,
+        key: &str,
+        items: &[T],
+        params: &Value,
+    ) -> Result<Value, ErrorObject> {
         let start = match params.get("cursor") {
             None | Some(Value::Null) => 0,
             Some(Value::String(cursor)) => cursor
@@ -218,21 +263,50 @@ impl Session {
                 .map_err(|_| ErrorObject::invalid_params("invalid cursor"))?,
             Some(_) => return Err(ErrorObject::invalid_params("cursor must be a string")),
         };
-        let page = self.server.inner.page_size;
-        let visible: Vec<&crate::protocol::Tool> = tools
-            .iter()
-            .map(|t| &t.tool)
-            .filter(|tool| filter.is_none_or(|f| f.allows(tool, &self.state.extensions)))
-            .collect();
-        if start > visible.len() {
+        if start > items.len() {
             return Err(ErrorObject::invalid_params("invalid cursor"));
         }
-        let end = (start + page).min(visible.len());
-        let mut result = json!({"tools": &visible[start..end]});
-        if end < visible.len() {
+        let end = start
+            .saturating_add(self.server.inner.page_size)
+            .min(items.len());
+        let mut result = json!({ key: &items[start..end] });
+        if end < items.len() {
             result["nextCursor"] = json!(end.to_string());
         }
         Ok(result)
+    }
+
+    async fn read_resource(&self, id: &RequestId, params: &Value) -> Result<Value, ErrorObject> {
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return Err(ErrorObject::invalid_params("resources/read needs a uri"));
+        };
+        let inner = &self.server.inner;
+        let found = inner
+            .resources
+            .iter()
+            .find(|r| r.resource.uri == uri)
+            .map(|r| (Arc::clone(&r.handler), HashMap::new()))
+            .or_else(|| {
+                inner.templates.iter().find_map(|t| {
+                    crate::resources::match_template(&t.template.uri_template, uri)
+                        .map(|vars| (Arc::clone(&t.handler), vars))
+                })
+            });
+        let Some((handler, variables)) = found else {
+            return Err(resource_not_found(uri));
+        };
+        let context = RequestContext {
+            id: id.clone(),
+            extensions: self.state.extensions.clone(),
+            cancellation: self.state.closed.child_token(),
+            progress_token: None,
+            outgoing: self.outgoing.clone(),
+        };
+        match handler.read(uri.to_owned(), variables, context).await {
+            Ok(contents) => Ok(json!({"contents": contents})),
+            Err(crate::resources::ResourceError::NotFound(_)) => Err(resource_not_found(uri)),
+            Err(e) => Err(ErrorObject::internal(e.to_string())),
+        }
     }
 
     async fn call_tool(&self, id: &RequestId, params: Value) -> Result<Value, ErrorObject> {

@@ -460,3 +460,70 @@ async fn requests_are_handled_concurrently() {
         assert_eq!(answer["result"]["content"][0]["text"], id.to_string());
     }
 }
+
+#[tokio::test]
+async fn resources_and_templates_are_listed_and_read() {
+    use sluice_mcp::{Resource, ResourceContents, ResourceError, ResourceTemplate};
+    use std::collections::HashMap;
+    let server = Server::builder("t", "1")
+        .resource(
+            Resource {
+                uri: "test://static-text".into(),
+                name: "static".into(),
+                title: None,
+                description: Some("Fixed text.".into()),
+                mime_type: Some("text/plain".into()),
+            },
+            |uri: String, _vars: HashMap<String, String>, _ctx| async move {
+                Ok(vec![ResourceContents::text(uri, "text/plain", "hello")])
+            },
+        )
+        .resource_template(
+            ResourceTemplate {
+                uri_template: "test://item/{id}".into(),
+                name: "item".into(),
+                title: None,
+                description: None,
+                mime_type: Some("text/plain".into()),
+            },
+            |uri: String, vars: HashMap<String, String>, _ctx| async move {
+                if vars["id"] == "missing" {
+                    return Err(ResourceError::NotFound(uri));
+                }
+                Ok(vec![ResourceContents::text(
+                    uri,
+                    "text/plain",
+                    format!("item {}", vars["id"]),
+                )])
+            },
+        )
+        .build();
+    let mut client = Client::start(server, Extensions::new());
+    let init = client.initialize().await;
+    assert!(init["result"]["capabilities"]["resources"].is_object());
+    let list = client.request(1, "resources/list", json!({})).await;
+    assert_eq!(list["result"]["resources"][0]["uri"], "test://static-text");
+    let templates = client
+        .request(2, "resources/templates/list", json!({}))
+        .await;
+    assert_eq!(
+        templates["result"]["resourceTemplates"][0]["uriTemplate"],
+        "test://item/{id}"
+    );
+    let read = client
+        .request(3, "resources/read", json!({"uri": "test://static-text"}))
+        .await;
+    assert_eq!(read["result"]["contents"][0]["text"], "hello");
+    let read = client
+        .request(4, "resources/read", json!({"uri": "test://item/42"}))
+        .await;
+    assert_eq!(read["result"]["contents"][0]["text"], "item 42");
+    for (id, uri) in [(5, "test://item/missing"), (6, "test://nothing")] {
+        let read = client
+            .request(id, "resources/read", json!({"uri": uri}))
+            .await;
+        assert_eq!(read["error"]["code"], -32002, "{uri}");
+    }
+    let read = client.request(7, "resources/read", json!({})).await;
+    assert_eq!(read["error"]["code"], -32602);
+}

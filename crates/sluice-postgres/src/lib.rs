@@ -23,7 +23,8 @@
 //!   json as JSON, arrays as arrays, unknown types as text).
 //! - [`errors`]: database errors sanitised for the client, details to the log.
 //! - [`introspect`]: the catalog behind `listTables`.
-//! - [`tools::register`]: the three tools on a `sluice-mcp` server, with the
+//! - [`tools::register`]: the three tools on a `sluice-mcp` server, each table's
+//!   description as a resource (`postgres://table/{schema}/{table}`), with the
 //!   per-caller filter; every call is logged (target `sluice::audit`) with the
 //!   caller's login, the verdict and the duration.
 //!

@@ -1,5 +1,6 @@
 //! The database tools: `listTables`, `queryDatabase`, `executeDatabase`.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,10 +8,16 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_auth::{Permission, PermissionPolicy, PolicyToolFilter};
-use sluice_mcp::{CallToolResult, RequestContext, ServerBuilder, Tool, ToolAnnotations, ToolError};
+use sluice_mcp::{
+    CallToolResult, RequestContext, ResourceContents, ResourceError, ResourceTemplate,
+    ServerBuilder, Tool, ToolAnnotations, ToolError,
+};
 
 use crate::database::{Database, QueryError, QueryOutput, elapsed_ms};
 use crate::introspect::list_tables;
+
+/// The URI template of the table resources: `postgres://table/{schema}/{table}`.
+pub const TABLE_TEMPLATE: &str = "postgres://table/{schema}/{table}";
 
 /// Arguments of `queryDatabase` and `executeDatabase`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -151,6 +158,40 @@ pub fn register(
                     start,
                 );
                 render(outcome)
+            }
+        },
+    );
+
+    // Each table's description as a resource, read with the same permission as
+    // listTables.
+    let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+    let builder = builder.resource_template(
+        ResourceTemplate {
+            uri_template: TABLE_TEMPLATE.to_owned(),
+            name: "table".to_owned(),
+            title: Some("Table schema".to_owned()),
+            description: Some(
+                "A table or view's columns, types, nullability and primary key, as JSON."
+                    .to_owned(),
+            ),
+            mime_type: Some("application/json".to_owned()),
+        },
+        move |uri: String, vars: HashMap<String, String>, ctx: RequestContext| {
+            let (db, pol) = (Arc::clone(&db), Arc::clone(&pol));
+            async move {
+                pol.require(ctx.extensions(), Permission::Read)
+                    .map_err(|e| ResourceError::Failed(e.to_string()))?;
+                let tables = list_tables(&db)
+                    .await
+                    .map_err(|e| ResourceError::Failed(e.to_string()))?;
+                let (schema, name) = (vars.get("schema"), vars.get("table"));
+                let table = tables
+                    .into_iter()
+                    .find(|t| Some(&t.schema) == schema && Some(&t.name) == name)
+                    .ok_or_else(|| ResourceError::NotFound(uri.clone()))?;
+                let text = serde_json::to_string(&table)
+                    .map_err(|e| ResourceError::Failed(e.to_string()))?;
+                Ok(vec![ResourceContents::text(uri, "application/json", text)])
             }
         },
     );

@@ -332,3 +332,49 @@ async fn cancelling_a_call_cancels_the_statement_on_the_server() {
         "the statement kept running on the server after the client cancelled"
     );
 }
+
+#[tokio::test]
+async fn table_schemas_are_resources() {
+    let f = fixture(1000, Duration::from_secs(30)).await;
+    let reader = session(&f.server, Some("reader")).await;
+    let read = |uri: &str| {
+        json!({"jsonrpc": "2.0", "id": 9, "method": "resources/read", "params": {"uri": uri}})
+            .to_string()
+    };
+    let answer: Value = serde_json::from_str(
+        &reader
+            .handle(&read("postgres://table/public/items"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let contents = &answer["result"]["contents"][0];
+    assert_eq!(contents["mimeType"], "application/json");
+    let table: Value = serde_json::from_str(contents["text"].as_str().unwrap()).unwrap();
+    assert_eq!(table["name"], "items");
+    assert_eq!(table["columns"][0]["primary_key"], true);
+    let answer: Value = serde_json::from_str(
+        &reader
+            .handle(&read("postgres://table/public/nope"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(answer["error"]["code"], -32002);
+    // A caller with no permission cannot read it either.
+    let stranger = session(&f.server, Some("mallory")).await;
+    let answer: Value = serde_json::from_str(
+        &stranger
+            .handle(&read("postgres://table/public/items"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mallory may not read"),
+        "{answer}"
+    );
+}
