@@ -50,6 +50,11 @@ struct Flags {
     #[arg(long, env = "SLUICE_READERS")]
     readers: Option<String>,
 
+    /// A JSON policy file (`{"writers": [...], "readers": [...]}`); when given, it
+    /// replaces --writers and --readers.
+    #[arg(long, env = "SLUICE_POLICY_FILE")]
+    policy_file: Option<std::path::PathBuf>,
+
     /// Longest a statement may run, in seconds.
     #[arg(long, env = "SLUICE_STATEMENT_TIMEOUT", default_value_t = 30)]
     statement_timeout: u64,
@@ -104,7 +109,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let policy = PermissionPolicy::from_lists(&flags.writers, flags.readers.as_deref());
+    let policy = match &flags.policy_file {
+        Some(path) => match PermissionPolicy::from_file(path) {
+            Ok(policy) => policy,
+            Err(e) => {
+                eprintln!("postgres_server: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => PermissionPolicy::from_lists(&flags.writers, flags.readers.as_deref()),
+    };
     let login = flags
         .user
         .clone()
