@@ -63,6 +63,10 @@ struct Flags {
     #[arg(long, env = "SLUICE_MAX_ROWS", default_value_t = 1000)]
     max_rows: usize,
 
+    /// Seconds a call waits for a database connection before it fails.
+    #[arg(long, env = "SLUICE_ACQUIRE_TIMEOUT", default_value_t = 10)]
+    acquire_timeout: u64,
+
     /// Most connections in the pool.
     #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 8)]
     pool_size: usize,
@@ -102,6 +106,7 @@ async fn main() -> ExitCode {
     config.statement_timeout = Duration::from_secs(flags.statement_timeout.max(1));
     config.max_rows = flags.max_rows.max(1);
     config.pool_size = flags.pool_size.max(1);
+    config.acquire_timeout = Duration::from_secs(flags.acquire_timeout.max(1));
     let database = match Database::connect(config).await {
         Ok(database) => database,
         Err(e) => {

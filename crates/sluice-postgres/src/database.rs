@@ -22,6 +22,9 @@ pub struct DatabaseConfig {
     pub pool_size: usize,
     /// Longest a statement may run (default 30 s), enforced by PostgreSQL.
     pub statement_timeout: Duration,
+    /// Longest a call waits for a pooled connection, and for a new connection to open
+    /// (default 10 s).
+    pub acquire_timeout: Duration,
     /// Most rows returned to the client (default 1000); the result says when it was cut.
     pub max_rows: usize,
     /// Most bytes of values returned to the client (default 1 MiB).
@@ -51,6 +54,7 @@ impl DatabaseConfig {
             postgres,
             pool_size: 8,
             statement_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(10),
             max_rows: 1000,
             max_bytes: 1024 * 1024,
             read_guard: Guard::read_only(),
@@ -148,6 +152,9 @@ impl Database {
         );
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(config.acquire_timeout))
+            .create_timeout(Some(config.acquire_timeout))
             .build()
             .map_err(|e| ConnectError::Pool(e.to_string()))?;
         let database = Database {
@@ -274,7 +281,7 @@ impl Database {
                 .iter()
                 .map(|c| ColumnInfo {
                     name: c.name().to_owned(),
-                    type_name: c.type_().name().to_owned(),
+                    type_name: type_name(c.type_()),
                 })
                 .collect();
             let types: Vec<_> = statement
@@ -382,6 +389,15 @@ impl Drop for Lease {
                 }
             });
         }
+    }
+}
+
+/// A type's name as a reader expects it: `int4[]` rather than PostgreSQL's internal
+/// `_int4` for arrays.
+fn type_name(ty: &tokio_postgres::types::Type) -> String {
+    match ty.kind() {
+        tokio_postgres::types::Kind::Array(element) => format!("{}[]", element.name()),
+        _ => ty.name().to_owned(),
     }
 }
 

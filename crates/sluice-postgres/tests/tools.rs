@@ -378,3 +378,26 @@ async fn table_schemas_are_resources() {
         "{answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waits_for_a_connection_only_so_long() {
+    let db = sluice_testkit::database().await.unwrap();
+    let mut config = DatabaseConfig::new(db.config());
+    config.pool_size = 1;
+    config.acquire_timeout = Duration::from_millis(500);
+    config.statement_timeout = Duration::from_secs(20);
+    let database = Database::connect(config).await.unwrap();
+    let busy = database.clone();
+    let slow = tokio::spawn(async move {
+        busy.read("SELECT count(*) FROM generate_series(1, 300000000)")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = database.read("SELECT 1").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no database connection is available"),
+        "{err}"
+    );
+    slow.abort();
+}
