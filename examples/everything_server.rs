@@ -1,5 +1,6 @@
 //! The fixtures the official MCP conformance suite expects of a server (tools,
-//! resources), served over stdio. Prompts, completion, sampling, elicitation and the
+//! resources, two of its prompts), served over stdio. The other prompts, sampling,
+//! elicitation and the
 //! Streamable HTTP transport (`--transport http --bind ADDR`) come with the rest of the
 //! protocol core.
 //!
@@ -15,8 +16,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 use sluice_mcp::{
-    CallToolResult, Content, Extensions, RequestContext, Resource, ResourceContents,
-    ResourceTemplate, Server, Tool, ToolError,
+    CallToolResult, Content, Extensions, GetPromptResult, Prompt, PromptArgument, PromptMessage,
+    RequestContext, Resource, ResourceContents, ResourceTemplate, Server, Tool, ToolError,
 };
 
 /// A 1×1 transparent PNG.
@@ -207,6 +208,51 @@ fn server() -> Server {
                     json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")})
                         .to_string();
                 Ok(vec![ResourceContents::text(uri, "application/json", text)])
+            },
+        )
+        .prompt(
+            Prompt {
+                name: "test_simple_prompt".into(),
+                title: None,
+                description: Some("A prompt with no arguments.".into()),
+                arguments: vec![],
+            },
+            |_args: HashMap<String, String>, _c| async move {
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage::user("This is a simple prompt for testing.")],
+                })
+            },
+        )
+        .prompt(
+            Prompt {
+                name: "test_prompt_with_arguments".into(),
+                title: None,
+                description: Some("A prompt with two required arguments.".into()),
+                arguments: vec![
+                    PromptArgument {
+                        name: "arg1".into(),
+                        description: Some("First argument".into()),
+                        required: true,
+                    },
+                    PromptArgument {
+                        name: "arg2".into(),
+                        description: Some("Second argument".into()),
+                        required: true,
+                    },
+                ],
+            },
+            |args: HashMap<String, String>, _c| async move {
+                let (a, b) = (
+                    args.get("arg1").cloned().unwrap_or_default(),
+                    args.get("arg2").cloned().unwrap_or_default(),
+                );
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage::user(format!(
+                        "Prompt with arguments: arg1='{a}', arg2='{b}'"
+                    ))],
+                })
             },
         )
         .build()

@@ -39,5 +39,5 @@ fn python_sdk_over_stdio() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.status.success(), "the Python client failed:\n{log}");
-    assert!(log.contains("python interop: 6 passed, 0 failed"), "{log}");
+    assert!(log.contains("python interop: 7 passed, 0 failed"), "{log}");
 }

@@ -79,6 +79,13 @@ async def main(binary: str) -> None:
             assert json.loads(templated.contents[0].text)["id"] == "42"
             checks += 1
 
+            prompts = [p.name for p in (await session.list_prompts()).prompts]
+            assert prompts == ["test_simple_prompt", "test_prompt_with_arguments"], prompts
+            filled = await session.get_prompt("test_prompt_with_arguments", {"arg1": "alpha", "arg2": "beta"})
+            text = filled.messages[0].content.text
+            assert "alpha" in text and "beta" in text, text
+            checks += 1
+
     print(f"python interop: {checks} passed, 0 failed")
 
 

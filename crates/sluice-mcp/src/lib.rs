@@ -21,6 +21,8 @@
 //!   depend on who is calling.
 //! - [`resources`]: static resources and URI templates (`resources/list`,
 //!   `resources/templates/list`, `resources/read`).
+//! - [`prompts`]: named message templates (`prompts/list`, `prompts/get`);
+//!   `completion/complete` answers with no suggestions for now.
 //! - [`transport`]: stdio (and any byte stream, for tests and embedding).
 //!
 //! ## A complete server
@@ -54,6 +56,7 @@
 
 mod context;
 pub mod jsonrpc;
+pub mod prompts;
 pub mod protocol;
 pub mod resources;
 mod server;
@@ -61,8 +64,10 @@ mod session;
 pub mod transport;
 
 pub use context::{Extensions, RequestContext};
+pub use prompts::PromptHandler;
 pub use protocol::{
-    CallToolResult, Content, Resource, ResourceContents, ResourceTemplate, Tool, ToolAnnotations,
+    CallToolResult, Content, GetPromptResult, Prompt, PromptArgument, PromptMessage, Resource,
+    ResourceContents, ResourceTemplate, Tool, ToolAnnotations,
 };
 pub use resources::{ResourceError, ResourceHandler};
 pub use server::{Server, ServerBuilder, ToolError, ToolFilter, ToolFuture, ToolHandler};

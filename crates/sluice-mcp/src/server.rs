@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::context::{Extensions, RequestContext};
-use crate::protocol::{CallToolResult, Implementation, Resource, ResourceTemplate, Tool};
+use crate::prompts::PromptHandler;
+use crate::protocol::{CallToolResult, Implementation, Prompt, Resource, ResourceTemplate, Tool};
 use crate::resources::ResourceHandler;
 
 /// The future a tool handler returns.
@@ -69,6 +70,11 @@ pub(crate) struct RegisteredTemplate {
     pub(crate) handler: Arc<dyn ResourceHandler>,
 }
 
+pub(crate) struct RegisteredPrompt {
+    pub(crate) prompt: Prompt,
+    pub(crate) handler: Arc<dyn PromptHandler>,
+}
+
 pub(crate) struct Inner {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
@@ -77,6 +83,7 @@ pub(crate) struct Inner {
     pub(crate) filter: Option<Box<dyn ToolFilter>>,
     pub(crate) resources: Vec<RegisteredResource>,
     pub(crate) templates: Vec<RegisteredTemplate>,
+    pub(crate) prompts: Vec<RegisteredPrompt>,
     pub(crate) changes: broadcast::Sender<()>,
     pub(crate) page_size: usize,
 }
@@ -110,6 +117,7 @@ impl Server {
             filter: None,
             resources: Vec::new(),
             templates: Vec::new(),
+            prompts: Vec::new(),
             page_size: 100,
         }
     }
@@ -177,6 +185,7 @@ pub struct ServerBuilder {
     filter: Option<Box<dyn ToolFilter>>,
     resources: Vec<RegisteredResource>,
     templates: Vec<RegisteredTemplate>,
+    prompts: Vec<RegisteredPrompt>,
     page_size: usize,
 }
 
@@ -272,6 +281,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Registers a prompt.
+    #[must_use]
+    pub fn prompt(mut self, prompt: Prompt, handler: impl PromptHandler) -> Self {
+        self.prompts.retain(|p| p.prompt.name != prompt.name);
+        self.prompts.push(RegisteredPrompt {
+            prompt,
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
     /// Sets the per-session tool filter.
     #[must_use]
     pub fn tool_filter(mut self, filter: impl ToolFilter) -> Self {
@@ -297,6 +317,7 @@ impl ServerBuilder {
                 filter: self.filter,
                 resources: self.resources,
                 templates: self.templates,
+                prompts: self.prompts,
                 changes,
                 page_size: self.page_size,
             }),

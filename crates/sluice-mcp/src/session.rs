@@ -184,6 +184,19 @@ impl Session {
                 self.page("resourceTemplates", &templates, &params)
             }
             "resources/read" => self.read_resource(id, &params).await,
+            "prompts/list" => {
+                let prompts: Vec<_> = self
+                    .server
+                    .inner
+                    .prompts
+                    .iter()
+                    .map(|p| &p.prompt)
+                    .collect();
+                self.page("prompts", &prompts, &params)
+            }
+            "prompts/get" => self.get_prompt(id, &params).await,
+            // Completion is offered without suggestions for now: an empty, valid answer.
+            "completion/complete" => Ok(json!({"completion": {"values": [], "hasMore": false}})),
             "logging/setLevel" => Ok(json!({})),
             other => Err(ErrorObject::method_not_found(other)),
         }
@@ -207,7 +220,8 @@ impl Session {
         let inner = &self.server.inner;
         let mut result = json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": true}, "logging": {}, "resources": {}},
+            "capabilities": {"tools": {"listChanged": true}, "logging": {}, "resources": {},
+                             "prompts": {}, "completions": {}},
             "serverInfo": inner.info,
         });
         if let Some(instructions) = &inner.instructions {
@@ -307,6 +321,64 @@ impl Session {
             Err(crate::resources::ResourceError::NotFound(_)) => Err(resource_not_found(uri)),
             Err(e) => Err(ErrorObject::internal(e.to_string())),
         }
+    }
+
+    async fn get_prompt(&self, id: &RequestId, params: &Value) -> Result<Value, ErrorObject> {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Err(ErrorObject::invalid_params(
+                "prompts/get needs a prompt name",
+            ));
+        };
+        let Some(registered) = self
+            .server
+            .inner
+            .prompts
+            .iter()
+            .find(|p| p.prompt.name == name)
+        else {
+            return Err(ErrorObject::invalid_params(format!(
+                "unknown prompt: {name}"
+            )));
+        };
+        let mut arguments = HashMap::new();
+        match params.get("arguments") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (key, value) in map {
+                    let Value::String(text) = value else {
+                        return Err(ErrorObject::invalid_params(format!(
+                            "argument {key} must be a string"
+                        )));
+                    };
+                    arguments.insert(key.clone(), text.clone());
+                }
+            }
+            Some(_) => return Err(ErrorObject::invalid_params("arguments must be an object")),
+        }
+        if let Some(missing) = registered
+            .prompt
+            .arguments
+            .iter()
+            .find(|a| a.required && !arguments.contains_key(&a.name))
+        {
+            return Err(ErrorObject::invalid_params(format!(
+                "missing required argument: {}",
+                missing.name
+            )));
+        }
+        let context = RequestContext {
+            id: id.clone(),
+            extensions: self.state.extensions.clone(),
+            cancellation: self.state.closed.child_token(),
+            progress_token: None,
+            outgoing: self.outgoing.clone(),
+        };
+        let result = registered
+            .handler
+            .get(arguments, context)
+            .await
+            .map_err(ErrorObject::invalid_params)?;
+        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
     }
 
     async fn call_tool(&self, id: &RequestId, params: Value) -> Result<Value, ErrorObject> {

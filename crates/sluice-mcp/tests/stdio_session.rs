@@ -527,3 +527,61 @@ async fn resources_and_templates_are_listed_and_read() {
     let read = client.request(7, "resources/read", json!({})).await;
     assert_eq!(read["error"]["code"], -32602);
 }
+
+#[tokio::test]
+async fn prompts_are_listed_and_filled_in() {
+    use sluice_mcp::{GetPromptResult, Prompt, PromptArgument, PromptMessage};
+    use std::collections::HashMap;
+    let server = Server::builder("t", "1")
+        .prompt(
+            Prompt {
+                name: "greet".into(),
+                title: None,
+                description: Some("Greets someone.".into()),
+                arguments: vec![PromptArgument {
+                    name: "who".into(),
+                    description: None,
+                    required: true,
+                }],
+            },
+            |args: HashMap<String, String>, _ctx| async move {
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage::user(format!("Hello, {}!", args["who"]))],
+                })
+            },
+        )
+        .build();
+    let mut client = Client::start(server, Extensions::new());
+    client.initialize().await;
+    let list = client.request(1, "prompts/list", json!({})).await;
+    assert_eq!(list["result"]["prompts"][0]["name"], "greet");
+    assert_eq!(
+        list["result"]["prompts"][0]["arguments"][0]["required"],
+        true
+    );
+    let got = client
+        .request(
+            2,
+            "prompts/get",
+            json!({"name": "greet", "arguments": {"who": "Ada"}}),
+        )
+        .await;
+    assert_eq!(got["result"]["messages"][0]["role"], "user");
+    assert_eq!(
+        got["result"]["messages"][0]["content"]["text"],
+        "Hello, Ada!"
+    );
+    for (id, params) in [
+        (3, json!({"name": "greet"})),
+        (4, json!({"name": "nope"})),
+        (5, json!({"name": "greet", "arguments": {"who": 7}})),
+    ] {
+        let answer = client.request(id, "prompts/get", params.clone()).await;
+        assert_eq!(answer["error"]["code"], -32602, "{params}");
+    }
+    let completion = client
+        .request(6, "completion/complete", json!({"ref": {"type": "ref/prompt", "name": "greet"}, "argument": {"name": "who", "value": "A"}}))
+        .await;
+    assert_eq!(completion["result"]["completion"]["values"], json!([]));
+}
