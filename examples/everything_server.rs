@@ -1,12 +1,14 @@
-//! The fixtures the official MCP conformance suite expects of a server (tools,
-//! resources, two of its prompts), served over stdio. The other prompts, sampling,
-//! elicitation and the
-//! Streamable HTTP transport (`--transport http --bind ADDR`) come with the rest of the
-//! protocol core.
+//! Every fixture the official MCP conformance suite expects of a server — tools (text,
+//! image, audio, embedded resources, logging, progress, errors, sampling, elicitation,
+//! JSON Schema 2020-12, SSE reconnection), resources (static, binary, templated,
+//! subscribable), prompts and completion — served over stdio or Streamable HTTP.
 //!
 //! ```sh
-//! cargo run --example everything_server
+//! cargo run --example everything_server                                   # stdio
+//! cargo run --example everything_server -- --transport http --bind 127.0.0.1:3111
 //! ```
+//!
+//! Over HTTP the endpoint is `/mcp`; `scripts/conformance.sh` runs the suite against it.
 #![allow(clippy::print_stderr)]
 
 use std::collections::HashMap;
@@ -15,9 +17,11 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
+use sluice_mcp::transport::http::HttpConfig;
 use sluice_mcp::{
-    CallToolResult, Content, Extensions, GetPromptResult, Prompt, PromptArgument, PromptMessage,
-    RequestContext, Resource, ResourceContents, ResourceTemplate, Server, Tool, ToolError,
+    CallToolResult, CompletionReference, CompletionRequest, Content, Extensions, GetPromptResult,
+    LogLevel, Prompt, PromptArgument, PromptMessage, RequestContext, Resource, ResourceContents,
+    ResourceTemplate, Server, Tool, ToolError,
 };
 
 /// A 1×1 transparent PNG.
@@ -32,7 +36,8 @@ struct Flags {
     /// How clients connect.
     #[arg(long, value_enum, default_value_t = Transport::Stdio)]
     transport: Transport,
-    /// Address for the HTTP transport (endpoint /mcp).
+    /// Address for the HTTP transport (endpoint /mcp); port 0 picks a free port, and the
+    /// address chosen is printed to standard error.
     #[arg(long, default_value = "127.0.0.1:3111")]
     bind: String,
 }
@@ -49,8 +54,38 @@ fn object() -> Value {
     json!({"type": "object", "properties": {}})
 }
 
+/// An object schema with required string properties.
+fn strings(required: &[(&str, &str)]) -> Value {
+    let properties: serde_json::Map<String, Value> = required
+        .iter()
+        .map(|(name, description)| {
+            (
+                (*name).to_owned(),
+                json!({"type": "string", "description": description}),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = required.iter().map(|(name, _)| *name).collect();
+    json!({"type": "object", "properties": properties, "required": names})
+}
+
+fn text_argument(arguments: &Value, name: &str) -> Result<String, ToolError> {
+    arguments
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ToolError::new(format!("the argument {name} (a string) is required")))
+}
+
+fn user(content: Content) -> PromptMessage {
+    PromptMessage {
+        role: "user".to_owned(),
+        content,
+    }
+}
+
 fn server() -> Server {
-    Server::builder("sluice-everything-server", env!("CARGO_PKG_VERSION"))
+    let builder = Server::builder("sluice-everything-server", env!("CARGO_PKG_VERSION"))
         .instructions("Fixtures for the MCP conformance suite.")
         .tool(
             Tool::new("test_simple_text", "Returns a fixed text.", object()),
@@ -129,7 +164,7 @@ fn server() -> Server {
                     "Tool processing data",
                     "Tool execution completed",
                 ] {
-                    ctx.log("info", json!(message));
+                    ctx.log(LogLevel::Info, json!(message));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Ok(CallToolResult::text(
@@ -255,7 +290,238 @@ fn server() -> Server {
                 })
             },
         )
-        .build()
+        .completion(|request: CompletionRequest, _c| async move {
+            let candidates: &[&str] = match (&request.reference, request.argument.as_str()) {
+                (CompletionReference::Prompt(name), "arg1" | "arg2")
+                    if name == "test_prompt_with_arguments" =>
+                {
+                    &["paris", "park", "party", "pasta", "value1", "value2"]
+                }
+                (CompletionReference::ResourceTemplate(_), "id") => &["1", "2", "42"],
+                _ => &[],
+            };
+            candidates
+                .iter()
+                .filter(|c| c.starts_with(&request.value))
+                .map(|c| (*c).to_owned())
+                .collect()
+        });
+    interactive_fixtures(builder).build()
+}
+
+/// The fixtures that call the client back, the later prompts and the watched resource.
+fn interactive_fixtures(builder: sluice_mcp::ServerBuilder) -> sluice_mcp::ServerBuilder {
+    builder
+        .tool(
+            Tool::new(
+                "test_sampling",
+                "Asks the client's model to answer a prompt (sampling/createMessage).",
+                strings(&[("prompt", "The prompt to send to the LLM")]),
+            ),
+            |args: Value, ctx: RequestContext| async move {
+                let prompt = text_argument(&args, "prompt")?;
+                let params = json!({
+                    "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                    "maxTokens": 100,
+                });
+                let answer = ctx
+                    .create_message(params)
+                    .await
+                    .map_err(|e| ToolError::new(format!("sampling failed: {e}")))?;
+                let text = answer
+                    .pointer("/content/text")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| answer.to_string(), str::to_owned);
+                Ok(CallToolResult::text(format!("LLM response: {text}")))
+            },
+        )
+        .tool(
+            Tool::new(
+                "test_elicitation",
+                "Asks the user for a username and an email (elicitation/create).",
+                strings(&[("message", "The message to show the user")]),
+            ),
+            |args: Value, ctx: RequestContext| async move {
+                let message = text_argument(&args, "message")?;
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string", "description": "User's response"},
+                        "email": {"type": "string", "description": "User's email address"},
+                    },
+                    "required": ["username", "email"],
+                });
+                let answer = ctx
+                    .elicit(&message, schema)
+                    .await
+                    .map_err(|e| ToolError::new(format!("elicitation failed: {e}")))?;
+                Ok(CallToolResult::text(format!(
+                    "User response: action={}, content={}",
+                    answer.get("action").and_then(Value::as_str).unwrap_or("unknown"),
+                    answer.get("content").unwrap_or(&Value::Null)
+                )))
+            },
+        )
+        .tool(
+            Tool::new(
+                "test_elicitation_sep1034_defaults",
+                "Elicits values whose schema carries defaults (SEP-1034).",
+                object(),
+            ),
+            |_a: Value, ctx: RequestContext| async move {
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "description": "User name", "default": "John Doe"},
+                        "age": {"type": "integer", "description": "User age", "default": 30},
+                        "score": {"type": "number", "description": "User score", "default": 95.5},
+                        "status": {"type": "string", "description": "User status",
+                                   "enum": ["active", "inactive", "pending"], "default": "active"},
+                        "verified": {"type": "boolean", "description": "Verification status", "default": true},
+                    },
+                    "required": [],
+                });
+                elicitation_summary(&ctx, "Please review and update the form fields with defaults", schema).await
+            },
+        )
+        .tool(
+            Tool::new(
+                "test_elicitation_sep1330_enums",
+                "Elicits the five kinds of enum fields (SEP-1330).",
+                object(),
+            ),
+            |_a: Value, ctx: RequestContext| async move {
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "untitledSingle": {"type": "string", "description": "Pick one",
+                                           "enum": ["option1", "option2", "option3"]},
+                        "titledSingle": {"type": "string", "description": "Pick one", "oneOf": [
+                            {"const": "value1", "title": "First Option"},
+                            {"const": "value2", "title": "Second Option"},
+                            {"const": "value3", "title": "Third Option"},
+                        ]},
+                        "legacyEnum": {"type": "string", "description": "Pick one (legacy)",
+                                       "enum": ["opt1", "opt2", "opt3"],
+                                       "enumNames": ["Option One", "Option Two", "Option Three"]},
+                        "untitledMulti": {"type": "array", "description": "Pick any",
+                                          "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                        "titledMulti": {"type": "array", "description": "Pick any", "items": {"anyOf": [
+                            {"const": "value1", "title": "First Choice"},
+                            {"const": "value2", "title": "Second Choice"},
+                            {"const": "value3", "title": "Third Choice"},
+                        ]}},
+                    },
+                    "required": [],
+                });
+                elicitation_summary(&ctx, "Please choose from the enum fields", schema).await
+            },
+        )
+        .tool(
+            Tool::new(
+                "json_schema_2020_12_tool",
+                "Tool with JSON Schema 2020-12 features",
+                json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "type": "object",
+                    "$defs": {"address": {"type": "object", "properties": {
+                        "street": {"type": "string"}, "city": {"type": "string"}}}},
+                    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+                    "additionalProperties": false,
+                }),
+            ),
+            |args: Value, _c| async move {
+                Ok(CallToolResult::text(format!("Received: {args}")))
+            },
+        )
+        .tool(
+            Tool::new(
+                "test_reconnection",
+                "Closes its event stream mid-call; the client reconnects and gets the answer.",
+                object(),
+            ),
+            |_a: Value, ctx: RequestContext| async move {
+                ctx.close_connection();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(CallToolResult::text("Reconnection test completed successfully"))
+            },
+        )
+        .resource(
+            Resource {
+                uri: "test://watched-resource".into(),
+                name: "watched-resource".into(),
+                title: None,
+                description: Some("A resource clients may subscribe to.".into()),
+                mime_type: Some("text/plain".into()),
+            },
+            |uri: String, _v: HashMap<String, String>, _c| async move {
+                Ok(vec![ResourceContents::text(uri, "text/plain", "Watched resource content")])
+            },
+        )
+        .prompt(
+            Prompt {
+                name: "test_prompt_with_embedded_resource".into(),
+                title: None,
+                description: Some("A prompt embedding the resource it is given.".into()),
+                arguments: vec![PromptArgument {
+                    name: "resourceUri".into(),
+                    description: Some("URI of the resource to embed".into()),
+                    required: true,
+                }],
+            },
+            |args: HashMap<String, String>, _c| async move {
+                let uri = args.get("resourceUri").cloned().unwrap_or_default();
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![
+                        user(Content::Resource {
+                            resource: json!({"uri": uri, "mimeType": "text/plain",
+                                             "text": "Embedded resource content for testing."}),
+                        }),
+                        PromptMessage::user("Please process the embedded resource above."),
+                    ],
+                })
+            },
+        )
+        .prompt(
+            Prompt {
+                name: "test_prompt_with_image".into(),
+                title: None,
+                description: Some("A prompt with an image.".into()),
+                arguments: vec![],
+            },
+            |_args: HashMap<String, String>, _c| async move {
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![
+                        user(Content::Image {
+                            data: PNG.to_owned(),
+                            mime_type: "image/png".to_owned(),
+                        }),
+                        PromptMessage::user("Please analyze the image above."),
+                    ],
+                })
+            },
+        )
+}
+
+async fn elicitation_summary(
+    ctx: &RequestContext,
+    message: &str,
+    schema: Value,
+) -> Result<CallToolResult, ToolError> {
+    let answer = ctx
+        .elicit(message, schema)
+        .await
+        .map_err(|e| ToolError::new(format!("elicitation failed: {e}")))?;
+    Ok(CallToolResult::text(format!(
+        "Elicitation completed: action={}, content={}",
+        answer
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown"),
+        answer.get("content").unwrap_or(&Value::Null)
+    )))
 }
 
 fn embedded() -> Content {
@@ -269,18 +535,26 @@ fn embedded() -> Content {
 async fn main() -> ExitCode {
     examples::init_logging();
     let flags = Flags::parse();
-    if flags.transport == Transport::Http {
-        eprintln!(
-            "everything_server: the Streamable HTTP transport is not built yet; use --transport stdio (--bind {} unused)",
-            flags.bind
-        );
-        return ExitCode::from(2);
-    }
-    match sluice_mcp::transport::stdio::serve(&server(), Extensions::new()).await {
+    let served = match flags.transport {
+        Transport::Stdio => sluice_mcp::transport::stdio::serve(&server(), Extensions::new()).await,
+        Transport::Http => serve_http(&flags.bind).await,
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("everything_server: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+async fn serve_http(bind: &str) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let address = listener.local_addr()?;
+    eprintln!("everything_server: listening on http://{address}/mcp");
+    let stop = async {
+        // Without a signal handler the server simply runs until killed.
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    sluice_mcp::transport::http::serve(listener, server(), HttpConfig::default(), stop).await
 }

@@ -4,12 +4,15 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::jsonrpc::{self, RequestId};
+use crate::jsonrpc::{self, ErrorObject, RequestId};
+use crate::session::State;
 
 /// A type map: at most one value of each type, cheap to clone (values are shared).
 ///
@@ -61,14 +64,91 @@ impl std::fmt::Debug for Extensions {
     }
 }
 
-/// The context of one request, handed to every tool handler.
+/// The severity of a log entry sent to the client (`notifications/message`), lowest
+/// first; the syslog levels of RFC 5424, as MCP uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Detailed debugging information.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Normal but significant.
+    Notice,
+    /// Something to look at.
+    Warning,
+    /// An operation failed.
+    Error,
+    /// A component failed.
+    Critical,
+    /// Act now.
+    Alert,
+    /// The system is unusable.
+    Emergency,
+}
+
+impl LogLevel {
+    pub(crate) fn rank(self) -> u8 {
+        self as u8 + 1
+    }
+}
+
+/// Where the messages about one request go: the session's own queue (stdio), or the
+/// stream a transport opened for that request (an HTTP POST's event stream).
+#[derive(Debug, Clone)]
+pub(crate) enum Related {
+    /// The session's queue of outgoing messages.
+    Session(mpsc::UnboundedSender<String>),
+    /// A per-request stream.
+    Stream(mpsc::UnboundedSender<StreamItem>),
+}
+
+/// What flows on a per-request stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StreamItem {
+    /// A JSON-RPC message, serialised.
+    Message(String),
+    /// The handler asks the transport to end the connection now; the client resumes.
+    CloseConnection,
+}
+
+impl Related {
+    pub(crate) fn send(&self, text: String) {
+        // A closed channel means the client went away; there is nobody left to tell.
+        let _ = match self {
+            Related::Session(sender) => sender.send(text).map_err(drop),
+            Related::Stream(sender) => sender.send(StreamItem::Message(text)).map_err(drop),
+        };
+    }
+}
+
+/// Why a request to the client failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientRequestError {
+    /// The client did not declare the capability the request needs.
+    #[error("the client does not support {0}")]
+    NotSupported(&'static str),
+    /// The client did not answer in time; the request was cancelled.
+    #[error("the client did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The session ended, or the request that asked was cancelled, before an answer came.
+    #[error("the session ended before the client answered")]
+    Closed,
+    /// The client answered with an error.
+    #[error("the client answered with error {}: {}", .0.code, .0.message)]
+    Rejected(ErrorObject),
+}
+
+/// The context of one request, handed to every handler.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub(crate) id: RequestId,
     pub(crate) extensions: Extensions,
     pub(crate) cancellation: CancellationToken,
     pub(crate) progress_token: Option<Value>,
-    pub(crate) outgoing: mpsc::UnboundedSender<String>,
+    pub(crate) related: Related,
+    pub(crate) state: Arc<State>,
 }
 
 impl RequestContext {
@@ -89,6 +169,21 @@ impl RequestContext {
         &self.cancellation
     }
 
+    /// The protocol revision agreed with the client.
+    pub fn protocol_version(&self) -> &'static str {
+        self.state.protocol_version()
+    }
+
+    /// The capabilities the client declared at initialisation (`Value::Null` before).
+    pub fn client_capabilities(&self) -> Value {
+        self.state.client_capabilities()
+    }
+
+    /// The client's `clientInfo` (name and version), when it sent one.
+    pub fn client_info(&self) -> Option<Value> {
+        self.state.client_info()
+    }
+
     /// Sends `notifications/progress` when the client asked for progress (by sending a
     /// `progressToken` in the request's `_meta`); does nothing otherwise.
     pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
@@ -102,17 +197,139 @@ impl RequestContext {
         if let Some(message) = message {
             params["message"] = json!(message);
         }
-        // A closed channel means the session ended; there is nobody left to tell.
-        let _ = self
-            .outgoing
+        self.related
             .send(jsonrpc::notification("notifications/progress", &params));
     }
 
-    /// Sends a `notifications/message` log entry to the client.
-    pub fn log(&self, level: &str, data: Value) {
-        let params = json!({"level": level, "data": data});
-        let _ = self
-            .outgoing
+    /// Sends a `notifications/message` log entry to the client, unless the client asked
+    /// (with `logging/setLevel`) for a higher level only.
+    pub fn log(&self, level: LogLevel, data: Value) {
+        self.log_as(level, None, data);
+    }
+
+    /// Like [`log`](Self::log), naming the logger the entry comes from.
+    pub fn log_as(&self, level: LogLevel, logger: Option<&str>, data: Value) {
+        if !self.state.wants_log(level) {
+            return;
+        }
+        let mut params = json!({"level": level, "data": data});
+        if let Some(logger) = logger {
+            params["logger"] = json!(logger);
+        }
+        self.related
             .send(jsonrpc::notification("notifications/message", &params));
+    }
+
+    /// Asks the transport to end this request's connection now, without ending the
+    /// request: over Streamable HTTP the client reconnects with `Last-Event-ID` and
+    /// receives what followed (SSE polling). Does nothing on transports without
+    /// resumable streams (stdio).
+    pub fn close_connection(&self) {
+        if let Related::Stream(sender) = &self.related {
+            let _ = sender.send(StreamItem::CloseConnection);
+        }
+    }
+
+    /// Sends a request to the client and waits for its answer, at most the server's
+    /// client-request timeout ([`ServerBuilder::client_request_timeout`]). If the wait
+    /// ends early (timeout, or this request was cancelled), the client is told with
+    /// `notifications/cancelled`.
+    ///
+    /// [`ServerBuilder::client_request_timeout`]: crate::ServerBuilder::client_request_timeout
+    ///
+    /// # Errors
+    ///
+    /// [`ClientRequestError`] says why no result came.
+    pub async fn request_client(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ClientRequestError> {
+        let (id, answer) = self.state.register_pending();
+        let mut guard = PendingGuard {
+            state: &self.state,
+            id: id.clone(),
+            related: &self.related,
+            answered: false,
+        };
+        self.related.send(jsonrpc::request(&id, method, &params));
+        let timeout = self.state.client_timeout();
+        let outcome = tokio::select! {
+            answer = answer => answer.map_err(|_| ClientRequestError::Closed),
+            () = tokio::time::sleep(timeout) => Err(ClientRequestError::Timeout(timeout)),
+            () = self.cancellation.cancelled() => Err(ClientRequestError::Closed),
+        };
+        guard.answered = outcome.is_ok();
+        drop(guard);
+        outcome?.map_err(ClientRequestError::Rejected)
+    }
+
+    /// `sampling/createMessage`: asks the client's language model for a completion.
+    /// `params` is the request's parameters (`messages`, `maxTokens`, …).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientRequestError::NotSupported`] when the client did not declare `sampling`;
+    /// otherwise as [`request_client`](Self::request_client).
+    pub async fn create_message(&self, params: Value) -> Result<Value, ClientRequestError> {
+        self.require_capability("sampling")?;
+        self.request_client("sampling/createMessage", params).await
+    }
+
+    /// `elicitation/create`: asks the user, through the client, for the values
+    /// `requested_schema` (a flat object schema) describes. The answer's `action` is
+    /// `accept` (with `content`), `decline` or `cancel`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientRequestError::NotSupported`] when the client did not declare
+    /// `elicitation`; otherwise as [`request_client`](Self::request_client).
+    pub async fn elicit(
+        &self,
+        message: &str,
+        requested_schema: Value,
+    ) -> Result<Value, ClientRequestError> {
+        self.require_capability("elicitation")?;
+        let params = json!({"message": message, "requestedSchema": requested_schema});
+        self.request_client("elicitation/create", params).await
+    }
+
+    /// `roots/list`: the directories or files the client offers the server.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientRequestError::NotSupported`] when the client did not declare `roots`;
+    /// otherwise as [`request_client`](Self::request_client).
+    pub async fn list_roots(&self) -> Result<Value, ClientRequestError> {
+        self.require_capability("roots")?;
+        self.request_client("roots/list", json!({})).await
+    }
+
+    fn require_capability(&self, name: &'static str) -> Result<(), ClientRequestError> {
+        if self.state.client_capabilities().get(name).is_some() {
+            Ok(())
+        } else {
+            Err(ClientRequestError::NotSupported(name))
+        }
+    }
+}
+
+/// Forgets a request to the client when its wait ends, however it ends, and tells the
+/// client when we stopped waiting before it answered.
+struct PendingGuard<'a> {
+    state: &'a State,
+    id: RequestId,
+    related: &'a Related,
+    answered: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        let still_pending = self.state.forget_pending(&self.id);
+        if still_pending && !self.answered {
+            let params = json!({"requestId": self.id, "reason": "the server stopped waiting"});
+            self.related
+                .send(jsonrpc::notification("notifications/cancelled", &params));
+        }
     }
 }

@@ -198,6 +198,11 @@ pub fn error_response(id: Option<&RequestId>, error: &ErrorObject) -> String {
     serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error}).to_string()
 }
 
+/// Serialises a request (one the server sends to the client).
+pub fn request(id: &RequestId, method: &str, params: &Value) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+}
+
 /// Serialises a notification.
 pub fn notification(method: &str, params: &Value) -> String {
     if params.is_null() {

@@ -54,6 +54,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod completion;
 mod context;
 pub mod jsonrpc;
 pub mod prompts;
@@ -63,7 +64,8 @@ mod server;
 mod session;
 pub mod transport;
 
-pub use context::{Extensions, RequestContext};
+pub use completion::{CompletionHandler, CompletionReference, CompletionRequest};
+pub use context::{ClientRequestError, Extensions, LogLevel, RequestContext};
 pub use prompts::PromptHandler;
 pub use protocol::{
     CallToolResult, Content, GetPromptResult, Prompt, PromptArgument, PromptMessage, Resource,

@@ -3,11 +3,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::completion::CompletionHandler;
 use crate::context::{Extensions, RequestContext};
 use crate::prompts::PromptHandler;
 use crate::protocol::{CallToolResult, Implementation, Prompt, Resource, ResourceTemplate, Tool};
@@ -85,7 +87,10 @@ pub(crate) struct Inner {
     pub(crate) templates: Vec<RegisteredTemplate>,
     pub(crate) prompts: Vec<RegisteredPrompt>,
     pub(crate) changes: broadcast::Sender<()>,
+    pub(crate) updates: broadcast::Sender<Arc<str>>,
+    pub(crate) completion: Option<Arc<dyn CompletionHandler>>,
     pub(crate) page_size: usize,
+    pub(crate) client_timeout: Duration,
 }
 
 /// An MCP server: what it offers, shared by all its sessions. Cheap to clone.
@@ -118,8 +123,17 @@ impl Server {
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
+            completion: None,
             page_size: 100,
+            client_timeout: Duration::from_secs(60),
         }
+    }
+
+    /// Tells every session subscribed to `uri` (with `resources/subscribe`) that the
+    /// resource changed (`notifications/resources/updated`); they read it again.
+    pub fn notify_resource_updated(&self, uri: &str) {
+        // No subscribers is fine: no session is open.
+        let _ = self.inner.updates.send(Arc::from(uri));
     }
 
     /// The tools registered now (unfiltered).
@@ -186,7 +200,9 @@ pub struct ServerBuilder {
     resources: Vec<RegisteredResource>,
     templates: Vec<RegisteredTemplate>,
     prompts: Vec<RegisteredPrompt>,
+    completion: Option<Arc<dyn CompletionHandler>>,
     page_size: usize,
+    client_timeout: Duration,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -299,6 +315,22 @@ impl ServerBuilder {
         self
     }
 
+    /// Sets the handler that answers `completion/complete` (without one, every request
+    /// is answered with no suggestions).
+    #[must_use]
+    pub fn completion(mut self, handler: impl CompletionHandler) -> Self {
+        self.completion = Some(Arc::new(handler));
+        self
+    }
+
+    /// Sets how long a handler waits for the client to answer a request the server sent
+    /// it (sampling, elicitation, roots; default 60 s).
+    #[must_use]
+    pub fn client_request_timeout(mut self, timeout: Duration) -> Self {
+        self.client_timeout = timeout;
+        self
+    }
+
     /// Sets how many items one page of a list holds (default 100).
     #[must_use]
     pub fn page_size(mut self, size: usize) -> Self {
@@ -309,6 +341,7 @@ impl ServerBuilder {
     /// Finishes the server.
     pub fn build(self) -> Server {
         let (changes, _) = broadcast::channel(16);
+        let (updates, _) = broadcast::channel(256);
         Server {
             inner: Arc::new(Inner {
                 info: self.info,
@@ -319,7 +352,10 @@ impl ServerBuilder {
                 templates: self.templates,
                 prompts: self.prompts,
                 changes,
+                updates,
+                completion: self.completion,
                 page_size: self.page_size,
+                client_timeout: self.client_timeout,
             }),
         }
     }

@@ -5,16 +5,19 @@
 //! sends on its own (progress, log entries, list changes) arrive on the receiver that
 //! [`Session::new`] returns.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Extensions, RequestContext};
-use crate::jsonrpc::{self, ErrorObject, INVALID_REQUEST, Incoming, RequestId};
+use crate::completion::{CompletionReference, CompletionRequest, MAX_COMPLETION_VALUES};
+use crate::context::{Extensions, LogLevel, Related, RequestContext};
+use crate::jsonrpc::{self, ErrorObject, INVALID_REQUEST, Incoming, Malformed, RequestId};
 use crate::protocol::{LATEST_PROTOCOL_VERSION, negotiate_version};
 use crate::server::Server;
 
@@ -38,19 +41,75 @@ pub struct Session {
     outgoing: mpsc::UnboundedSender<String>,
 }
 
+/// What the session knows, shared with the contexts of its requests.
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     initialized: AtomicBool,
     protocol_version: Mutex<&'static str>,
-    client: Mutex<Option<Value>>,
+    client_info: Mutex<Option<Value>>,
+    client_capabilities: Mutex<Value>,
     extensions: Extensions,
+    /// Requests from the client still being handled, by id, to cancel them.
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    /// Requests we sent the client, waiting for its answer.
+    pending: Mutex<HashMap<RequestId, oneshot::Sender<Result<Value, ErrorObject>>>>,
+    next_id: AtomicI64,
+    /// 0 until the client sets a level; then the lowest level's rank it wants.
+    log_level: AtomicU8,
+    subscriptions: Mutex<HashSet<String>>,
+    client_timeout: Duration,
     closed: CancellationToken,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data behind; keep serving.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl State {
+    pub(crate) fn protocol_version(&self) -> &'static str {
+        *lock(&self.protocol_version)
+    }
+
+    pub(crate) fn client_capabilities(&self) -> Value {
+        lock(&self.client_capabilities).clone()
+    }
+
+    pub(crate) fn client_info(&self) -> Option<Value> {
+        lock(&self.client_info).clone()
+    }
+
+    pub(crate) fn wants_log(&self, level: LogLevel) -> bool {
+        level.rank() >= self.log_level.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn client_timeout(&self) -> Duration {
+        self.client_timeout
+    }
+
+    /// A fresh id for a request to the client, and where its answer will arrive.
+    pub(crate) fn register_pending(
+        &self,
+    ) -> (RequestId, oneshot::Receiver<Result<Value, ErrorObject>>) {
+        let id = RequestId::Number(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (sender, receiver) = oneshot::channel();
+        lock(&self.pending).insert(id.clone(), sender);
+        (id, receiver)
+    }
+
+    /// Forgets a request to the client; true when it was still waiting.
+    pub(crate) fn forget_pending(&self, id: &RequestId) -> bool {
+        lock(&self.pending).remove(id).is_some()
+    }
 }
 
 impl Session {
     /// Opens a session on `server` for a caller described by `extensions`. Returns the
-    /// session and the receiver of the messages the server sends on its own.
+    /// session and the receiver of the messages the server sends on its own (list
+    /// changes, resource updates, and everything handlers send when the transport has
+    /// no per-request stream).
     pub fn new(
         server: &Server,
         extensions: Extensions,
@@ -59,27 +118,45 @@ impl Session {
         let state = Arc::new(State {
             initialized: AtomicBool::new(false),
             protocol_version: Mutex::new(LATEST_PROTOCOL_VERSION),
-            client: Mutex::new(None),
+            client_info: Mutex::new(None),
+            client_capabilities: Mutex::new(Value::Null),
             extensions,
             in_flight: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicI64::new(1),
+            log_level: AtomicU8::new(0),
+            subscriptions: Mutex::new(HashSet::new()),
+            client_timeout: server.inner.client_timeout,
             closed: CancellationToken::new(),
         });
-        // Tell the client when the tool list changes, for as long as the session lives.
+        // Tell the client when the tool list changes and when a resource it subscribed
+        // to changes, for as long as the session lives.
         let mut changes = server.inner.changes.subscribe();
+        let mut updates = server.inner.updates.subscribe();
         let notify = outgoing.clone();
-        let closed = state.closed.clone();
+        let watcher = Arc::clone(&state);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 loop {
-                    tokio::select! {
-                        () = closed.cancelled() => break,
+                    let text = tokio::select! {
+                        () = watcher.closed.cancelled() => break,
                         change = changes.recv() => match change {
-                            Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                                let text = jsonrpc::notification("notifications/tools/list_changed", &Value::Null);
-                                if notify.send(text).is_err() { break; }
+                            Ok(()) | Err(RecvError::Lagged(_)) => {
+                                jsonrpc::notification("notifications/tools/list_changed", &Value::Null)
                             }
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                            Err(RecvError::Closed) => break,
                         },
+                        update = updates.recv() => match update {
+                            Ok(uri) => {
+                                if !lock(&watcher.subscriptions).contains(&*uri) { continue; }
+                                jsonrpc::notification("notifications/resources/updated", &json!({"uri": &*uri}))
+                            }
+                            Err(RecvError::Lagged(_)) => continue,
+                            Err(RecvError::Closed) => break,
+                        },
+                    };
+                    if notify.send(text).is_err() {
+                        break;
                     }
                 }
             });
@@ -96,10 +173,12 @@ impl Session {
 
     /// The protocol revision agreed at initialisation.
     pub fn protocol_version(&self) -> &'static str {
-        match self.state.protocol_version.lock() {
-            Ok(v) => *v,
-            Err(poisoned) => *poisoned.into_inner(),
-        }
+        self.state.protocol_version()
+    }
+
+    /// True once the client has sent `initialize`.
+    pub fn is_initialized(&self) -> bool {
+        self.state.initialized.load(Ordering::Acquire)
     }
 
     /// The queue of messages to the client, in order: a response sent here follows the
@@ -113,12 +192,29 @@ impl Session {
         self.state.closed.cancel();
     }
 
+    /// True once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.closed.is_cancelled()
+    }
+
     /// Handles one incoming message (a line of JSON) and returns the response to send,
     /// if any. Never panics on any input; malformed messages get JSON-RPC errors.
+    /// Messages a handler sends about its request (progress, log entries, requests to
+    /// the client) go to the session's queue.
     pub async fn handle(&self, text: &str) -> Option<String> {
-        match Incoming::parse(text) {
+        let related = Related::Session(self.outgoing.clone());
+        self.handle_incoming(Incoming::parse(text), related).await
+    }
+
+    /// Handles one classified message; messages about it go to `related`.
+    pub(crate) async fn handle_incoming(
+        &self,
+        incoming: Result<Incoming, Malformed>,
+        related: Related,
+    ) -> Option<String> {
+        match incoming {
             Ok(Incoming::Request { id, method, params }) => {
-                let outcome = self.request(&id, &method, params).await;
+                let outcome = self.request(&id, &method, params, related).await;
                 Some(match outcome {
                     Ok(result) => jsonrpc::response(&id, &result),
                     // A cancelled request gets no response, as the specification asks.
@@ -130,10 +226,13 @@ impl Session {
                 self.notification(&method, &params);
                 None
             }
-            Ok(Incoming::Response { id, .. }) => {
-                // This core sends no requests to the client yet, so any response
-                // answers nothing we asked; it is dropped, and noted.
-                tracing::debug!(%id, "dropping a response to no request of ours");
+            Ok(Incoming::Response { id, outcome }) => {
+                let waiting = lock(&self.state.pending).remove(&id);
+                match waiting {
+                    // The waiter may have given up meanwhile; then nobody needs it.
+                    Some(sender) => drop(sender.send(outcome)),
+                    None => tracing::debug!(%id, "dropping a response to no request of ours"),
+                }
                 None
             }
             Err(malformed) => Some(jsonrpc::error_response(
@@ -143,26 +242,67 @@ impl Session {
         }
     }
 
+    fn context(
+        &self,
+        id: &RequestId,
+        cancellation: CancellationToken,
+        related: Related,
+    ) -> RequestContext {
+        RequestContext {
+            id: id.clone(),
+            extensions: self.state.extensions.clone(),
+            cancellation,
+            progress_token: None,
+            related,
+            state: Arc::clone(&self.state),
+        }
+    }
+
     async fn request(
         &self,
         id: &RequestId,
         method: &str,
         params: Value,
+        related: Related,
     ) -> Result<Value, ErrorObject> {
         match method {
             "initialize" => return Ok(self.initialize(&params)),
             "ping" => return Ok(json!({})),
             _ => {}
         }
-        if !self.state.initialized.load(Ordering::Acquire) {
+        if !self.is_initialized() {
             return Err(ErrorObject::new(
                 INVALID_REQUEST,
                 format!("{method} before initialize: the session is not initialized yet"),
             ));
         }
+        // Every request can be cancelled by the client, and ends with the session.
+        let cancellation = self.state.closed.child_token();
+        lock(&self.state.in_flight).insert(id.clone(), cancellation.clone());
+        let mut context = self.context(id, cancellation.clone(), related);
+        context.progress_token = params
+            .get("_meta")
+            .and_then(|meta| meta.get("progressToken"))
+            .filter(|token| token.is_string() || token.is_i64() || token.is_u64())
+            .cloned();
+        let work = self.route(method, params, context);
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            () = cancellation.cancelled() => Err(ErrorObject::new(CANCELLED, "the request was cancelled")),
+        };
+        lock(&self.state.in_flight).remove(id);
+        outcome
+    }
+
+    async fn route(
+        &self,
+        method: &str,
+        params: Value,
+        context: RequestContext,
+    ) -> Result<Value, ErrorObject> {
         match method {
             "tools/list" => self.list_tools(&params),
-            "tools/call" => self.call_tool(id, params).await,
+            "tools/call" => self.call_tool(params, context).await,
             "resources/list" => {
                 let resources: Vec<_> = self
                     .server
@@ -183,7 +323,17 @@ impl Session {
                     .collect();
                 self.page("resourceTemplates", &templates, &params)
             }
-            "resources/read" => self.read_resource(id, &params).await,
+            "resources/read" => self.read_resource(&params, context).await,
+            "resources/subscribe" => {
+                let uri = self.known_uri(&params)?;
+                lock(&self.state.subscriptions).insert(uri);
+                Ok(json!({}))
+            }
+            "resources/unsubscribe" => {
+                let uri = self.known_uri(&params)?;
+                lock(&self.state.subscriptions).remove(&uri);
+                Ok(json!({}))
+            }
             "prompts/list" => {
                 let prompts: Vec<_> = self
                     .server
@@ -194,12 +344,120 @@ impl Session {
                     .collect();
                 self.page("prompts", &prompts, &params)
             }
-            "prompts/get" => self.get_prompt(id, &params).await,
-            // Completion is offered without suggestions for now: an empty, valid answer.
-            "completion/complete" => Ok(json!({"completion": {"values": [], "hasMore": false}})),
-            "logging/setLevel" => Ok(json!({})),
+            "prompts/get" => self.get_prompt(&params, context).await,
+            "completion/complete" => self.complete(&params, context).await,
+            "logging/setLevel" => {
+                let level = params
+                    .get("level")
+                    .cloned()
+                    .and_then(|level| serde_json::from_value::<LogLevel>(level).ok())
+                    .ok_or_else(|| {
+                        ErrorObject::invalid_params(
+                            "level must be one of debug, info, notice, warning, error, \
+                             critical, alert, emergency",
+                        )
+                    })?;
+                self.state.log_level.store(level.rank(), Ordering::Relaxed);
+                Ok(json!({}))
+            }
             other => Err(ErrorObject::method_not_found(other)),
         }
+    }
+
+    /// The `uri` of a subscribe request, when it names a resource we serve.
+    fn known_uri(&self, params: &Value) -> Result<String, ErrorObject> {
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return Err(ErrorObject::invalid_params("a uri is needed"));
+        };
+        let inner = &self.server.inner;
+        let known = inner.resources.iter().any(|r| r.resource.uri == uri)
+            || inner
+                .templates
+                .iter()
+                .any(|t| crate::resources::match_template(&t.template.uri_template, uri).is_some());
+        if known {
+            Ok(uri.to_owned())
+        } else {
+            Err(resource_not_found(uri))
+        }
+    }
+
+    async fn complete(
+        &self,
+        params: &Value,
+        context: RequestContext,
+    ) -> Result<Value, ErrorObject> {
+        let reference = params.get("ref").unwrap_or(&Value::Null);
+        let inner = &self.server.inner;
+        let reference = match reference.get("type").and_then(Value::as_str) {
+            Some("ref/prompt") => {
+                let name = reference
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !inner.prompts.iter().any(|p| p.prompt.name == name) {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "unknown prompt: {name}"
+                    )));
+                }
+                CompletionReference::Prompt(name.to_owned())
+            }
+            Some("ref/resource") => {
+                let uri = reference
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !inner
+                    .templates
+                    .iter()
+                    .any(|t| t.template.uri_template == uri)
+                {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "unknown resource template: {uri}"
+                    )));
+                }
+                CompletionReference::ResourceTemplate(uri.to_owned())
+            }
+            _ => {
+                return Err(ErrorObject::invalid_params(
+                    "ref must be a ref/prompt or a ref/resource",
+                ));
+            }
+        };
+        let argument = params.get("argument").unwrap_or(&Value::Null);
+        let (Some(name), Some(value)) = (
+            argument.get("name").and_then(Value::as_str),
+            argument.get("value").and_then(Value::as_str),
+        ) else {
+            return Err(ErrorObject::invalid_params(
+                "argument needs a name and a value",
+            ));
+        };
+        let filled = params
+            .get("context")
+            .and_then(|c| c.get("arguments"))
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let values = match &inner.completion {
+            Some(handler) => {
+                let request = CompletionRequest {
+                    reference,
+                    argument: name.to_owned(),
+                    value: value.to_owned(),
+                    context: filled,
+                };
+                handler.complete(request, context).await
+            }
+            None => Vec::new(),
+        };
+        let total = values.len();
+        let kept = &values[..total.min(MAX_COMPLETION_VALUES)];
+        Ok(json!({"completion": {"values": kept, "total": total, "hasMore": total > kept.len()}}))
     }
 
     fn initialize(&self, params: &Value) -> Value {
@@ -208,19 +466,20 @@ impl Session {
             .and_then(Value::as_str)
             .unwrap_or(LATEST_PROTOCOL_VERSION);
         let version = negotiate_version(requested);
-        if let Ok(mut v) = self.state.protocol_version.lock() {
-            *v = version;
-        }
-        if let Ok(mut client) = self.state.client.lock() {
-            *client = params.get("clientInfo").cloned();
-        }
+        *lock(&self.state.protocol_version) = version;
+        *lock(&self.state.client_info) = params.get("clientInfo").cloned();
+        *lock(&self.state.client_capabilities) = params
+            .get("capabilities")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
         // Requests may follow as soon as we answer; the initialized notification is
         // the client's acknowledgement, not a gate we wait for.
         self.state.initialized.store(true, Ordering::Release);
         let inner = &self.server.inner;
         let mut result = json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": true}, "logging": {}, "resources": {},
+            "capabilities": {"tools": {"listChanged": true}, "logging": {},
+                             "resources": {"subscribe": true},
                              "prompts": {}, "completions": {}},
             "serverInfo": inner.info,
         });
@@ -240,10 +499,7 @@ impl Session {
                 else {
                     return;
                 };
-                let token = match self.state.in_flight.lock() {
-                    Ok(map) => map.get(&id).cloned(),
-                    Err(_) => None,
-                };
+                let token = lock(&self.state.in_flight).get(&id).cloned();
                 if let Some(token) = token {
                     token.cancel();
                 }
@@ -290,7 +546,11 @@ impl Session {
         Ok(result)
     }
 
-    async fn read_resource(&self, id: &RequestId, params: &Value) -> Result<Value, ErrorObject> {
+    async fn read_resource(
+        &self,
+        params: &Value,
+        context: RequestContext,
+    ) -> Result<Value, ErrorObject> {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
             return Err(ErrorObject::invalid_params("resources/read needs a uri"));
         };
@@ -309,13 +569,6 @@ impl Session {
         let Some((handler, variables)) = found else {
             return Err(resource_not_found(uri));
         };
-        let context = RequestContext {
-            id: id.clone(),
-            extensions: self.state.extensions.clone(),
-            cancellation: self.state.closed.child_token(),
-            progress_token: None,
-            outgoing: self.outgoing.clone(),
-        };
         match handler.read(uri.to_owned(), variables, context).await {
             Ok(contents) => Ok(json!({"contents": contents})),
             Err(crate::resources::ResourceError::NotFound(_)) => Err(resource_not_found(uri)),
@@ -323,7 +576,11 @@ impl Session {
         }
     }
 
-    async fn get_prompt(&self, id: &RequestId, params: &Value) -> Result<Value, ErrorObject> {
+    async fn get_prompt(
+        &self,
+        params: &Value,
+        context: RequestContext,
+    ) -> Result<Value, ErrorObject> {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
             return Err(ErrorObject::invalid_params(
                 "prompts/get needs a prompt name",
@@ -366,13 +623,6 @@ impl Session {
                 missing.name
             )));
         }
-        let context = RequestContext {
-            id: id.clone(),
-            extensions: self.state.extensions.clone(),
-            cancellation: self.state.closed.child_token(),
-            progress_token: None,
-            outgoing: self.outgoing.clone(),
-        };
         let result = registered
             .handler
             .get(arguments, context)
@@ -381,7 +631,11 @@ impl Session {
         serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
     }
 
-    async fn call_tool(&self, id: &RequestId, params: Value) -> Result<Value, ErrorObject> {
+    async fn call_tool(
+        &self,
+        params: Value,
+        context: RequestContext,
+    ) -> Result<Value, ErrorObject> {
         let Value::Object(mut params) = params else {
             return Err(ErrorObject::invalid_params(
                 "tools/call needs params with a name",
@@ -401,33 +655,9 @@ impl Session {
         }) else {
             return Err(ErrorObject::invalid_params(format!("unknown tool: {name}")));
         };
-        let progress_token = params
-            .get("_meta")
-            .and_then(|meta| meta.get("progressToken"))
-            .cloned();
-        let cancellation = self.state.closed.child_token();
-        if let Ok(mut map) = self.state.in_flight.lock() {
-            map.insert(id.clone(), cancellation.clone());
-        }
-        let context = RequestContext {
-            id: id.clone(),
-            extensions: self.state.extensions.clone(),
-            cancellation: cancellation.clone(),
-            progress_token,
-            outgoing: self.outgoing.clone(),
-        };
-        let call = registered.handler.call(arguments, context);
-        let outcome = tokio::select! {
-            outcome = call => Some(outcome),
-            () = cancellation.cancelled() => None,
-        };
-        if let Ok(mut map) = self.state.in_flight.lock() {
-            map.remove(id);
-        }
-        let result = match outcome {
-            Some(Ok(result)) => result,
-            Some(Err(error)) => crate::protocol::CallToolResult::error(error.0),
-            None => return Err(ErrorObject::new(CANCELLED, "the request was cancelled")),
+        let result = match registered.handler.call(arguments, context).await {
+            Ok(result) => result,
+            Err(error) => crate::protocol::CallToolResult::error(error.0),
         };
         serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
     }

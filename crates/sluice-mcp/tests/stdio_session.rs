@@ -96,7 +96,7 @@ fn server() -> Server {
                 for step in [0.0, 50.0, 100.0] {
                     ctx.progress(step, Some(100.0), None);
                 }
-                ctx.log("info", json!("done"));
+                ctx.log(sluice_mcp::LogLevel::Info, json!("done"));
                 Ok(CallToolResult::text("ok"))
             },
         )

@@ -1,0 +1,1137 @@
+//! MCP over Streamable HTTP (revision 2025-11-25), on axum and hyper.
+//!
+//! One endpoint (`/mcp` unless [`HttpConfig::path`] says otherwise) takes:
+//!
+//! - `POST`: one JSON-RPC message. A notification or a response is accepted with
+//!   `202 Accepted`. A request is answered with `application/json` when its handler
+//!   sends nothing before its result, and with a `text/event-stream` otherwise
+//!   (progress, log entries, requests to the client such as sampling), ending with the
+//!   result. `initialize` opens a session and returns its `Mcp-Session-Id`.
+//! - `GET`: the session's own event stream (list changes, resource updates), or, with
+//!   `Last-Event-ID`, the resumption of an earlier stream from after that event.
+//! - `DELETE`: ends the session.
+//!
+//! Every event carries an id (`<stream>-<sequence>`); a stream's events are kept (a
+//! bounded number) so a client whose connection broke — or that the server asked to
+//! reconnect, see [`RequestContext::close_connection`](crate::RequestContext::close_connection)
+//! — resumes without losing any. Each stream starts with a priming event (an id, a
+//! `retry` hint and empty data).
+//!
+//! Safety: `Host` and `Origin` are checked against an allow-list (DNS rebinding;
+//! loopback names by default), bodies are capped ([`HttpConfig::max_body_bytes`]), each
+//! session handles a bounded number of requests at once, idle sessions expire, and an
+//! optional [`TokenVerifier`] turns `Authorization: Bearer` into the caller's identity or
+//! a `401` with `WWW-Authenticate`. Accepted sockets get `TCP_NODELAY`.
+//!
+//! Status codes: `400` (malformed, missing session id, unsupported
+//! `MCP-Protocol-Version`), `401`/`403` (authorization, origin), `404` (unknown or
+//! expired session), `405` (other methods), `406` (`Accept` lacks what we send), `409` (a
+//! second `GET` stream), `413` (body too large), `415` (not `application/json`), `503`
+//! (too many sessions).
+//!
+//! ```no_run
+//! use sluice_mcp::transport::http::{self, HttpConfig};
+//! use sluice_mcp::{CallToolResult, Server, Tool};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> std::io::Result<()> {
+//! let server = Server::builder("hello", "1.0.0")
+//!     .tool(
+//!         Tool::new("hello", "Says hello.", serde_json::json!({"type": "object"})),
+//!         |_args, _ctx| async { Ok(CallToolResult::text("hello")) },
+//!     )
+//!     .build();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let stop = async { let _ = tokio::signal::ctrl_c().await; };
+//! http::serve(listener, server, HttpConfig::default(), stop).await
+//! # }
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use axum::routing::any;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Extensions, Related, StreamItem};
+use crate::jsonrpc::{self, ErrorObject, Incoming, PARSE_ERROR};
+use crate::protocol::SUPPORTED_PROTOCOL_VERSIONS;
+use crate::server::Server;
+use crate::session::Session;
+
+/// The session header.
+const SESSION_HEADER: &str = "mcp-session-id";
+/// The protocol version header.
+const VERSION_HEADER: &str = "mcp-protocol-version";
+/// The stream of a session's own messages (the `GET` stream).
+const SESSION_STREAM: u64 = 0;
+
+/// The future a [`TokenVerifier`] returns.
+pub type VerifyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Verified, Unauthorized>> + Send + 'a>>;
+
+/// Checks bearer tokens: the hook through which an authorization layer (OAuth, API keys)
+/// tells the transport who is calling.
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// Verifies `token` (the text after `Bearer `).
+    fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a>;
+}
+
+/// A verified caller.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Who the token belongs to; a session opened with one subject refuses requests
+    /// carrying another's token.
+    pub subject: String,
+    /// What the session's handlers will see in
+    /// [`RequestContext::extensions`](crate::RequestContext::extensions) (the identity).
+    pub extensions: Extensions,
+}
+
+/// A refused token: the transport answers `401` (or `403` for `insufficient_scope`) with a
+/// `WWW-Authenticate: Bearer` challenge carrying this error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}: {description}")]
+pub struct Unauthorized {
+    /// The RFC 6750 error code: `invalid_token`, `insufficient_scope` or
+    /// `invalid_request`.
+    pub error: &'static str,
+    /// A human-readable reason.
+    pub description: String,
+}
+
+impl Unauthorized {
+    /// An invalid, expired or revoked token.
+    pub fn invalid_token(description: impl Into<String>) -> Self {
+        Unauthorized {
+            error: "invalid_token",
+            description: description.into(),
+        }
+    }
+}
+
+/// How the HTTP transport behaves. Start from [`HttpConfig::default`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// The endpoint's path (default `/mcp`).
+    pub path: String,
+    /// Host names (without port) accepted in `Host` and `Origin`; default the loopback
+    /// names `localhost`, `127.0.0.1` and `[::1]`. Empty accepts any host: only behind a
+    /// proxy that checks.
+    pub allowed_hosts: Vec<String>,
+    /// Further origins accepted (`https://app.example.com`), compared exactly.
+    pub allowed_origins: Vec<String>,
+    /// The largest request body accepted (default 4 MiB).
+    pub max_body_bytes: usize,
+    /// How long a session may stay unused before it is closed (default 30 minutes).
+    pub session_idle_timeout: Duration,
+    /// The most sessions open at once (default 10 000).
+    pub max_sessions: usize,
+    /// The most requests one session handles at once (default 64); more wait.
+    pub max_in_flight: usize,
+    /// The most events kept per stream for resumption (default 1024).
+    pub max_events_per_stream: usize,
+    /// The reconnection delay suggested to clients (`retry`, default 1 s).
+    pub retry: Duration,
+    /// How often an idle event stream carries a keep-alive comment (default 15 s).
+    pub keep_alive: Duration,
+    /// Checks bearer tokens; without one, requests need none.
+    pub verifier: Option<Arc<dyn TokenVerifier>>,
+    /// The URL of the protected resource metadata (RFC 9728), named in `401` challenges.
+    pub resource_metadata: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            path: "/mcp".to_owned(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
+            max_in_flight: 64,
+            max_events_per_stream: 1024,
+            retry: Duration::from_secs(1),
+            keep_alive: Duration::from_secs(15),
+            verifier: None,
+            resource_metadata: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("path", &self.path)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("verifier", &self.verifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpConfig {
+    /// Serves on `path` instead of `/mcp`.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Also accepts `host` (a name without port) in `Host` and `Origin`.
+    #[must_use]
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Also accepts requests from `origin` (`scheme://host[:port]`).
+    #[must_use]
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Requires a bearer token on every request, checked by `verifier`.
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: impl TokenVerifier) -> Self {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
+    /// Names the protected resource metadata URL in `WWW-Authenticate` challenges.
+    #[must_use]
+    pub fn with_resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Sets the largest request body accepted.
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets how long an unused session lives.
+    #[must_use]
+    pub fn with_session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = timeout;
+        self
+    }
+}
+
+/// Serves `server` on `listener` until `shutdown` completes, then closes every session.
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    server: Server,
+    config: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let endpoint = Endpoint::new(server, config);
+    let app = endpoint.router();
+    let listener = listener.tap_io(|socket| {
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    let closing = endpoint.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Ends the open event streams, so the graceful shutdown can finish.
+            closing.shared.shutdown.cancel();
+        })
+        .await;
+    endpoint.close();
+    result
+}
+
+/// The MCP endpoint as an axum router, to mount in an application of your own (add
+/// your routes, layers, TLS). [`serve`] is the ready-made server.
+#[derive(Clone)]
+pub struct Endpoint {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("path", &self.shared.config.path)
+            .field("sessions", &lock(&self.shared.sessions).len())
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint serving `server` as `config` says.
+    pub fn new(server: Server, config: HttpConfig) -> Self {
+        Endpoint {
+            shared: Arc::new(Shared {
+                server,
+                config,
+                sessions: Mutex::new(HashMap::new()),
+                shutdown: CancellationToken::new(),
+                reaper_started: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The router: the endpoint's path, every method.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(&self.shared.config.path, any(handle))
+            .with_state(Arc::clone(&self.shared))
+    }
+
+    /// The number of open sessions.
+    pub fn session_count(&self) -> usize {
+        lock(&self.shared.sessions).len()
+    }
+
+    /// Closes every session and ends every event stream.
+    pub fn close(&self) {
+        self.shared.shutdown.cancel();
+        let sessions: Vec<_> = lock(&self.shared.sessions).drain().collect();
+        for (_, session) in sessions {
+            session.session.close();
+        }
+    }
+}
+
+struct Shared {
+    server: Server,
+    config: HttpConfig,
+    sessions: Mutex<HashMap<String, Arc<HttpSession>>>,
+    shutdown: CancellationToken,
+    reaper_started: AtomicBool,
+}
+
+struct HttpSession {
+    id: String,
+    session: Session,
+    subject: Option<String>,
+    last_seen: Mutex<Instant>,
+    permits: Arc<Semaphore>,
+    streams: Mutex<Streams>,
+}
+
+struct Streams {
+    next: u64,
+    logs: HashMap<u64, StreamLog>,
+}
+
+/// The events of one stream, kept for resumption, and the connection delivering them.
+struct StreamLog {
+    events: VecDeque<(u64, Bytes)>,
+    next_seq: u64,
+    /// The last sequence number handed to a connection.
+    sent: u64,
+    live: Option<mpsc::UnboundedSender<Bytes>>,
+    /// The stream's last event (the response) has been logged.
+    finished: bool,
+}
+
+impl StreamLog {
+    fn new() -> Self {
+        StreamLog {
+            events: VecDeque::new(),
+            next_seq: 1,
+            sent: 0,
+            live: None,
+            finished: false,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `text/event-stream` framing of one message.
+fn event(stream: u64, seq: u64, data: &str) -> Bytes {
+    let mut frame = String::with_capacity(data.len() + 48);
+    frame.push_str("id: ");
+    frame.push_str(&stream.to_string());
+    frame.push('-');
+    frame.push_str(&seq.to_string());
+    frame.push_str("\nevent: message\n");
+    // JSON text from serde_json has no raw newlines, but framing must not depend on it.
+    for line in data.split('\n') {
+        frame.push_str("data: ");
+        frame.push_str(line.strip_suffix('\r').unwrap_or(line));
+        frame.push('\n');
+    }
+    frame.push('\n');
+    Bytes::from(frame)
+}
+
+impl HttpSession {
+    fn touch(&self) {
+        *lock(&self.last_seen) = Instant::now();
+    }
+
+    /// Opens a new stream for a request; returns its id.
+    fn open_stream(&self) -> u64 {
+        let mut streams = lock(&self.streams);
+        streams.next += 1;
+        let id = streams.next;
+        streams.logs.insert(id, StreamLog::new());
+        id
+    }
+
+    /// Logs a message on a stream and delivers it if a connection is attached.
+    fn push(&self, stream: u64, data: &str, last: bool, config: &HttpConfig) {
+        let mut streams = lock(&self.streams);
+        let Some(log) = streams.logs.get_mut(&stream) else {
+            return;
+        };
+        let seq = log.next_seq;
+        log.next_seq += 1;
+        let frame = event(stream, seq, data);
+        log.events.push_back((seq, frame.clone()));
+        while log.events.len() > config.max_events_per_stream {
+            log.events.pop_front();
+        }
+        if let Some(live) = &log.live {
+            if live.send(frame).is_ok() {
+                log.sent = seq;
+            } else {
+                log.live = None;
+            }
+        }
+        if last {
+            log.finished = true;
+            // Ending the connection ends the HTTP response: the stream is complete.
+            log.live = None;
+            Self::forget_old_streams(&mut streams);
+        }
+    }
+
+    /// Keeps the finished streams of the last few requests (a client whose connection
+    /// broke at the very end may still resume) and forgets older ones.
+    fn forget_old_streams(streams: &mut Streams) {
+        const KEEP_FINISHED: usize = 16;
+        let mut finished: Vec<u64> = streams
+            .logs
+            .iter()
+            .filter(|(id, log)| **id != SESSION_STREAM && log.finished)
+            .map(|(id, _)| *id)
+            .collect();
+        if finished.len() > KEEP_FINISHED {
+            finished.sort_unstable();
+            for id in &finished[..finished.len() - KEEP_FINISHED] {
+                streams.logs.remove(id);
+            }
+        }
+    }
+
+    /// Detaches the connection of a stream (the handler asked the client to reconnect).
+    fn detach(&self, stream: u64) {
+        if let Some(log) = lock(&self.streams).logs.get_mut(&stream) {
+            log.live = None;
+        }
+    }
+
+    /// Attaches a new connection to a stream, replaying the events after `after`
+    /// (`None`: those never sent). Returns `None` when the stream is unknown.
+    fn attach(
+        &self,
+        stream: u64,
+        after: Option<u64>,
+        prelude: Option<Bytes>,
+    ) -> Option<mpsc::UnboundedReceiver<Bytes>> {
+        let mut streams = lock(&self.streams);
+        let log = streams.logs.get_mut(&stream)?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        if let Some(prelude) = prelude {
+            let _ = sender.send(prelude);
+        }
+        let after = after.unwrap_or(log.sent);
+        for (seq, frame) in &log.events {
+            if *seq > after {
+                let _ = sender.send(frame.clone());
+                log.sent = *seq;
+            }
+        }
+        if !log.finished {
+            log.live = Some(sender);
+        }
+        Some(receiver)
+    }
+
+    fn has_live_stream(&self, stream: u64) -> bool {
+        lock(&self.streams)
+            .logs
+            .get(&stream)
+            .is_some_and(|log| log.live.as_ref().is_some_and(|live| !live.is_closed()))
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    shared.start_reaper();
+    if let Err(refusal) = shared.check_host_and_origin(request.headers()) {
+        return refusal;
+    }
+    let verified = match shared.authorize(request.headers()).await {
+        Ok(verified) => verified,
+        Err(refusal) => return refusal,
+    };
+    match *request.method() {
+        Method::POST => shared.post(request, verified).await,
+        Method::GET => shared.get(request.headers(), verified.as_ref()),
+        Method::DELETE => shared.delete(request.headers(), verified.as_ref()),
+        _ => {
+            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "use POST, GET or DELETE");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            response
+        }
+    }
+}
+
+/// A plain HTTP error with a JSON-RPC error body (no id).
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = jsonrpc::error_response(None, &ErrorObject::new(-32000, message));
+    json_response(status, body)
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn with_session_header(mut response: Response, id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
+    response
+}
+
+/// True when the `Accept` header admits `wanted` (`type/subtype`).
+fn accepts(headers: &HeaderMap, wanted: &str) -> bool {
+    let (kind, _) = wanted.split_once('/').unwrap_or((wanted, ""));
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|item| {
+            item.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .any(|item| item == wanted || item == "*/*" || item == format!("{kind}/*"))
+}
+
+/// The host part of a `Host` value or an origin's authority, lower-case, without port.
+fn host_name(authority: &str) -> String {
+    let authority = authority.trim().to_ascii_lowercase();
+    if let Some(rest) = authority.strip_prefix('[') {
+        // An IPv6 literal keeps its brackets.
+        return match rest.split_once(']') {
+            Some((address, _)) => format!("[{address}]"),
+            None => authority,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
+        _ => authority,
+    }
+}
+
+impl Shared {
+    fn start_reaper(self: &Arc<Self>) {
+        if self.reaper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::downgrade(self);
+        let idle = self.config.session_idle_timeout;
+        let period = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let Some(shared) = shared.upgrade() else {
+                    break;
+                };
+                shared.expire_idle(idle);
+            }
+        });
+    }
+
+    fn expire_idle(&self, idle: Duration) {
+        let max = self.config.max_in_flight;
+        let expired: Vec<Arc<HttpSession>> = {
+            let mut sessions = lock(&self.sessions);
+            let ids: Vec<String> = sessions
+                .values()
+                .filter(|s| {
+                    lock(&s.last_seen).elapsed() >= idle
+                        && s.permits.available_permits() == max
+                        && !s.has_live_stream(SESSION_STREAM)
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        for session in expired {
+            tracing::debug!(session = %session.id, "closing an idle session");
+            session.session.close();
+        }
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn check_host_and_origin(&self, headers: &HeaderMap) -> Result<(), Response> {
+        let allowed = &self.config.allowed_hosts;
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        let host_ok = |authority: &str| allowed.iter().any(|h| *h == host_name(authority));
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        if !host.is_some_and(host_ok) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "the Host header is not allowed",
+            ));
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+            let exact = self.config.allowed_origins.iter().any(|o| o == origin);
+            if !exact && (authority.is_empty() || !host_ok(authority)) {
+                return Err(error(StatusCode::FORBIDDEN, "the Origin is not allowed"));
+            }
+        }
+        Ok(())
+    }
+
+    fn challenge(&self, refusal: Option<&Unauthorized>) -> Response {
+        let mut value = String::from("Bearer");
+        let mut parts = Vec::new();
+        if let Some(url) = &self.config.resource_metadata {
+            parts.push(format!("resource_metadata=\"{url}\""));
+        }
+        if let Some(refusal) = refusal {
+            parts.push(format!("error=\"{}\"", refusal.error));
+            let description: String = refusal
+                .description
+                .chars()
+                .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+                .collect();
+            parts.push(format!("error_description=\"{description}\""));
+        }
+        if !parts.is_empty() {
+            value.push(' ');
+            value.push_str(&parts.join(", "));
+        }
+        let status = if refusal.is_some_and(|r| r.error == "insufficient_scope") {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        let mut response = error(status, "authorization required");
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+
+    /// `Ok(None)` when no verifier is configured.
+    async fn authorize(&self, headers: &HeaderMap) -> Result<Option<Verified>, Response> {
+        let Some(verifier) = &self.config.verifier else {
+            return Ok(None);
+        };
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|token| !token.is_empty());
+        let Some(token) = token else {
+            return Err(self.challenge(None));
+        };
+        match verifier.verify(token).await {
+            Ok(verified) => Ok(Some(verified)),
+            Err(refusal) => {
+                tracing::info!(error = refusal.error, reason = %refusal.description, "refused a bearer token");
+                Err(self.challenge(Some(&refusal)))
+            }
+        }
+    }
+
+    /// The session a request names, checked.
+    #[allow(clippy::result_large_err)]
+    fn find_session(
+        &self,
+        headers: &HeaderMap,
+        verified: Option<&Verified>,
+    ) -> Result<Arc<HttpSession>, Response> {
+        let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "missing Mcp-Session-Id header: initialize first",
+            ));
+        };
+        let found = lock(&self.sessions).get(id).cloned();
+        let Some(session) = found else {
+            return Err(error(StatusCode::NOT_FOUND, "unknown or expired session"));
+        };
+        // A session belongs to whoever opened it: another caller's token finds nothing.
+        if session.subject.as_deref() != verified.map(|v| v.subject.as_str()) {
+            return Err(error(StatusCode::NOT_FOUND, "unknown or expired session"));
+        }
+        if let Some(version) = headers.get(VERSION_HEADER) {
+            let supported = version
+                .to_str()
+                .is_ok_and(|v| SUPPORTED_PROTOCOL_VERSIONS.contains(&v));
+            if !supported {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported MCP-Protocol-Version",
+                ));
+            }
+        }
+        session.touch();
+        Ok(session)
+    }
+
+    async fn post(self: &Arc<Self>, request: Request, verified: Option<Verified>) -> Response {
+        let headers = request.headers().clone();
+        if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
+            return error(
+                StatusCode::NOT_ACCEPTABLE,
+                "Accept must list application/json and text/event-stream",
+            );
+        }
+        let json_body = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json_body {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            );
+        }
+        let limit = self.config.max_body_bytes;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        };
+        let incoming = match std::str::from_utf8(&body) {
+            Ok(text) => Incoming::parse(text),
+            Err(_) => Err(jsonrpc::Malformed {
+                id: None,
+                error: ErrorObject::new(PARSE_ERROR, "parse error: the body is not UTF-8"),
+            }),
+        };
+        let incoming = match incoming {
+            Ok(incoming) => incoming,
+            Err(malformed) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    jsonrpc::error_response(malformed.id.as_ref(), &malformed.error),
+                );
+            }
+        };
+        let initialize =
+            matches!(&incoming, Incoming::Request { method, .. } if method == "initialize");
+        let session = if initialize {
+            match self.open_session(verified) {
+                Ok(session) => session,
+                Err(refusal) => return refusal,
+            }
+        } else {
+            match self.find_session(&headers, verified.as_ref()) {
+                Ok(session) => session,
+                Err(refusal) => return refusal,
+            }
+        };
+        let response = if let Incoming::Request { .. } = &incoming {
+            self.answer(&session, incoming).await
+        } else {
+            // Notifications and responses are handled at once and acknowledged.
+            let answer = session
+                .session
+                .handle_incoming(Ok(incoming), Related::Session(session.session.outgoing()))
+                .await;
+            match answer {
+                None => {
+                    let mut response = Response::new(Body::empty());
+                    *response.status_mut() = StatusCode::ACCEPTED;
+                    response
+                }
+                Some(error_text) => json_response(StatusCode::BAD_REQUEST, error_text),
+            }
+        };
+        if initialize && response.status() != StatusCode::OK {
+            // The session never started; forget it.
+            lock(&self.sessions).remove(&session.id);
+        }
+        with_session_header(response, &session.id)
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn open_session(
+        self: &Arc<Self>,
+        verified: Option<Verified>,
+    ) -> Result<Arc<HttpSession>, Response> {
+        if lock(&self.sessions).len() >= self.config.max_sessions {
+            return Err(error(StatusCode::SERVICE_UNAVAILABLE, "too many sessions"));
+        }
+        let (subject, extensions) = match verified {
+            Some(v) => (Some(v.subject), v.extensions),
+            None => (None, Extensions::new()),
+        };
+        let (session, own_messages) = Session::new(&self.server, extensions);
+        let mut streams = Streams {
+            next: SESSION_STREAM,
+            logs: HashMap::new(),
+        };
+        streams.logs.insert(SESSION_STREAM, StreamLog::new());
+        let http_session = Arc::new(HttpSession {
+            id: new_session_id(),
+            session,
+            subject,
+            last_seen: Mutex::new(Instant::now()),
+            permits: Arc::new(Semaphore::new(self.config.max_in_flight)),
+            streams: Mutex::new(streams),
+        });
+        // The session's own messages go to its GET stream (kept until one is open).
+        let weak = Arc::downgrade(&http_session);
+        let shared = Arc::downgrade(self);
+        tokio::spawn(pump_session_messages(own_messages, weak, shared));
+        lock(&self.sessions).insert(http_session.id.clone(), Arc::clone(&http_session));
+        Ok(http_session)
+    }
+
+    /// Handles a request: a JSON answer when its handler sends nothing first, else an
+    /// event stream.
+    async fn answer(self: &Arc<Self>, session: &Arc<HttpSession>, incoming: Incoming) -> Response {
+        let Ok(permit) = Arc::clone(&session.permits).acquire_owned().await else {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the session is closing");
+        };
+        let (related, mut items) = mpsc::unbounded_channel::<StreamItem>();
+        let worker = session.session.clone();
+        let mut task = tokio::spawn(async move {
+            let answer = worker
+                .handle_incoming(Ok(incoming), Related::Stream(related))
+                .await;
+            drop(permit);
+            answer
+        });
+        // Wait for the first thing the request produces.
+        let first = tokio::select! {
+            biased;
+            item = items.recv() => First::Item(item),
+            answer = &mut task => First::Done(answer.ok().flatten()),
+        };
+        let mut early = Vec::new();
+        match first {
+            First::Done(answer) => {
+                while let Ok(item) = items.try_recv() {
+                    early.push(item);
+                }
+                if early.is_empty() {
+                    return match answer {
+                        Some(text) => json_response(StatusCode::OK, text),
+                        // Cancelled by the client: nothing to answer.
+                        None => {
+                            let mut response = Response::new(Body::empty());
+                            *response.status_mut() = StatusCode::ACCEPTED;
+                            response
+                        }
+                    };
+                }
+                self.stream_response(session, early, items, Finish::Ready(answer))
+            }
+            First::Item(Some(item)) => {
+                early.push(item);
+                self.stream_response(session, early, items, Finish::Pending(task))
+            }
+            First::Item(None) => {
+                // Every sender is gone, so the answer is (about to be) ready.
+                let answer = task.await.ok().flatten();
+                match answer {
+                    Some(text) => json_response(StatusCode::OK, text),
+                    None => {
+                        let mut response = Response::new(Body::empty());
+                        *response.status_mut() = StatusCode::ACCEPTED;
+                        response
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers with an event stream: a priming event, then what the handler sends, then
+    /// its answer.
+    fn stream_response(
+        self: &Arc<Self>,
+        session: &Arc<HttpSession>,
+        early: Vec<StreamItem>,
+        items: mpsc::UnboundedReceiver<StreamItem>,
+        finish: Finish,
+    ) -> Response {
+        let stream = session.open_stream();
+        let prelude = self.priming(stream);
+        let Some(connection) = session.attach(stream, None, Some(prelude)) else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "the stream vanished");
+        };
+        let config = self.config.clone();
+        let owner = Arc::clone(session);
+        tokio::spawn(async move {
+            let mut items = items;
+            for item in early {
+                deliver(&owner, stream, item, &config);
+            }
+            let answer = match finish {
+                Finish::Ready(answer) => answer,
+                Finish::Pending(mut task) => loop {
+                    tokio::select! {
+                        biased;
+                        Some(item) = items.recv() => deliver(&owner, stream, item, &config),
+                        answer = &mut task => {
+                            while let Ok(item) = items.try_recv() {
+                                deliver(&owner, stream, item, &config);
+                            }
+                            break answer.ok().flatten();
+                        }
+                    }
+                },
+            };
+            match answer {
+                Some(text) => owner.push(stream, &text, true, &config),
+                None => {
+                    // Cancelled: the stream ends without an answer.
+                    let mut streams = lock(&owner.streams);
+                    if let Some(log) = streams.logs.get_mut(&stream) {
+                        log.finished = true;
+                        log.live = None;
+                    }
+                }
+            }
+        });
+        self.event_stream_response(connection, &session.id)
+    }
+
+    fn priming(&self, stream: u64) -> Bytes {
+        let retry = self.config.retry.as_millis();
+        Bytes::from(format!("id: {stream}-0\nretry: {retry}\ndata: \n\n"))
+    }
+
+    fn event_stream_response(
+        &self,
+        connection: mpsc::UnboundedReceiver<Bytes>,
+        session: &str,
+    ) -> Response {
+        let keep_alive = self.config.keep_alive;
+        let shutdown = self.shutdown.clone();
+        let body = futures_util::stream::unfold(
+            (connection, shutdown),
+            move |(mut connection, shutdown)| async move {
+                let frame = tokio::select! {
+                    frame = connection.recv() => frame?,
+                    () = tokio::time::sleep(keep_alive) => Bytes::from_static(b": keep-alive\n\n"),
+                    () = shutdown.cancelled() => return None,
+                };
+                Some((Ok::<Bytes, Infallible>(frame), (connection, shutdown)))
+            },
+        );
+        let mut response = Response::new(Body::from_stream(body));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        with_session_header(response, session)
+    }
+
+    fn get(&self, headers: &HeaderMap, verified: Option<&Verified>) -> Response {
+        if !accepts(headers, "text/event-stream") {
+            return error(
+                StatusCode::NOT_ACCEPTABLE,
+                "Accept must list text/event-stream",
+            );
+        }
+        let session = match self.find_session(headers, verified) {
+            Ok(session) => session,
+            Err(refusal) => return refusal,
+        };
+        let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+        let (stream, after) = match resume {
+            Some(last) => {
+                let parsed = last
+                    .split_once('-')
+                    .and_then(|(s, n)| Some((s.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+                let Some((stream, seq)) = parsed else {
+                    return error(StatusCode::BAD_REQUEST, "Last-Event-ID is not one of ours");
+                };
+                (stream, Some(seq))
+            }
+            None => {
+                if session.has_live_stream(SESSION_STREAM) {
+                    return error(
+                        StatusCode::CONFLICT,
+                        "this session's event stream is already open",
+                    );
+                }
+                (SESSION_STREAM, None)
+            }
+        };
+        let prelude = (after.is_none()).then(|| self.priming(SESSION_STREAM));
+        match session.attach(stream, after, prelude) {
+            Some(connection) => self.event_stream_response(connection, &session.id),
+            None => error(StatusCode::BAD_REQUEST, "no such stream to resume"),
+        }
+    }
+
+    fn delete(&self, headers: &HeaderMap, verified: Option<&Verified>) -> Response {
+        let session = match self.find_session(headers, verified) {
+            Ok(session) => session,
+            Err(refusal) => return refusal,
+        };
+        lock(&self.sessions).remove(&session.id);
+        session.session.close();
+        // Ends the session's open event streams.
+        lock(&session.streams).logs.clear();
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response
+    }
+}
+
+enum First {
+    Item(Option<StreamItem>),
+    Done(Option<String>),
+}
+
+enum Finish {
+    Ready(Option<String>),
+    Pending(tokio::task::JoinHandle<Option<String>>),
+}
+
+fn deliver(session: &HttpSession, stream: u64, item: StreamItem, config: &HttpConfig) {
+    match item {
+        StreamItem::Message(text) => session.push(stream, &text, false, config),
+        StreamItem::CloseConnection => session.detach(stream),
+    }
+}
+
+async fn pump_session_messages(
+    mut messages: mpsc::UnboundedReceiver<String>,
+    session: std::sync::Weak<HttpSession>,
+    shared: std::sync::Weak<Shared>,
+) {
+    while let Some(text) = messages.recv().await {
+        let (Some(session), Some(shared)) = (session.upgrade(), shared.upgrade()) else {
+            break;
+        };
+        if session.session.is_closed() {
+            break;
+        }
+        session.push(SESSION_STREAM, &text, false, &shared.config);
+    }
+}
+
+/// A session id: 128 random bits from the operating system, hex.
+fn new_session_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness from the OS is a broken machine; still never reuse an id.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_drop_ports_and_keep_ipv6_brackets() {
+        assert_eq!(host_name("localhost:3000"), "localhost");
+        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("Evil.Example.com"), "evil.example.com");
+    }
+
+    #[test]
+    fn accept_headers_are_read_per_item() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json;q=0.9, text/event-stream"),
+        );
+        assert!(accepts(&headers, "application/json"));
+        assert!(accepts(&headers, "text/event-stream"));
+        assert!(!accepts(&headers, "text/html"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        assert!(accepts(&headers, "text/event-stream"));
+    }
+
+    #[test]
+    fn events_are_framed_with_ids() {
+        let frame = event(3, 7, "{\"a\":1}");
+        assert_eq!(&frame[..], b"id: 3-7\nevent: message\ndata: {\"a\":1}\n\n");
+        let frame = event(1, 1, "a\nb");
+        assert_eq!(&frame[..], b"id: 1-1\nevent: message\ndata: a\ndata: b\n\n");
+    }
+
+    #[test]
+    fn session_ids_are_random_and_visible_ascii() {
+        let a = new_session_id();
+        let b = new_session_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}
