@@ -63,7 +63,11 @@ impl Client {
     }
 
     async fn initialize(&mut self) -> Value {
-        let params = json!({"protocolVersion": "2025-11-25", "capabilities": {},
+        self.initialize_with(json!({})).await
+    }
+
+    async fn initialize_with(&mut self, capabilities: Value) -> Value {
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
                             "clientInfo": {"name": "test", "version": "1"}});
         let answer = self.request(0, "initialize", params).await;
         self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
@@ -584,4 +588,244 @@ async fn prompts_are_listed_and_filled_in() {
         .request(6, "completion/complete", json!({"ref": {"type": "ref/prompt", "name": "greet"}, "argument": {"name": "who", "value": "A"}}))
         .await;
     assert_eq!(completion["result"]["completion"]["values"], json!([]));
+}
+
+fn interactive_server(timeout: Duration) -> Server {
+    Server::builder("interactive", "0.1.0")
+        .client_request_timeout(timeout)
+        .tool(
+            Tool::new("ask", "Asks the client's model.", json!({"type": "object"})),
+            |_args: Value, ctx: sluice_mcp::RequestContext| async move {
+                match ctx
+                    .create_message(json!({"messages": [], "maxTokens": 1}))
+                    .await
+                {
+                    Ok(answer) => Ok(CallToolResult::text(answer["content"]["text"].to_string())),
+                    Err(e) => Err(ToolError::new(e.to_string())),
+                }
+            },
+        )
+        .tool(
+            Tool::new("chatty", "Logs at every level.", json!({"type": "object"})),
+            |_args: Value, ctx: sluice_mcp::RequestContext| async move {
+                use sluice_mcp::LogLevel::{Debug, Error, Info, Warning};
+                for level in [Debug, Info, Warning, Error] {
+                    ctx.log(level, json!(format!("{level:?}")));
+                }
+                Ok(CallToolResult::text("logged"))
+            },
+        )
+        .resource(
+            sluice_mcp::Resource {
+                uri: "test://watched".into(),
+                name: "watched".into(),
+                title: None,
+                description: None,
+                mime_type: Some("text/plain".into()),
+            },
+            |uri: String, _v: std::collections::HashMap<String, String>, _c| async move {
+                Ok(vec![sluice_mcp::ResourceContents::text(
+                    uri,
+                    "text/plain",
+                    "now",
+                )])
+            },
+        )
+        .prompt(
+            sluice_mcp::Prompt {
+                name: "greet".into(),
+                title: None,
+                description: Some("Greets.".into()),
+                arguments: vec![],
+            },
+            |_a: std::collections::HashMap<String, String>, _c| async move {
+                Ok(sluice_mcp::GetPromptResult {
+                    description: None,
+                    messages: vec![sluice_mcp::PromptMessage::user("hi")],
+                })
+            },
+        )
+        .completion(|request: sluice_mcp::CompletionRequest, _c| async move {
+            (0..150)
+                .map(|i| format!("{}{i}", request.value))
+                .collect::<Vec<_>>()
+        })
+        .build()
+}
+
+#[tokio::test]
+async fn a_handler_asks_the_client_and_awaits_its_answer() {
+    let mut client = Client::start(
+        interactive_server(Duration::from_secs(10)),
+        Extensions::new(),
+    );
+    client.initialize_with(json!({"sampling": {}})).await;
+    client
+        .send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask"}}"#)
+        .await;
+    let request = client.next().await;
+    assert_eq!(request["method"], "sampling/createMessage");
+    let answer = json!({"jsonrpc": "2.0", "id": request["id"],
+                        "result": {"role": "assistant", "model": "m",
+                                   "content": {"type": "text", "text": "forty-two"}}});
+    client.send(&answer.to_string()).await;
+    let result = client.next().await;
+    assert_eq!(result["id"], 1);
+    assert_eq!(result["result"]["content"][0]["text"], "\"forty-two\"");
+
+    // An error from the client reaches the handler as an error.
+    client
+        .send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask"}}"#)
+        .await;
+    let request = client.next().await;
+    let refusal = json!({"jsonrpc": "2.0", "id": request["id"],
+                         "error": {"code": -1, "message": "user said no"}});
+    client.send(&refusal.to_string()).await;
+    let result = client.next().await;
+    assert_eq!(result["result"]["isError"], true);
+    assert!(
+        result["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("user said no")
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_times_out_and_is_told() {
+    let mut client = Client::start(
+        interactive_server(Duration::from_millis(200)),
+        Extensions::new(),
+    );
+    client.initialize_with(json!({"sampling": {}})).await;
+    client
+        .send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask"}}"#)
+        .await;
+    let request = client.next().await;
+    assert_eq!(request["method"], "sampling/createMessage");
+    let cancelled = client.next().await;
+    assert_eq!(cancelled["method"], "notifications/cancelled");
+    assert_eq!(cancelled["params"]["requestId"], request["id"]);
+    let result = client.next().await;
+    assert_eq!(result["result"]["isError"], true);
+    // A late answer is dropped quietly; the session goes on.
+    let late = json!({"jsonrpc": "2.0", "id": request["id"], "result": {}});
+    client.send(&late.to_string()).await;
+    let answer = client.request(3, "ping", json!({})).await;
+    assert_eq!(answer["result"], json!({}));
+}
+
+#[tokio::test]
+async fn a_client_without_the_capability_is_not_asked() {
+    let mut client = Client::start(
+        interactive_server(Duration::from_secs(10)),
+        Extensions::new(),
+    );
+    client.initialize().await;
+    let result = client
+        .request(1, "tools/call", json!({"name": "ask"}))
+        .await;
+    assert_eq!(result["result"]["isError"], true);
+    assert!(
+        result["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("sampling")
+    );
+}
+
+#[tokio::test]
+async fn log_entries_below_the_level_set_are_not_sent() {
+    let mut client = Client::start(
+        interactive_server(Duration::from_secs(10)),
+        Extensions::new(),
+    );
+    client.initialize().await;
+    let bad = client
+        .request(1, "logging/setLevel", json!({"level": "loud"}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32602);
+    let set = client
+        .request(2, "logging/setLevel", json!({"level": "warning"}))
+        .await;
+    assert_eq!(set["result"], json!({}));
+    client
+        .send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"chatty"}}"#)
+        .await;
+    let mut levels = Vec::new();
+    loop {
+        let message = client.next().await;
+        if message.get("id") == Some(&json!(3)) {
+            break;
+        }
+        levels.push(message["params"]["level"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(levels, ["warning", "error"]);
+}
+
+#[tokio::test]
+async fn subscribers_hear_of_resource_updates() {
+    let server = interactive_server(Duration::from_secs(10));
+    let mut client = Client::start(server.clone(), Extensions::new());
+    client.initialize().await;
+    let unknown = client
+        .request(1, "resources/subscribe", json!({"uri": "test://nothing"}))
+        .await;
+    assert_eq!(unknown["error"]["code"], -32002);
+    let ok = client
+        .request(2, "resources/subscribe", json!({"uri": "test://watched"}))
+        .await;
+    assert_eq!(ok["result"], json!({}));
+    server.notify_resource_updated("test://elsewhere");
+    server.notify_resource_updated("test://watched");
+    let update = client.next().await;
+    assert_eq!(update["method"], "notifications/resources/updated");
+    assert_eq!(update["params"]["uri"], "test://watched");
+    client
+        .request(3, "resources/unsubscribe", json!({"uri": "test://watched"}))
+        .await;
+    server.notify_resource_updated("test://watched");
+    let answer = client.request(4, "ping", json!({})).await;
+    assert_eq!(answer["result"], json!({}), "no update after unsubscribing");
+}
+
+#[tokio::test]
+async fn completion_is_capped_and_checked() {
+    let mut client = Client::start(
+        interactive_server(Duration::from_secs(10)),
+        Extensions::new(),
+    );
+    client.initialize().await;
+    let answer = client
+        .request(
+            1,
+            "completion/complete",
+            json!({
+            "ref": {"type": "ref/prompt", "name": "greet"},
+            "argument": {"name": "who", "value": "a"}}),
+        )
+        .await;
+    let completion = &answer["result"]["completion"];
+    assert_eq!(completion["values"].as_array().unwrap().len(), 100);
+    assert_eq!(completion["values"][0], "a0");
+    assert_eq!(completion["total"], 150);
+    assert_eq!(completion["hasMore"], true);
+    let unknown = client
+        .request(
+            2,
+            "completion/complete",
+            json!({
+            "ref": {"type": "ref/prompt", "name": "nope"},
+            "argument": {"name": "who", "value": "a"}}),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], -32602);
+    let malformed = client
+        .request(
+            3,
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "greet"}}),
+        )
+        .await;
+    assert_eq!(malformed["error"]["code"], -32602);
 }
