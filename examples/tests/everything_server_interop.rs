@@ -1,12 +1,14 @@
-//! The official MCP Python SDK drives the built `everything_server` over stdio: tools
-//! of every content type, progress and log notifications, resources.
+//! The official MCP Python SDK drives the built `everything_server` over stdio and over
+//! Streamable HTTP: tools of every content type, progress and log notifications, log
+//! levels, sampling and elicitation answered by the client, resources, subscriptions,
+//! prompts, completion.
 #![allow(clippy::unwrap_used)]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
-#[test]
-fn python_sdk_over_stdio() {
+fn server_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let binary = exe
         .parent()
@@ -18,6 +20,10 @@ fn python_sdk_over_stdio() {
         "{} is not built: run `cargo build --examples` first (scripts/test does)",
         binary.display()
     );
+    binary
+}
+
+fn python_client(transport: &str, target: &str) {
     let python = std::env::var("SLUICE_PYTHON").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
         PathBuf::from,
@@ -26,11 +32,11 @@ fn python_sdk_over_stdio() {
         python.exists(),
         "no Python with the MCP SDK: run scripts/test or set SLUICE_PYTHON"
     );
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/stdio_everything.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/everything.py");
     let output = Command::new(python)
         .arg(script)
-        .arg(binary)
+        .arg(transport)
+        .arg(target)
         .output()
         .unwrap();
     let log = format!(
@@ -39,5 +45,51 @@ fn python_sdk_over_stdio() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.status.success(), "the Python client failed:\n{log}");
-    assert!(log.contains("python interop: 7 passed, 0 failed"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "python interop ({transport}): 10 passed, 0 failed"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn python_sdk_over_stdio() {
+    python_client("stdio", server_binary().to_str().unwrap());
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn python_sdk_over_streamable_http() {
+    let mut child = Command::new(server_binary())
+        .args(["--transport", "http", "--bind", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _running = Running(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it listens")
+            .unwrap();
+        if let Some(at) = line.find("listening on ") {
+            break line[at + "listening on ".len()..].trim().to_owned();
+        }
+    };
+    // Keep draining the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    python_client("http", &url);
 }
