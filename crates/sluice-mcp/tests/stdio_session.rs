@@ -169,6 +169,10 @@ async fn malformed_input_gets_errors_and_the_session_keeps_serving() {
         assert_eq!(answer["error"]["code"], code, "{text}");
         assert_eq!(answer["id"], Value::Null, "{text}");
     }
+    // Bytes that are not UTF-8 get a parse error too, and reading goes on.
+    client.writer.write_all(b"\xff\xfe{}\n").await.unwrap();
+    let answer = client.next().await;
+    assert_eq!(answer["error"]["code"], -32700);
     let answer = client.request(5, "no/such/method", json!({})).await;
     assert_eq!(answer["error"]["code"], -32601);
     // A notification that carries an id is a request to an unknown method.

@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::context::Extensions;
+use crate::jsonrpc::{self, ErrorObject, PARSE_ERROR};
 use crate::server::Server;
 use crate::session::Session;
 
@@ -52,7 +53,7 @@ where
     let responses = session.outgoing();
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut lines = BufReader::new(input);
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut reading = true;
     let mut in_flight = 0usize;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
@@ -62,17 +63,21 @@ where
             biased;
             Some(text) = to_write.recv() => write_line(&mut output, &text).await?,
             Some(()) = done_rx.recv() => in_flight -= 1,
-            read = lines.read_line(&mut line), if reading => {
+            read = read_capped_line(&mut lines, &mut line, MAX_LINE_BYTES), if reading => {
                 match read {
-                    Ok(0) => reading = false,
-                    Ok(_) => {
-                        let text = std::mem::take(&mut line);
-                        if text.trim().is_empty() { continue; }
-                        if text.len() > MAX_LINE_BYTES {
-                            let error = crate::jsonrpc::ErrorObject::new(crate::jsonrpc::PARSE_ERROR, "message too large");
-                            write_line(&mut output, &crate::jsonrpc::error_response(None, &error)).await?;
+                    Ok(Line::End) => reading = false,
+                    Ok(Line::TooLong) => {
+                        let error = ErrorObject::new(PARSE_ERROR, "message too large");
+                        write_line(&mut output, &jsonrpc::error_response(None, &error)).await?;
+                    }
+                    Ok(Line::Complete) => {
+                        let bytes = std::mem::take(&mut line);
+                        let Ok(text) = String::from_utf8(bytes) else {
+                            let error = ErrorObject::new(PARSE_ERROR, "parse error: the message is not UTF-8");
+                            write_line(&mut output, &jsonrpc::error_response(None, &error)).await?;
                             continue;
-                        }
+                        };
+                        if text.trim().is_empty() { continue; }
                         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
                         in_flight += 1;
                         let session = session.clone();
@@ -87,7 +92,7 @@ where
                         });
                     }
                     Err(e) => {
-                        // Not UTF-8, or the pipe broke: answer what we can and stop reading.
+                        // The pipe broke: answer what is in flight and stop reading.
                         tracing::warn!(error = %e, "stopped reading standard input");
                         reading = false;
                     }
@@ -106,8 +111,100 @@ where
     output.flush().await
 }
 
+/// What one call to [`read_capped_line`] found.
+enum Line {
+    /// A line (without its newline) is in the buffer.
+    Complete,
+    /// A line longer than the cap was skipped, up to and including its newline.
+    TooLong,
+    /// End of input.
+    End,
+}
+
+/// Reads one line into `line` without ever holding more than `max` bytes of it: a longer
+/// line is skipped as it streams in, so a client cannot exhaust memory with one.
+async fn read_capped_line<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    line.clear();
+    let mut too_long = false;
+    loop {
+        let available = input.fill_buf().await?;
+        if available.is_empty() {
+            // End of input; a last line without a newline still counts.
+            return Ok(if too_long {
+                Line::TooLong
+            } else if line.is_empty() {
+                Line::End
+            } else {
+                Line::Complete
+            });
+        }
+        let (chunk, found) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (&available[..at], Some(at)),
+            None => (available, None),
+        };
+        if !too_long {
+            if line.len() + chunk.len() > max {
+                too_long = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        let used = found.map_or(available.len(), |at| at + 1);
+        input.consume(used);
+        if found.is_some() {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
+        }
+    }
+}
+
 async fn write_line<W: AsyncWrite + Unpin>(output: &mut W, text: &str) -> std::io::Result<()> {
     output.write_all(text.as_bytes()).await?;
     output.write_all(b"\n").await?;
     output.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines_of(input: &[u8], max: usize) -> Vec<Result<String, &'static str>> {
+        let mut reader = BufReader::with_capacity(4, input);
+        let mut line = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            match read_capped_line(&mut reader, &mut line, max).await.unwrap() {
+                Line::End => return out,
+                Line::TooLong => out.push(Err("too long")),
+                Line::Complete => out.push(Ok(String::from_utf8(line.clone()).unwrap())),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_skipped_without_being_kept() {
+        let input = b"short\r\nthis line is far too long\nok\nlast";
+        assert_eq!(
+            lines_of(input, 8).await,
+            [
+                Ok("short".to_owned()),
+                Err("too long"),
+                Ok("ok".to_owned()),
+                Ok("last".to_owned())
+            ]
+        );
+        assert_eq!(lines_of(b"", 8).await, []);
+        assert_eq!(lines_of(b"123456789", 8).await, [Err("too long")]);
+    }
 }
