@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use sluice_mcp::transport::http::HttpConfig;
 use sluice_mcp::{
     CallToolResult, CompletionReference, CompletionRequest, Content, Extensions, GetPromptResult,
-    LogLevel, Prompt, PromptArgument, PromptMessage, RequestContext, Resource, ResourceContents,
-    ResourceTemplate, Server, Tool, ToolError,
+    LogLevel, Prompt, PromptMessage, RequestContext, Resource, ResourceContents, ResourceTemplate,
+    Server, Tool, ToolError,
 };
 
 /// A 1×1 transparent PNG.
@@ -77,13 +77,6 @@ fn text_argument(arguments: &Value, name: &str) -> Result<String, ToolError> {
         .ok_or_else(|| ToolError::new(format!("the argument {name} (a string) is required")))
 }
 
-fn user(content: Content) -> PromptMessage {
-    PromptMessage {
-        role: "user".to_owned(),
-        content,
-    }
-}
-
 fn server() -> Server {
     let builder = Server::builder("sluice-everything-server", env!("CARGO_PKG_VERSION"))
         .instructions("Fixtures for the MCP conformance suite.")
@@ -99,10 +92,7 @@ fn server() -> Server {
             Tool::new("test_image_content", "Returns an image.", object()),
             |_a: Value, _c| async move {
                 Ok(CallToolResult {
-                    content: vec![Content::Image {
-                        data: PNG.to_owned(),
-                        mime_type: "image/png".to_owned(),
-                    }],
+                    content: vec![Content::image(PNG, "image/png")],
                     ..CallToolResult::default()
                 })
             },
@@ -111,10 +101,7 @@ fn server() -> Server {
             Tool::new("test_audio_content", "Returns audio.", object()),
             |_a: Value, _c| async move {
                 Ok(CallToolResult {
-                    content: vec![Content::Audio {
-                        data: WAV.to_owned(),
-                        mime_type: "audio/wav".to_owned(),
-                    }],
+                    content: vec![Content::audio(WAV, "audio/wav")],
                     ..CallToolResult::default()
                 })
             },
@@ -142,10 +129,7 @@ fn server() -> Server {
                 Ok(CallToolResult {
                     content: vec![
                         Content::text("Multiple content types test:"),
-                        Content::Image {
-                            data: PNG.to_owned(),
-                            mime_type: "image/png".to_owned(),
-                        },
+                        Content::image(PNG, "image/png"),
                         embedded(),
                     ],
                     ..CallToolResult::default()
@@ -197,13 +181,9 @@ fn server() -> Server {
             },
         )
         .resource(
-            Resource {
-                uri: "test://static-text".into(),
-                name: "static-text".into(),
-                title: None,
-                description: Some("A static text resource.".into()),
-                mime_type: Some("text/plain".into()),
-            },
+            Resource::new("test://static-text", "static-text")
+                .with_description("A static text resource.")
+                .with_mime_type("text/plain"),
             |uri: String, _v: HashMap<String, String>, _c| async move {
                 Ok(vec![ResourceContents::text(
                     uri,
@@ -213,30 +193,17 @@ fn server() -> Server {
             },
         )
         .resource(
-            Resource {
-                uri: "test://static-binary".into(),
-                name: "static-binary".into(),
-                title: None,
-                description: Some("A static binary resource (PNG).".into()),
-                mime_type: Some("image/png".into()),
-            },
+            Resource::new("test://static-binary", "static-binary")
+                .with_description("A static binary resource (PNG).")
+                .with_mime_type("image/png"),
             |uri: String, _v: HashMap<String, String>, _c| async move {
-                Ok(vec![ResourceContents {
-                    uri,
-                    mime_type: Some("image/png".into()),
-                    text: None,
-                    blob: Some(PNG.to_owned()),
-                }])
+                Ok(vec![ResourceContents::blob(uri, "image/png", PNG)])
             },
         )
         .resource_template(
-            ResourceTemplate {
-                uri_template: "test://template/{id}/data".into(),
-                name: "template".into(),
-                title: None,
-                description: Some("Data for an id.".into()),
-                mime_type: Some("application/json".into()),
-            },
+            ResourceTemplate::new("test://template/{id}/data", "template")
+                .with_description("Data for an id.")
+                .with_mime_type("application/json"),
             |uri: String, vars: HashMap<String, String>, _c| async move {
                 let id = vars.get("id").cloned().unwrap_or_default();
                 let text =
@@ -246,12 +213,7 @@ fn server() -> Server {
             },
         )
         .prompt(
-            Prompt {
-                name: "test_simple_prompt".into(),
-                title: None,
-                description: Some("A prompt with no arguments.".into()),
-                arguments: vec![],
-            },
+            Prompt::new("test_simple_prompt", "A prompt with no arguments."),
             |_args: HashMap<String, String>, _c| async move {
                 Ok(GetPromptResult {
                     description: None,
@@ -260,23 +222,12 @@ fn server() -> Server {
             },
         )
         .prompt(
-            Prompt {
-                name: "test_prompt_with_arguments".into(),
-                title: None,
-                description: Some("A prompt with two required arguments.".into()),
-                arguments: vec![
-                    PromptArgument {
-                        name: "arg1".into(),
-                        description: Some("First argument".into()),
-                        required: true,
-                    },
-                    PromptArgument {
-                        name: "arg2".into(),
-                        description: Some("Second argument".into()),
-                        required: true,
-                    },
-                ],
-            },
+            Prompt::new(
+                "test_prompt_with_arguments",
+                "A prompt with two required arguments.",
+            )
+            .with_argument("arg1", "First argument", true)
+            .with_argument("arg2", "Second argument", true),
             |args: HashMap<String, String>, _c| async move {
                 let (a, b) = (
                     args.get("arg1").cloned().unwrap_or_default(),
@@ -447,57 +398,38 @@ fn interactive_fixtures(builder: sluice_mcp::ServerBuilder) -> sluice_mcp::Serve
             },
         )
         .resource(
-            Resource {
-                uri: "test://watched-resource".into(),
-                name: "watched-resource".into(),
-                title: None,
-                description: Some("A resource clients may subscribe to.".into()),
-                mime_type: Some("text/plain".into()),
-            },
+            Resource::new("test://watched-resource", "watched-resource")
+                .with_description("A resource clients may subscribe to.")
+                .with_mime_type("text/plain"),
             |uri: String, _v: HashMap<String, String>, _c| async move {
                 Ok(vec![ResourceContents::text(uri, "text/plain", "Watched resource content")])
             },
         )
         .prompt(
-            Prompt {
-                name: "test_prompt_with_embedded_resource".into(),
-                title: None,
-                description: Some("A prompt embedding the resource it is given.".into()),
-                arguments: vec![PromptArgument {
-                    name: "resourceUri".into(),
-                    description: Some("URI of the resource to embed".into()),
-                    required: true,
-                }],
-            },
+            Prompt::new("test_prompt_with_embedded_resource", "A prompt embedding the resource it is given.")
+                .with_argument("resourceUri", "URI of the resource to embed", true),
             |args: HashMap<String, String>, _c| async move {
                 let uri = args.get("resourceUri").cloned().unwrap_or_default();
                 Ok(GetPromptResult {
                     description: None,
                     messages: vec![
-                        user(Content::Resource {
-                            resource: json!({"uri": uri, "mimeType": "text/plain",
-                                             "text": "Embedded resource content for testing."}),
-                        }),
+                        PromptMessage::user_content(Content::embedded(ResourceContents::text(
+                            uri,
+                            "text/plain",
+                            "Embedded resource content for testing.",
+                        ))),
                         PromptMessage::user("Please process the embedded resource above."),
                     ],
                 })
             },
         )
         .prompt(
-            Prompt {
-                name: "test_prompt_with_image".into(),
-                title: None,
-                description: Some("A prompt with an image.".into()),
-                arguments: vec![],
-            },
+            Prompt::new("test_prompt_with_image", "A prompt with an image."),
             |_args: HashMap<String, String>, _c| async move {
                 Ok(GetPromptResult {
                     description: None,
                     messages: vec![
-                        user(Content::Image {
-                            data: PNG.to_owned(),
-                            mime_type: "image/png".to_owned(),
-                        }),
+                        PromptMessage::user_content(Content::image(PNG, "image/png")),
                         PromptMessage::user("Please analyze the image above."),
                     ],
                 })
@@ -525,10 +457,11 @@ async fn elicitation_summary(
 }
 
 fn embedded() -> Content {
-    Content::Resource {
-        resource: json!({"uri": "test://embedded-resource", "mimeType": "text/plain",
-                         "text": "This is an embedded resource content."}),
-    }
+    Content::embedded(ResourceContents::text(
+        "test://embedded-resource",
+        "text/plain",
+        "This is an embedded resource content.",
+    ))
 }
 
 #[tokio::main]

@@ -100,6 +100,7 @@ pub(crate) enum Related {
     /// The session's queue of outgoing messages.
     Session(mpsc::UnboundedSender<String>),
     /// A per-request stream.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Stream(mpsc::UnboundedSender<StreamItem>),
 }
 

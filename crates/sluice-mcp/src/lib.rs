@@ -68,8 +68,9 @@ pub use completion::{CompletionHandler, CompletionReference, CompletionRequest};
 pub use context::{ClientRequestError, Extensions, LogLevel, RequestContext};
 pub use prompts::PromptHandler;
 pub use protocol::{
-    CallToolResult, Content, GetPromptResult, Prompt, PromptArgument, PromptMessage, Resource,
-    ResourceContents, ResourceTemplate, Tool, ToolAnnotations,
+    Annotations, CallToolResult, Content, EmbeddedResource, GetPromptResult, Icon, MediaContent,
+    Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate,
+    TextContent, Tool, ToolAnnotations,
 };
 pub use resources::{ResourceError, ResourceHandler};
 pub use server::{Server, ServerBuilder, ToolError, ToolFilter, ToolFuture, ToolHandler};

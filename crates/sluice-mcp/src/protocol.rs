@@ -35,6 +35,60 @@ pub struct Implementation {
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// What it is, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where to learn more about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website_url: Option<String>,
+    /// Icons a client may show for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
+}
+
+/// An icon a client may show for a server, tool, resource or prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Icon {
+    /// An `https:` or `data:` URI of the image.
+    pub src: String,
+    /// Its MIME type, when the URI does not make it plain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// The sizes it is available in (`48x48`, `any`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<String>,
+    /// The theme it is drawn for: `light` or `dark`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+}
+
+impl Icon {
+    /// An icon at `src`.
+    pub fn new(src: impl Into<String>) -> Self {
+        Icon {
+            src: src.into(),
+            mime_type: None,
+            sizes: Vec::new(),
+            theme: None,
+        }
+    }
+}
+
+/// Who a piece of content is for, how important it is, and when it last changed: hints
+/// a client may use to decide what to show the user or the model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Annotations {
+    /// The intended readers: `user`, `assistant`, or both.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<String>,
+    /// From 0 (optional) to 1 (essential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<f64>,
+    /// When it last changed, as an ISO 8601 timestamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
 }
 
 /// Hints about what a tool does. Hints, not guarantees: clients must not rely on them
@@ -79,6 +133,12 @@ pub struct Tool {
     /// Behaviour hints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<ToolAnnotations>,
+    /// Icons a client may show for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
 }
 
 impl Tool {
@@ -95,7 +155,16 @@ impl Tool {
             input_schema,
             output_schema: None,
             annotations: None,
+            icons: Vec::new(),
+            meta: None,
         }
+    }
+
+    /// Sets the icons.
+    #[must_use]
+    pub fn with_icons(mut self, icons: Vec<Icon>) -> Self {
+        self.icons = icons;
+        self
     }
 
     /// Sets the human-readable title.
@@ -121,52 +190,133 @@ impl Tool {
 }
 
 /// A block of content in a tool result or a prompt message.
+///
+/// Build blocks with the constructors ([`Content::text`], [`Content::image`], …) and add
+/// [`Annotations`] with [`Content::with_annotations`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Content {
     /// Text.
-    Text {
-        /// The text.
-        text: String,
-    },
+    Text(TextContent),
     /// An image, base64-encoded.
-    Image {
-        /// Base64 data.
-        data: String,
-        /// Its MIME type, e.g. `image/png`.
-        #[serde(rename = "mimeType")]
-        mime_type: String,
-    },
+    Image(MediaContent),
     /// Audio, base64-encoded.
-    Audio {
-        /// Base64 data.
-        data: String,
-        /// Its MIME type, e.g. `audio/wav`.
-        #[serde(rename = "mimeType")]
-        mime_type: String,
-    },
+    Audio(MediaContent),
     /// A link to a resource the client may read.
-    ResourceLink {
-        /// The resource's URI.
-        uri: String,
-        /// Its name.
-        name: String,
-        /// Its MIME type.
-        #[serde(rename = "mimeType", default, skip_serializing_if = "Option::is_none")]
-        mime_type: Option<String>,
-    },
+    ResourceLink(Resource),
     /// A resource embedded in the result.
-    Resource {
-        /// The resource's contents (`uri`, `mimeType`, and `text` or `blob`).
-        resource: Value,
-    },
+    Resource(EmbeddedResource),
+}
+
+/// A text block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TextContent {
+    /// The text.
+    pub text: String,
+    /// Hints for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// An image or audio block: base64 data and its MIME type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct MediaContent {
+    /// Base64 data.
+    pub data: String,
+    /// Its MIME type, e.g. `image/png` or `audio/wav`.
+    pub mime_type: String,
+    /// Hints for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// A resource's contents embedded in a result or a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EmbeddedResource {
+    /// The contents (`uri`, `mimeType`, and `text` or `blob`).
+    pub resource: ResourceContents,
+    /// Hints for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
 }
 
 impl Content {
     /// A text block.
     pub fn text(text: impl Into<String>) -> Self {
-        Content::Text { text: text.into() }
+        Content::Text(TextContent {
+            text: text.into(),
+            annotations: None,
+            meta: None,
+        })
+    }
+
+    /// An image block from base64 data.
+    pub fn image(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        Content::Image(MediaContent::new(data, mime_type))
+    }
+
+    /// An audio block from base64 data.
+    pub fn audio(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        Content::Audio(MediaContent::new(data, mime_type))
+    }
+
+    /// A link to a resource.
+    pub fn resource_link(resource: Resource) -> Self {
+        Content::ResourceLink(resource)
+    }
+
+    /// An embedded resource.
+    pub fn embedded(contents: ResourceContents) -> Self {
+        Content::Resource(EmbeddedResource {
+            resource: contents,
+            annotations: None,
+            meta: None,
+        })
+    }
+
+    /// Adds annotations (a resource link keeps them on its resource).
+    #[must_use]
+    pub fn with_annotations(mut self, annotations: Annotations) -> Self {
+        match &mut self {
+            Content::Text(c) => c.annotations = Some(annotations),
+            Content::Image(c) | Content::Audio(c) => c.annotations = Some(annotations),
+            Content::ResourceLink(r) => r.annotations = Some(annotations),
+            Content::Resource(c) => c.annotations = Some(annotations),
+        }
+        self
+    }
+
+    /// The text of a text block.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Content::Text(c) => Some(&c.text),
+            _ => None,
+        }
+    }
+}
+
+impl MediaContent {
+    fn new(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        MediaContent {
+            data: data.into(),
+            mime_type: mime_type.into(),
+            annotations: None,
+            meta: None,
+        }
     }
 }
 
@@ -214,9 +364,19 @@ impl CallToolResult {
     }
 }
 
-/// A resource as listed by `resources/list`.
+/// A resource as listed by `resources/list` (and as a resource link in content).
+///
+/// ```
+/// use sluice_mcp::Resource;
+///
+/// let readme = Resource::new("file:///README.md", "README")
+///     .with_description("How to start")
+///     .with_mime_type("text/markdown");
+/// assert_eq!(readme.mime_type.as_deref(), Some("text/markdown"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Resource {
     /// Its URI.
     pub uri: String,
@@ -231,12 +391,63 @@ pub struct Resource {
     /// Its MIME type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
+    /// Its size in bytes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Hints for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Icons a client may show for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+}
+
+impl Resource {
+    /// A resource with a URI and a name.
+    pub fn new(uri: impl Into<String>, name: impl Into<String>) -> Self {
+        Resource {
+            uri: uri.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            size: None,
+            annotations: None,
+            icons: Vec::new(),
+            meta: None,
+        }
+    }
+
+    /// Sets the human-readable title.
+    #[must_use]
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets what it holds.
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets its MIME type.
+    #[must_use]
+    pub fn with_mime_type(mut self, mime_type: impl Into<String>) -> Self {
+        self.mime_type = Some(mime_type.into());
+        self
+    }
 }
 
 /// A family of resources named by an RFC 6570 URI template (`db://table/{name}`), as
 /// listed by `resources/templates/list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ResourceTemplate {
     /// The template; `{name}` parts match one path segment.
     pub uri_template: String,
@@ -251,6 +462,52 @@ pub struct ResourceTemplate {
     /// The MIME type of its resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
+    /// Hints for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+    /// Icons a client may show for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+}
+
+impl ResourceTemplate {
+    /// A template with a URI template and a name.
+    pub fn new(uri_template: impl Into<String>, name: impl Into<String>) -> Self {
+        ResourceTemplate {
+            uri_template: uri_template.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            annotations: None,
+            icons: Vec::new(),
+            meta: None,
+        }
+    }
+
+    /// Sets the human-readable title.
+    #[must_use]
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets what its resources hold.
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets the MIME type of its resources.
+    #[must_use]
+    pub fn with_mime_type(mut self, mime_type: impl Into<String>) -> Self {
+        self.mime_type = Some(mime_type.into());
+        self
+    }
 }
 
 /// What `resources/read` returns for one resource: text or base64 binary.
@@ -268,6 +525,9 @@ pub struct ResourceContents {
     /// Binary contents, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blob: Option<String>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
 }
 
 impl ResourceContents {
@@ -282,6 +542,22 @@ impl ResourceContents {
             mime_type: Some(mime_type.into()),
             text: Some(text.into()),
             blob: None,
+            meta: None,
+        }
+    }
+
+    /// Binary contents (base64) with a MIME type.
+    pub fn blob(
+        uri: impl Into<String>,
+        mime_type: impl Into<String>,
+        base64: impl Into<String>,
+    ) -> Self {
+        ResourceContents {
+            uri: uri.into(),
+            mime_type: Some(mime_type.into()),
+            text: None,
+            blob: Some(base64.into()),
+            meta: None,
         }
     }
 }
@@ -289,9 +565,13 @@ impl ResourceContents {
 /// An argument a prompt takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct PromptArgument {
     /// Its name.
     pub name: String,
+    /// Human-readable title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// What it is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -303,6 +583,7 @@ pub struct PromptArgument {
 /// A prompt as listed by `prompts/list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Prompt {
     /// Its name.
     pub name: String,
@@ -315,9 +596,46 @@ pub struct Prompt {
     /// The arguments it takes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arguments: Vec<PromptArgument>,
+    /// Icons a client may show for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
 }
 
-/// One message of a prompt.
+impl Prompt {
+    /// A prompt with a name and a description.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        Prompt {
+            name: name.into(),
+            title: None,
+            description: Some(description.into()),
+            arguments: Vec::new(),
+            icons: Vec::new(),
+            meta: None,
+        }
+    }
+
+    /// Adds an argument.
+    #[must_use]
+    pub fn with_argument(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        required: bool,
+    ) -> Self {
+        self.arguments.push(PromptArgument {
+            name: name.into(),
+            title: None,
+            description: Some(description.into()),
+            required,
+        });
+        self
+    }
+}
+
+/// One message of a prompt: a role and a content block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptMessage {
     /// `user` or `assistant`.
@@ -329,8 +647,21 @@ pub struct PromptMessage {
 impl PromptMessage {
     /// A user message with text.
     pub fn user(text: impl Into<String>) -> Self {
+        PromptMessage::user_content(Content::text(text))
+    }
+
+    /// A user message with any content block.
+    pub fn user_content(content: Content) -> Self {
         PromptMessage {
             role: "user".to_owned(),
+            content,
+        }
+    }
+
+    /// An assistant message with text.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        PromptMessage {
+            role: "assistant".to_owned(),
             content: Content::text(text),
         }
     }
@@ -344,4 +675,54 @@ pub struct GetPromptResult {
     pub description: Option<String>,
     /// Its messages.
     pub messages: Vec<PromptMessage>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_blocks_have_the_wire_shape_of_the_schema() {
+        let blocks = vec![
+            Content::text("hi").with_annotations(Annotations {
+                audience: vec!["user".into()],
+                priority: Some(0.5),
+                last_modified: None,
+            }),
+            Content::image("AAAA", "image/png"),
+            Content::audio("BBBB", "audio/wav"),
+            Content::resource_link(Resource::new("db://t", "t").with_mime_type("text/plain")),
+            Content::embedded(ResourceContents::blob(
+                "db://b",
+                "application/octet-stream",
+                "CC",
+            )),
+        ];
+        assert_eq!(
+            serde_json::to_value(&blocks).unwrap(),
+            json!([
+                {"type": "text", "text": "hi", "annotations": {"audience": ["user"], "priority": 0.5}},
+                {"type": "image", "data": "AAAA", "mimeType": "image/png"},
+                {"type": "audio", "data": "BBBB", "mimeType": "audio/wav"},
+                {"type": "resource_link", "uri": "db://t", "name": "t", "mimeType": "text/plain"},
+                {"type": "resource", "resource": {"uri": "db://b", "mimeType": "application/octet-stream", "blob": "CC"}},
+            ])
+        );
+        // And back, tolerating fields we do not know.
+        let parsed: Content = serde_json::from_value(json!(
+            {"type": "text", "text": "x", "_meta": {"k": 1}, "future": true}
+        ))
+        .unwrap();
+        assert_eq!(parsed.as_text(), Some("x"));
+    }
+
+    #[test]
+    fn icons_and_meta_are_sent_when_set() {
+        let tool = Tool::new("t", "d", json!({"type": "object"}))
+            .with_icons(vec![Icon::new("https://example.com/t.png")]);
+        let value = serde_json::to_value(&tool).unwrap();
+        assert_eq!(value["icons"][0]["src"], "https://example.com/t.png");
+        assert!(value.get("_meta").is_none());
+    }
 }

@@ -116,6 +116,9 @@ impl Server {
                 name: name.into(),
                 version: version.into(),
                 title: None,
+                description: None,
+                website_url: None,
+                icons: Vec::new(),
             },
             instructions: None,
             tools: Vec::new(),
@@ -219,6 +222,21 @@ impl ServerBuilder {
     #[must_use]
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.info.title = Some(title.into());
+        self
+    }
+
+    /// Sets the one-sentence description of the server sent at initialisation.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.info.description = Some(description.into());
+        self
+    }
+
+    /// Sets the server's website and icons sent at initialisation.
+    #[must_use]
+    pub fn website(mut self, url: impl Into<String>, icons: Vec<crate::protocol::Icon>) -> Self {
+        self.info.website_url = Some(url.into());
+        self.info.icons = icons;
         self
     }
 

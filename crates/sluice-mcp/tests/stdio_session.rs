@@ -475,25 +475,15 @@ async fn resources_and_templates_are_listed_and_read() {
     use std::collections::HashMap;
     let server = Server::builder("t", "1")
         .resource(
-            Resource {
-                uri: "test://static-text".into(),
-                name: "static".into(),
-                title: None,
-                description: Some("Fixed text.".into()),
-                mime_type: Some("text/plain".into()),
-            },
+            Resource::new("test://static-text", "static")
+                .with_description("Fixed text.")
+                .with_mime_type("text/plain"),
             |uri: String, _vars: HashMap<String, String>, _ctx| async move {
                 Ok(vec![ResourceContents::text(uri, "text/plain", "hello")])
             },
         )
         .resource_template(
-            ResourceTemplate {
-                uri_template: "test://item/{id}".into(),
-                name: "item".into(),
-                title: None,
-                description: None,
-                mime_type: Some("text/plain".into()),
-            },
+            ResourceTemplate::new("test://item/{id}", "item").with_mime_type("text/plain"),
             |uri: String, vars: HashMap<String, String>, _ctx| async move {
                 if vars["id"] == "missing" {
                     return Err(ResourceError::NotFound(uri));
@@ -538,20 +528,11 @@ async fn resources_and_templates_are_listed_and_read() {
 
 #[tokio::test]
 async fn prompts_are_listed_and_filled_in() {
-    use sluice_mcp::{GetPromptResult, Prompt, PromptArgument, PromptMessage};
+    use sluice_mcp::{GetPromptResult, Prompt, PromptMessage};
     use std::collections::HashMap;
     let server = Server::builder("t", "1")
         .prompt(
-            Prompt {
-                name: "greet".into(),
-                title: None,
-                description: Some("Greets someone.".into()),
-                arguments: vec![PromptArgument {
-                    name: "who".into(),
-                    description: None,
-                    required: true,
-                }],
-            },
+            Prompt::new("greet", "Greets someone.").with_argument("who", "Who to greet", true),
             |args: HashMap<String, String>, _ctx| async move {
                 Ok(GetPromptResult {
                     description: None,
@@ -620,13 +601,7 @@ fn interactive_server(timeout: Duration) -> Server {
             },
         )
         .resource(
-            sluice_mcp::Resource {
-                uri: "test://watched".into(),
-                name: "watched".into(),
-                title: None,
-                description: None,
-                mime_type: Some("text/plain".into()),
-            },
+            sluice_mcp::Resource::new("test://watched", "watched").with_mime_type("text/plain"),
             |uri: String, _v: std::collections::HashMap<String, String>, _c| async move {
                 Ok(vec![sluice_mcp::ResourceContents::text(
                     uri,
@@ -636,12 +611,7 @@ fn interactive_server(timeout: Duration) -> Server {
             },
         )
         .prompt(
-            sluice_mcp::Prompt {
-                name: "greet".into(),
-                title: None,
-                description: Some("Greets.".into()),
-                arguments: vec![],
-            },
+            sluice_mcp::Prompt::new("greet", "Greets."),
             |_a: std::collections::HashMap<String, String>, _c| async move {
                 Ok(sluice_mcp::GetPromptResult {
                     description: None,

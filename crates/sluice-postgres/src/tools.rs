@@ -166,16 +166,12 @@ pub fn register(
     // listTables.
     let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
     let builder = builder.resource_template(
-        ResourceTemplate {
-            uri_template: TABLE_TEMPLATE.to_owned(),
-            name: "table".to_owned(),
-            title: Some("Table schema".to_owned()),
-            description: Some(
-                "A table or view's columns, types, nullability and primary key, as JSON."
-                    .to_owned(),
-            ),
-            mime_type: Some("application/json".to_owned()),
-        },
+        ResourceTemplate::new(TABLE_TEMPLATE, "table")
+            .with_title("Table schema")
+            .with_description(
+                "A table or view's columns, types, nullability and primary key, as JSON.",
+            )
+            .with_mime_type("application/json"),
         move |uri: String, vars: HashMap<String, String>, ctx: RequestContext| {
             let (db, pol) = (Arc::clone(&db), Arc::clone(&pol));
             async move {
