@@ -8,22 +8,34 @@
 //!
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages, ids and errors. Malformed input gets the right
 //!   error (`-32700`, `-32600`, `-32601`, `-32602`, `-32603`) and the session goes on.
-//! - [`protocol`]: the MCP types a server core needs — versions, tools, content blocks,
-//!   tool results.
-//! - [`Server`] and [`ServerBuilder`]: the tools a server offers, registered typed (an
-//!   argument type deriving `Deserialize` and `JsonSchema`) or dynamic (a JSON schema
-//!   and a handler on `serde_json::Value`, added and removed at run time).
+//! - [`protocol`]: the MCP types — versions, implementation info, tools and their
+//!   annotations, content blocks (text, image, audio, resource links, embedded
+//!   resources) with annotations, `_meta` and icons, resources, prompts.
+//! - [`Server`] and [`ServerBuilder`]: what a server offers, shared by all its sessions.
+//!   Tools are registered typed (an argument type deriving `Deserialize` and
+//!   `JsonSchema`; bad arguments come back as a tool error the model can read) or
+//!   dynamic (a JSON schema and a handler on `serde_json::Value`, added and removed at
+//!   run time with `notifications/tools/list_changed`).
 //! - [`Session`]: one client's lifecycle (`initialize`, version negotiation, `ping`),
-//!   routing, cancellation, pagination; independent of the transport.
-//! - [`RequestContext`] and [`Extensions`]: what a handler knows about its request,
-//!   including typed values other crates attach (the caller's identity).
-//! - [`ToolFilter`]: per-session tool visibility, so `tools/list` and `tools/call` can
-//!   depend on who is calling.
-//! - [`resources`]: static resources and URI templates (`resources/list`,
-//!   `resources/templates/list`, `resources/read`).
-//! - [`prompts`]: named message templates (`prompts/list`, `prompts/get`);
-//!   `completion/complete` answers with no suggestions for now.
-//! - [`transport`]: stdio (and any byte stream, for tests and embedding).
+//!   routing, cancellation of any request, pagination, log levels, resource
+//!   subscriptions; independent of the transport.
+//! - [`RequestContext`]: what a handler knows and can do — its request id, progress
+//!   ([`RequestContext::progress`]) and log entries ([`RequestContext::log`]),
+//!   cancellation, the client's capabilities, and requests to the client awaited like
+//!   any async call ([`RequestContext::create_message`] for sampling,
+//!   [`RequestContext::elicit`], [`RequestContext::list_roots`]), with a timeout.
+//! - [`Extensions`] and [`ToolFilter`]: typed values other crates attach to a session
+//!   (the caller's identity), and per-caller tool visibility for `tools/list` and
+//!   `tools/call`.
+//! - [`resources`], [`prompts`], [`completion`]: static resources and URI templates,
+//!   prompts with arguments, argument completion.
+//! - [`transport`]: stdio (and any byte stream: the in-memory transport for tests and
+//!   embedding), and Streamable HTTP (feature `http`, on axum) with sessions, resumable
+//!   event streams, DNS-rebinding protection and a bearer-token hook.
+//!
+//! Every request is handled concurrently, with a bound on the work in flight per
+//! connection; each message is serialised once; the tool registry is an immutable
+//! snapshot swapped on change, so calls take no lock on it.
 //!
 //! ## A complete server
 //!
