@@ -15,7 +15,12 @@
 //! | everything else (text, dates, times, intervals, uuid, inet, enums, …) | string as PostgreSQL prints it |
 //! | `NULL` | `null` |
 //!
-//! Unknown types fall back to their text form instead of failing the query.
+//! Unknown types fall back to their text form instead of failing the query; a domain
+//! reads like its base type.
+//!
+//! Most reads arrive in PostgreSQL's binary format instead (one round trip); those values
+//! are decoded to exactly the same JSON, and any type or session setting the binary
+//! decoders do not reproduce sends the read through this text path.
 
 use base64::Engine;
 use serde_json::{Number, Value};
@@ -26,6 +31,9 @@ pub fn to_json(ty: &Type, text: Option<&str>) -> Value {
     let Some(text) = text else {
         return Value::Null;
     };
+    if let Kind::Domain(base) = ty.kind() {
+        return to_json(base, Some(text));
+    }
     if let Kind::Array(element) = ty.kind() {
         return match parse_array(text) {
             Some(items) => array_to_json(element, &items),
@@ -36,6 +44,10 @@ pub fn to_json(ty: &Type, text: Option<&str>) -> Value {
 }
 
 fn scalar(ty: &Type, text: &str) -> Value {
+    // A domain reads like its base type.
+    if let Kind::Domain(base) = ty.kind() {
+        return scalar(base, text);
+    }
     match *ty {
         Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => text
             .parse::<i64>()

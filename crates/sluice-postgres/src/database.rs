@@ -7,9 +7,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::{StreamExt, pin_mut};
 use serde::Serialize;
 use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 use sluice_sqlguard::{Guard, Refusal, Verdict};
-use tokio_postgres::{NoTls, SimpleQueryMessage};
+use tokio_postgres::types::{FromSql, ToSql, Type};
+use tokio_postgres::{NoTls, RowStream, SimpleQueryMessage};
 
+use crate::binary::{self, OutputSettings};
 use crate::convert;
 use crate::errors::{ClientError, sanitise};
 
@@ -33,6 +37,11 @@ pub struct DatabaseConfig {
     pub read_guard: Guard,
     /// The guard for writes (default: the write policy).
     pub write_guard: Guard,
+    /// Run each statement in one round trip, its results in PostgreSQL's binary format
+    /// (default `true`). A result with a type the binary decoders do not reproduce
+    /// exactly is read again through the text path. `false` sends every statement
+    /// through the text path (two round trips).
+    pub binary_results: bool,
 }
 
 impl DatabaseConfig {
@@ -59,6 +68,7 @@ impl DatabaseConfig {
             max_bytes: 1024 * 1024,
             read_guard: Guard::read_only(),
             write_guard: Guard::write(),
+            binary_results: true,
         }
     }
 }
@@ -126,6 +136,8 @@ pub struct QueryOutput {
 pub struct Database {
     pool: Pool,
     config: Arc<DatabaseConfig>,
+    /// How the server prints values, read at start-up.
+    output: OutputSettings,
 }
 
 impl std::fmt::Debug for Database {
@@ -157,20 +169,39 @@ impl Database {
             .create_timeout(Some(config.acquire_timeout))
             .build()
             .map_err(|e| ConnectError::Pool(e.to_string()))?;
-        let database = Database {
+        let mut database = Database {
             pool,
             config: Arc::new(config),
+            output: OutputSettings::default(),
         };
         let check = async {
             let client = database.pool.get().await.map_err(|e| e.to_string())?;
-            client
-                .simple_query("SELECT 1")
+            // The health check also reads how this server prints values, which every
+            // connection of the pool shares (same user, same database).
+            let rows = client
+                .simple_query(
+                    "SELECT current_setting('TimeZone'), current_setting('DateStyle'), \
+                     current_setting('IntervalStyle'), current_setting('extra_float_digits')",
+                )
                 .await
                 .map_err(|e| sanitise(&e).message)?;
-            Ok::<(), String>(())
+            let settings = rows.iter().find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(OutputSettings::from_settings(
+                    row.get(0).unwrap_or(""),
+                    row.get(1).unwrap_or(""),
+                    row.get(2).unwrap_or(""),
+                    row.get(3).unwrap_or(""),
+                )),
+                _ => None,
+            });
+            Ok::<_, String>(settings.unwrap_or_default())
         };
         match tokio::time::timeout(Duration::from_secs(10), check).await {
-            Ok(Ok(())) => Ok(database),
+            Ok(Ok(output)) => {
+                tracing::debug!(?output, "server output settings");
+                database.output = output;
+                Ok(database)
+            }
             Ok(Err(reason)) => Err(ConnectError::Unreachable {
                 target: database.target(),
                 reason,
@@ -265,6 +296,22 @@ impl Database {
         };
         let client = lease.client()?;
         let timeout_ms = self.config.statement_timeout.as_millis();
+        if self.config.binary_results {
+            match self.run_binary(client, sql, begin, end, max_rows).await {
+                Ok(Some(output)) => {
+                    lease.release();
+                    return Ok(output);
+                }
+                // A type or value the binary decoders do not reproduce: read it in text.
+                Ok(None) => {}
+                Err(e) => {
+                    if client.batch_execute("ROLLBACK").await.is_ok() {
+                        lease.release();
+                    }
+                    return Err(QueryError::Database(sanitise(&e)));
+                }
+            }
+        }
         let outcome = async {
             // Two round trips, not four: each pair is sent together (tokio-postgres
             // pipelines requests issued together on one connection) and answered in
@@ -351,6 +398,157 @@ impl Database {
     }
 }
 
+impl Database {
+    /// The statement with its results in binary. A read is one round trip: the
+    /// transaction with its timeout, the statement (extended protocol: PostgreSQL parses
+    /// it as exactly one statement) and `ROLLBACK` are sent together and answered in
+    /// order. A write waits for its result before it commits (two round trips), so a
+    /// result the decoders cannot read is rolled back, never run twice.
+    ///
+    /// `Ok(None)` when the result holds a type or value the binary decoders do not
+    /// reproduce exactly; the transaction has ended and the caller runs the statement
+    /// again through the text path.
+    async fn run_binary(
+        &self,
+        client: &Object,
+        sql: &str,
+        begin: &str,
+        end: &str,
+        max_rows: usize,
+    ) -> Result<Option<QueryOutput>, tokio_postgres::Error> {
+        let timeout_ms = self.config.statement_timeout.as_millis();
+        let begin_sql = format!("{begin}; SET LOCAL statement_timeout = {timeout_ms}");
+        let no_parameters: [(&(dyn ToSql + Sync), Type); 0] = [];
+        // Each future sends its messages when first polled, and `join!` polls them in
+        // order, so they go out back to back.
+        let run = async {
+            let stream = client.query_typed_raw(sql, no_parameters).await?;
+            self.collect_binary(stream, max_rows).await
+        };
+        let read_only = end == "ROLLBACK";
+        let collected = if read_only {
+            let (begun, ran, ended) = tokio::join!(
+                client.batch_execute(&begin_sql),
+                run,
+                client.batch_execute(end)
+            );
+            begun?;
+            ended?;
+            ran?
+        } else {
+            let (begun, ran) = tokio::join!(client.batch_execute(&begin_sql), run);
+            begun?;
+            let collected = ran?;
+            let finish = if collected.is_some() { end } else { "ROLLBACK" };
+            client.batch_execute(finish).await?;
+            collected
+        };
+        let Some(mut output) = collected else {
+            return Ok(None);
+        };
+        if output.columns.is_empty() && output.rows.is_empty() {
+            // No row to learn the columns from: describe the statement (parsing and
+            // describing run nothing, so this needs no transaction).
+            let statement = client.prepare(sql).await?;
+            output.columns = statement
+                .columns()
+                .iter()
+                .map(|c| ColumnInfo {
+                    name: c.name().to_owned(),
+                    type_name: type_name(c.type_()),
+                })
+                .collect();
+        }
+        Ok(Some(output))
+    }
+
+    /// Reads the rows of a binary result, capped. `None` (after draining the stream) when
+    /// a column's type or a value is not one the decoders reproduce.
+    async fn collect_binary(
+        &self,
+        stream: RowStream,
+        max_rows: usize,
+    ) -> Result<Option<QueryOutput>, tokio_postgres::Error> {
+        pin_mut!(stream);
+        let mut rows = Vec::new();
+        let mut columns = Vec::new();
+        let mut bytes = 0usize;
+        let mut truncated = false;
+        let mut decodable = true;
+        while let Some(row) = stream.next().await {
+            let row = row?;
+            if !decodable || truncated {
+                continue; // drain, so the connection is ready for the next statement
+            }
+            if columns.is_empty() {
+                if !row
+                    .columns()
+                    .iter()
+                    .all(|c| binary::supports(c.type_(), self.output))
+                {
+                    decodable = false;
+                    continue;
+                }
+                columns = row
+                    .columns()
+                    .iter()
+                    .map(|c| ColumnInfo {
+                        name: c.name().to_owned(),
+                        type_name: type_name(c.type_()),
+                    })
+                    .collect();
+            }
+            let mut values = Vec::with_capacity(row.len());
+            for (i, column) in row.columns().iter().enumerate() {
+                let RawBytes(raw) = row.try_get(i)?;
+                bytes += raw.map_or(4, <[u8]>::len);
+                match binary::decode(column.type_(), raw) {
+                    Some(value) => values.push(value),
+                    None => {
+                        decodable = false;
+                        break;
+                    }
+                }
+            }
+            if !decodable {
+                continue;
+            }
+            if rows.len() >= max_rows || bytes > self.config.max_bytes {
+                truncated = true;
+                continue;
+            }
+            rows.push(values);
+        }
+        if !decodable {
+            return Ok(None);
+        }
+        Ok(Some(QueryOutput {
+            row_count: rows.len(),
+            columns,
+            rows,
+            truncated,
+            rows_affected: stream.rows_affected(),
+        }))
+    }
+}
+
+/// A value's raw bytes, whatever its type (`None` for SQL `NULL`).
+struct RawBytes<'a>(Option<&'a [u8]>);
+
+impl<'a> FromSql<'a> for RawBytes<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(Some(raw)))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
 /// A pooled connection that is only returned to the pool when the statement finished
 /// cleanly. Dropped mid-statement (the client cancelled, or the caller's future was
 /// dropped), it cancels the running statement on the server and closes the connection
@@ -384,8 +582,16 @@ impl Drop for Lease {
         drop(Object::take(client));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(e) = token.cancel_query(NoTls).await {
-                    tracing::debug!(error = %e, "could not cancel an abandoned statement");
+                // PostgreSQL ignores a cancel request that arrives while the backend
+                // reads the next protocol message (between Parse, Bind and Execute of
+                // a statement), so ask again a little later. A request for a statement
+                // that has ended does nothing: the connection is gone.
+                for delay in [0, 50, 250] {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    if let Err(e) = token.cancel_query(NoTls).await {
+                        tracing::debug!(error = %e, "could not cancel an abandoned statement");
+                        break;
+                    }
                 }
             });
         }
@@ -394,7 +600,7 @@ impl Drop for Lease {
 
 /// A type's name as a reader expects it: `int4[]` rather than PostgreSQL's internal
 /// `_int4` for arrays.
-fn type_name(ty: &tokio_postgres::types::Type) -> String {
+fn type_name(ty: &Type) -> String {
     match ty.kind() {
         tokio_postgres::types::Kind::Array(element) => format!("{}[]", element.name()),
         _ => ty.name().to_owned(),
@@ -404,4 +610,51 @@ fn type_name(ty: &tokio_postgres::types::Type) -> String {
 /// Measures a call for the audit log.
 pub(crate) fn elapsed_ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-round-trip path answers for the common types itself and hands the rest to
+    /// the text path (`tests/binary_text.rs` checks that both give the same JSON).
+    #[tokio::test]
+    async fn binary_results_are_decoded_or_handed_over() {
+        let db = sluice_testkit::database().await.unwrap();
+        let database = Database::connect(DatabaseConfig::from_url(db.url()).unwrap())
+            .await
+            .unwrap();
+        assert!(database.output.iso_dates, "{:?}", database.output);
+        let client = database.pool.get().await.unwrap();
+        let decoded = database
+            .run_binary(
+                &client,
+                "SELECT 1::int4 AS a, 'x'::text AS b, 2.5::numeric AS c, now()::date AS d",
+                "BEGIN READ ONLY",
+                "ROLLBACK",
+                10,
+            )
+            .await
+            .unwrap();
+        let decoded = decoded.expect("decoded in binary");
+        assert_eq!(decoded.rows[0][..3], [json!(1), json!("x"), json!("2.5")]);
+        let handed_over = database
+            .run_binary(
+                &client,
+                "SELECT '1'::money",
+                "BEGIN READ ONLY",
+                "ROLLBACK",
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(handed_over.is_none());
+        // The read-only transaction has ended: the connection is clean for the next caller.
+        let read_only: String = client
+            .query_one("SHOW transaction_read_only", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(read_only, "off");
+    }
 }

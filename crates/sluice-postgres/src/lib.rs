@@ -46,6 +46,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod binary;
 pub mod convert;
 mod database;
 pub mod errors;
