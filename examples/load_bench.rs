@@ -1,5 +1,7 @@
 //! Load bench: guarded `queryDatabase` calls through the built `postgres_server` over
-//! stdio, against the same point query through raw tokio-postgres, side by side.
+//! stdio, against the same point query through raw tokio-postgres, side by side. Two more
+//! columns split the cost: the same guarded read through `Database::read` in this process
+//! (no MCP, no pipes), and MCP `ping` over the same stdio pipes (no database).
 //!
 //! ```sh
 //! cargo build --release --examples
@@ -34,11 +36,33 @@ struct Flags {
         default_value = "host=127.0.0.1 user=postgres dbname=postgres"
     )]
     database_url: String,
+    /// Worker threads of the load generator's runtime (1: a current-thread runtime).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// Only the queryDatabase column (for profiling the server alone).
+    #[arg(long)]
+    query_only: bool,
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let flags = Flags::parse();
+    // The load generator's own runtime changes what it measures: one thread hands
+    // nothing between threads (lowest latency at 1 in flight); several threads keep up
+    // with more in flight. `--client-threads` picks; the docs quote both.
+    let runtime = if flags.client_threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(flags.client_threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    runtime.unwrap().block_on(run(flags));
+}
+
+async fn run(flags: Flags) {
     let (client, connection) = tokio_postgres::connect(&flags.database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -51,13 +75,23 @@ async fn main() {
         .await
         .unwrap();
     println!(
-        "| in flight | raw tokio-postgres (calls/s) | sluice queryDatabase over stdio (calls/s) | ratio |"
+        "| in flight | raw tokio-postgres | Database::read in process | MCP ping over stdio | queryDatabase over stdio | ratio to raw |"
     );
-    println!("| --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for &k in &flags.in_flight {
+        if flags.query_only {
+            let sluice = server_rate(&flags.database_url, flags.requests, k, Call::Query).await;
+            println!("| {k} | | | | {sluice:.0} | |");
+            continue;
+        }
         let raw = raw_rate(&flags.database_url, flags.requests, k).await;
-        let sluice = server_rate(&flags.database_url, flags.requests, k).await;
-        println!("| {k} | {raw:.0} | {sluice:.0} | {:.2} |", sluice / raw);
+        let direct = direct_rate(&flags.database_url, flags.requests, k).await;
+        let ping = server_rate(&flags.database_url, flags.requests, k, Call::Ping).await;
+        let sluice = server_rate(&flags.database_url, flags.requests, k, Call::Query).await;
+        println!(
+            "| {k} | {raw:.0} | {direct:.0} | {ping:.0} | {sluice:.0} | {:.2} |",
+            sluice / raw
+        );
     }
 }
 
@@ -91,7 +125,41 @@ async fn raw_rate(url: &str, n: usize, k: usize) -> f64 {
 }
 
 /// Guarded `queryDatabase` calls through the built server, K in flight.
-async fn server_rate(url: &str, n: usize, k: usize) -> f64 {
+/// The guarded read the tool runs, called directly: the database side of the cost.
+async fn direct_rate(url: &str, n: usize, k: usize) -> f64 {
+    let mut config = sluice_postgres::DatabaseConfig::from_url(url).unwrap();
+    config.pool_size = k.clamp(1, 16);
+    let database = sluice_postgres::Database::connect(config).await.unwrap();
+    let permits = Arc::new(Semaphore::new(k));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+        let database = database.clone();
+        tasks.push(tokio::spawn(async move {
+            let sql = format!("SELECT v FROM sluice_bench WHERE id = {}", i % 1000);
+            let output = database.read(&sql).await.unwrap();
+            assert_eq!(output.row_count, 1);
+            drop(permit);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    database.close();
+    rate
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    /// `ping`: the protocol and the pipes, no database.
+    Ping,
+    /// `queryDatabase` with the point query.
+    Query,
+}
+
+async fn server_rate(url: &str, n: usize, k: usize, call: Call) -> f64 {
     let binary = std::env::current_exe()
         .unwrap()
         .with_file_name("postgres_server");
@@ -133,11 +201,17 @@ async fn server_rate(url: &str, n: usize, k: usize) -> f64 {
     let start = Instant::now();
     for i in 0..n {
         permits.acquire().await.unwrap().forget();
-        let request = format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"tools/call\",\"params\":{{\"name\":\"queryDatabase\",\"arguments\":{{\"sql\":\"SELECT v FROM sluice_bench WHERE id = {}\"}}}}}}\n",
-            i + 1,
-            i % 1000
-        );
+        let request = match call {
+            Call::Query => format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"tools/call\",\"params\":{{\"name\":\"queryDatabase\",\"arguments\":{{\"sql\":\"SELECT v FROM sluice_bench WHERE id = {}\"}}}}}}\n",
+                i + 1,
+                i % 1000
+            ),
+            Call::Ping => format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}}\n",
+                i + 1
+            ),
+        };
         stdin.write_all(request.as_bytes()).await.unwrap();
     }
     reader.await.unwrap();

@@ -80,7 +80,7 @@ enum Transport {
     Http,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     examples::init_logging();
     let flags = Flags::parse();

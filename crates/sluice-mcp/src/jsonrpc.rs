@@ -188,28 +188,79 @@ impl Incoming {
     }
 }
 
+/// The envelope of an outgoing message, serialised straight from borrowed parts: each
+/// message is serialised once, with no intermediate `Value` and no copy of the result.
+#[derive(Serialize)]
+struct Envelope<'a, R: ?Sized, P: ?Sized> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Option<&'a RequestId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a P>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a R>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorObject>,
+}
+
+fn envelope<'a, R: ?Sized, P: ?Sized>() -> Envelope<'a, R, P> {
+    Envelope {
+        jsonrpc: "2.0",
+        id: None,
+        method: None,
+        params: None,
+        result: None,
+        error: None,
+    }
+}
+
+fn write<T: Serialize>(message: &T) -> String {
+    // Serialising these types cannot fail: every map key is a string.
+    serde_json::to_string(message).unwrap_or_else(|e| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{INTERNAL_ERROR},"message":"cannot serialise the answer: {}"}}}}"#,
+            e.to_string().replace('"', "'")
+        )
+    })
+}
+
 /// Serialises a success response.
-pub fn response(id: &RequestId, result: &Value) -> String {
-    serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string()
+pub fn response<T: Serialize + ?Sized>(id: &RequestId, result: &T) -> String {
+    write(&Envelope {
+        id: Some(Some(id)),
+        result: Some(result),
+        ..envelope::<T, Value>()
+    })
 }
 
 /// Serialises an error response (`id: null` when the request's id was unreadable).
 pub fn error_response(id: Option<&RequestId>, error: &ErrorObject) -> String {
-    serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error}).to_string()
+    write(&Envelope {
+        id: Some(id),
+        error: Some(error),
+        ..envelope::<Value, Value>()
+    })
 }
 
 /// Serialises a request (one the server sends to the client).
-pub fn request(id: &RequestId, method: &str, params: &Value) -> String {
-    serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+pub fn request<P: Serialize + ?Sized>(id: &RequestId, method: &str, params: &P) -> String {
+    write(&Envelope {
+        id: Some(Some(id)),
+        method: Some(method),
+        params: Some(params),
+        ..envelope::<Value, P>()
+    })
 }
 
-/// Serialises a notification.
+/// Serialises a notification (without `params` when they are `null`).
 pub fn notification(method: &str, params: &Value) -> String {
-    if params.is_null() {
-        serde_json::json!({"jsonrpc": "2.0", "method": method}).to_string()
-    } else {
-        serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string()
-    }
+    write(&Envelope {
+        method: Some(method),
+        params: (!params.is_null()).then_some(params),
+        ..envelope::<Value, Value>()
+    })
 }
 
 #[cfg(test)]
@@ -254,6 +305,28 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(code(text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn outgoing_messages_have_the_json_rpc_shape() {
+        let id = RequestId::Number(7);
+        let parse = |text: String| serde_json::from_str::<Value>(&text).unwrap();
+        assert_eq!(
+            parse(response(&id, &serde_json::json!({"ok": true}))),
+            serde_json::json!({"jsonrpc": "2.0", "id": 7, "result": {"ok": true}})
+        );
+        assert_eq!(
+            parse(error_response(None, &ErrorObject::new(PARSE_ERROR, "bad"))),
+            serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "bad"}})
+        );
+        assert_eq!(
+            parse(request(&id, "roots/list", &serde_json::json!({}))),
+            serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "roots/list", "params": {}})
+        );
+        assert_eq!(
+            parse(notification("notifications/initialized", &Value::Null)),
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        );
     }
 
     #[test]

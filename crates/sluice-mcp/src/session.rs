@@ -33,6 +33,21 @@ fn resource_not_found(uri: &str) -> ErrorObject {
 /// Marks a cancelled request internally; never sent to the client.
 const CANCELLED: i64 = -32800;
 
+/// A request's result: a JSON value, or text already serialised (a tool's result).
+enum Answer {
+    Value(Value),
+    Raw(Box<serde_json::value::RawValue>),
+}
+
+impl serde::Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Answer::Value(value) => value.serialize(serializer),
+            Answer::Raw(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
 /// The state of one client's session.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -264,10 +279,10 @@ impl Session {
         method: &str,
         params: Value,
         related: Related,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Answer, ErrorObject> {
         match method {
-            "initialize" => return Ok(self.initialize(&params)),
-            "ping" => return Ok(json!({})),
+            "initialize" => return Ok(Answer::Value(self.initialize(&params))),
+            "ping" => return Ok(Answer::Value(json!({}))),
             _ => {}
         }
         if !self.is_initialized() {
@@ -299,10 +314,28 @@ impl Session {
         method: &str,
         params: Value,
         context: RequestContext,
+    ) -> Result<Answer, ErrorObject> {
+        if method == "tools/call" {
+            // A tool's result (possibly large) is serialised once, here, and copied
+            // into the response as it is.
+            let result = self.call_tool(params, context).await?;
+            return serde_json::value::to_raw_value(&result)
+                .map(Answer::Raw)
+                .map_err(|e| ErrorObject::internal(e.to_string()));
+        }
+        self.route_value(method, params, context)
+            .await
+            .map(Answer::Value)
+    }
+
+    async fn route_value(
+        &self,
+        method: &str,
+        params: Value,
+        context: RequestContext,
     ) -> Result<Value, ErrorObject> {
         match method {
             "tools/list" => self.list_tools(&params),
-            "tools/call" => self.call_tool(params, context).await,
             "resources/list" => {
                 let resources: Vec<_> = self
                     .server
@@ -635,7 +668,7 @@ impl Session {
         &self,
         params: Value,
         context: RequestContext,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<crate::protocol::CallToolResult, ErrorObject> {
         let Value::Object(mut params) = params else {
             return Err(ErrorObject::invalid_params(
                 "tools/call needs params with a name",
@@ -655,10 +688,9 @@ impl Session {
         }) else {
             return Err(ErrorObject::invalid_params(format!("unknown tool: {name}")));
         };
-        let result = match registered.handler.call(arguments, context).await {
+        Ok(match registered.handler.call(arguments, context).await {
             Ok(result) => result,
             Err(error) => crate::protocol::CallToolResult::error(error.0),
-        };
-        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+        })
     }
 }

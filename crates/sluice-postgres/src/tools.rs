@@ -231,19 +231,26 @@ fn render(outcome: Result<QueryOutput, QueryError>) -> Result<CallToolResult, To
     })?;
     let mut text = String::new();
     if !output.columns.is_empty() {
-        let header: Vec<&str> = output.columns.iter().map(|c| c.name.as_str()).collect();
-        text.push_str(&header.join(" | "));
+        for (i, column) in output.columns.iter().enumerate() {
+            if i > 0 {
+                text.push_str(" | ");
+            }
+            text.push_str(&column.name);
+        }
         text.push('\n');
         for row in &output.rows {
-            let cells: Vec<String> = row
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    Value::Null => "NULL".to_owned(),
-                    other => other.to_string(),
-                })
-                .collect();
-            text.push_str(&cells.join(" | "));
+            for (i, value) in row.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(" | ");
+                }
+                match value {
+                    Value::String(s) => text.push_str(s),
+                    Value::Null => text.push_str("NULL"),
+                    other => {
+                        let _ = write!(text, "{other}");
+                    }
+                }
+            }
             text.push('\n');
         }
     }
@@ -260,7 +267,16 @@ fn render(outcome: Result<QueryOutput, QueryError>) -> Result<CallToolResult, To
         text.push_str("; truncated: the result was cut at the row or size limit, refine the query");
     }
     text.push(')');
-    let structured = serde_json::to_value(&output).map_err(|e| ToolError::new(e.to_string()))?;
+    // The rows move into the structured result; they are not copied.
+    let columns =
+        serde_json::to_value(&output.columns).map_err(|e| ToolError::new(e.to_string()))?;
+    let structured = json!({
+        "columns": columns,
+        "rows": Value::Array(output.rows.into_iter().map(Value::Array).collect()),
+        "rowCount": output.row_count,
+        "truncated": output.truncated,
+        "rowsAffected": output.rows_affected,
+    });
     Ok(CallToolResult::text(text).with_structured(structured))
 }
 

@@ -28,7 +28,47 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 ///
 /// Fails only when standard output cannot be written.
 pub async fn serve(server: &Server, extensions: Extensions) -> std::io::Result<()> {
-    serve_on(server, extensions, tokio::io::stdin(), tokio::io::stdout()).await
+    let input: Box<dyn AsyncRead + Unpin + Send> = match nonblocking::stdin() {
+        Some(pipe) => Box::new(pipe),
+        None => Box::new(tokio::io::stdin()),
+    };
+    let output: Box<dyn AsyncWrite + Unpin + Send> = match nonblocking::stdout() {
+        Some(pipe) => Box::new(pipe),
+        None => Box::new(tokio::io::stdout()),
+    };
+    serve_on(server, extensions, input, output).await
+}
+
+/// Standard input and output as non-blocking pipes, when they are pipes (as when an MCP
+/// client launches the server). Tokio's `stdin()`/`stdout()` hand every read and write to
+/// a blocking thread, which costs a thread hand-off per message; a pipe registered with
+/// the reactor does not. Terminals and files keep the portable path.
+#[cfg(unix)]
+mod nonblocking {
+    use std::os::fd::AsFd;
+
+    use tokio::net::unix::pipe;
+
+    pub(super) fn stdin() -> Option<pipe::Receiver> {
+        let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+        pipe::Receiver::from_owned_fd(fd).ok()
+    }
+
+    pub(super) fn stdout() -> Option<pipe::Sender> {
+        let fd = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
+        pipe::Sender::from_owned_fd(fd).ok()
+    }
+}
+
+#[cfg(not(unix))]
+mod nonblocking {
+    pub(super) fn stdin() -> Option<tokio::io::Stdin> {
+        None
+    }
+
+    pub(super) fn stdout() -> Option<tokio::io::Stdout> {
+        None
+    }
 }
 
 /// Serves `server` on any pair of byte streams (a pipe, a socket, an in-memory duplex):
@@ -61,7 +101,23 @@ where
         tokio::select! {
             // Write whatever is ready first, so answers never wait behind input.
             biased;
-            Some(text) = to_write.recv() => write_line(&mut output, &text).await?,
+            Some(text) = to_write.recv() => {
+                // Write everything that is ready in one go: one system call for many
+                // messages under load, and never a message split from its newline.
+                let mut batch = text;
+                batch.push('\n');
+                while batch.len() < 64 * 1024 {
+                    match to_write.try_recv() {
+                        Ok(more) => {
+                            batch.push_str(&more);
+                            batch.push('\n');
+                        }
+                        Err(_) => break,
+                    }
+                }
+                output.write_all(batch.as_bytes()).await?;
+                output.flush().await?;
+            }
             Some(()) = done_rx.recv() => in_flight -= 1,
             read = read_capped_line(&mut lines, &mut line, MAX_LINE_BYTES), if reading => {
                 match read {
@@ -170,8 +226,10 @@ async fn read_capped_line<R: AsyncBufRead + Unpin>(
 }
 
 async fn write_line<W: AsyncWrite + Unpin>(output: &mut W, text: &str) -> std::io::Result<()> {
-    output.write_all(text.as_bytes()).await?;
-    output.write_all(b"\n").await?;
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    output.write_all(line.as_bytes()).await?;
     output.flush().await
 }
 
