@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::Server;
+use sluice_postgres::tls::{TlsConfig, TlsMode};
 use sluice_postgres::{Database, DatabaseConfig};
 
 /// An MCP server giving language models guarded access to PostgreSQL.
@@ -24,7 +25,10 @@ use sluice_postgres::{Database, DatabaseConfig};
 #[command(name = "postgres_server", version, about)]
 struct Flags {
     /// PostgreSQL connection string (URL or key=value). Unset: libpq's defaults from
-    /// PGHOST, PGPORT, PGUSER, PGDATABASE and PGPASSWORD, else localhost:5432.
+    /// PGHOST, PGPORT, PGUSER, PGDATABASE and PGPASSWORD, else localhost:5432. TLS as
+    /// libpq: sslmode=disable|prefer|require|verify-ca|verify-full (default prefer) and
+    /// sslrootcert=FILE (else the system's roots); PGSSLMODE and PGSSLROOTCERT apply when
+    /// the string names neither.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
 
@@ -92,17 +96,37 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let postgres = match &flags.database_url {
-        Some(url) => match url.parse::<tokio_postgres::Config>() {
-            Ok(config) => with_libpq_fallbacks(config),
+    let (postgres, mut tls) = match &flags.database_url {
+        Some(url) => match sluice_postgres::parse_connection_string(url) {
+            Ok((config, tls)) => (with_libpq_fallbacks(config), tls),
             Err(e) => {
-                eprintln!("postgres_server: DATABASE_URL is not a valid connection string: {e}");
+                eprintln!("postgres_server: DATABASE_URL: {e}");
                 return ExitCode::from(2);
             }
         },
-        None => libpq_defaults(),
+        None => (libpq_defaults(), TlsConfig::default()),
     };
+    // libpq's PGSSLMODE and PGSSLROOTCERT, where the connection string says nothing.
+    let says = |key: &str| {
+        flags
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.contains(key))
+    };
+    if let Some(mode) = std::env::var("PGSSLMODE").ok().filter(|_| !says("sslmode")) {
+        match TlsMode::parse(&mode) {
+            Some(mode) => tls.mode = mode,
+            None => {
+                eprintln!("postgres_server: PGSSLMODE={mode:?} is not an sslmode");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(root) = std::env::var_os("PGSSLROOTCERT").filter(|_| !says("sslrootcert")) {
+        tls.root_cert = Some(root.into());
+    }
     let mut config = DatabaseConfig::new(postgres);
+    config.tls = tls;
     config.statement_timeout = Duration::from_secs(flags.statement_timeout.max(1));
     config.max_rows = flags.max_rows.max(1);
     config.pool_size = flags.pool_size.max(1);

@@ -11,17 +11,21 @@ use serde_json::Value;
 use serde_json::json;
 use sluice_sqlguard::{Guard, Refusal, Verdict};
 use tokio_postgres::types::{FromSql, ToSql, Type};
-use tokio_postgres::{NoTls, RowStream, SimpleQueryMessage};
+use tokio_postgres::{RowStream, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::binary::{self, OutputSettings};
 use crate::convert;
 use crate::errors::{ClientError, sanitise};
+use crate::tls::TlsConfig;
 
 /// How a [`Database`] connects and what it allows.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    /// Where to connect.
+    /// Where to connect. Its `ssl_mode` is set from [`tls`](Self::tls) at connect time.
     pub postgres: tokio_postgres::Config,
+    /// TLS: whether to encrypt, and what to check (libpq's `sslmode`, `sslrootcert`).
+    pub tls: TlsConfig,
     /// Most connections in the pool (default 8).
     pub pool_size: usize,
     /// Longest a statement may run (default 30 s), enforced by PostgreSQL.
@@ -51,16 +55,17 @@ impl DatabaseConfig {
     ///
     /// When the string is not a valid connection string.
     pub fn from_url(url: &str) -> Result<Self, ConnectError> {
-        let postgres = url
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| ConnectError::Config(e.to_string()))?;
-        Ok(DatabaseConfig::new(postgres))
+        let (postgres, tls) = parse_connection_string(url)?;
+        let mut config = DatabaseConfig::new(postgres);
+        config.tls = tls;
+        Ok(config)
     }
 
     /// Defaults for a tokio-postgres configuration.
     pub fn new(postgres: tokio_postgres::Config) -> Self {
         DatabaseConfig {
             postgres,
+            tls: TlsConfig::default(),
             pool_size: 8,
             statement_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(10),
@@ -71,6 +76,33 @@ impl DatabaseConfig {
             binary_results: true,
         }
     }
+}
+
+/// Reads a connection string (`postgres://…` URL or libpq `key=value` form), including
+/// the TLS options tokio-postgres does not know (`sslmode=verify-ca|verify-full`,
+/// `sslrootcert`).
+///
+/// ```
+/// use sluice_postgres::parse_connection_string;
+/// use sluice_postgres::tls::TlsMode;
+///
+/// let (config, tls) =
+///     parse_connection_string("postgres://app@db.internal/shop?sslmode=verify-full").unwrap();
+/// assert_eq!(config.get_dbname(), Some("shop"));
+/// assert_eq!(tls.mode, TlsMode::VerifyFull);
+/// ```
+///
+/// # Errors
+///
+/// [`ConnectError::Config`] when the string is not a valid connection string.
+pub fn parse_connection_string(
+    text: &str,
+) -> Result<(tokio_postgres::Config, TlsConfig), ConnectError> {
+    let (rest, tls) = crate::tls::split_options(text).map_err(ConnectError::Config)?;
+    let postgres = rest
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| ConnectError::Config(e.to_string()))?;
+    Ok((postgres, tls))
 }
 
 /// Connecting failed.
@@ -138,6 +170,8 @@ pub struct Database {
     config: Arc<DatabaseConfig>,
     /// How the server prints values, read at start-up.
     output: OutputSettings,
+    /// The TLS connector, also for cancel requests.
+    tls: MakeRustlsConnect,
 }
 
 impl std::fmt::Debug for Database {
@@ -155,9 +189,12 @@ impl Database {
     ///
     /// When the pool cannot be built or the database does not answer.
     pub async fn connect(config: DatabaseConfig) -> Result<Self, ConnectError> {
+        let tls = crate::tls::connector(&config.tls).map_err(ConnectError::Config)?;
+        let mut postgres = config.postgres.clone();
+        postgres.ssl_mode(config.tls.mode.ssl_mode());
         let manager = Manager::from_config(
-            config.postgres.clone(),
-            NoTls,
+            postgres,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -173,6 +210,7 @@ impl Database {
             pool,
             config: Arc::new(config),
             output: OutputSettings::default(),
+            tls,
         };
         let check = async {
             let client = database.pool.get().await.map_err(|e| e.to_string())?;
@@ -293,6 +331,7 @@ impl Database {
         })?;
         let mut lease = Lease {
             client: Some(client),
+            tls: &self.tls,
         };
         let client = lease.client()?;
         let timeout_ms = self.config.statement_timeout.as_millis();
@@ -553,11 +592,12 @@ impl<'a> FromSql<'a> for RawBytes<'a> {
 /// cleanly. Dropped mid-statement (the client cancelled, or the caller's future was
 /// dropped), it cancels the running statement on the server and closes the connection
 /// instead of handing a half-finished transaction to the next caller.
-struct Lease {
+struct Lease<'a> {
     client: Option<Object>,
+    tls: &'a MakeRustlsConnect,
 }
 
-impl Lease {
+impl Lease<'_> {
     fn client(&self) -> Result<&Object, QueryError> {
         self.client.as_ref().ok_or_else(|| {
             QueryError::Database(ClientError::new(
@@ -572,12 +612,13 @@ impl Lease {
     }
 }
 
-impl Drop for Lease {
+impl Drop for Lease<'_> {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else {
             return;
         };
         let token = client.cancel_token();
+        let tls = self.tls.clone();
         // Detach from the pool: this connection may be mid-transaction.
         drop(Object::take(client));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -588,7 +629,7 @@ impl Drop for Lease {
                 // that has ended does nothing: the connection is gone.
                 for delay in [0, 50, 250] {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
-                    if let Err(e) = token.cancel_query(NoTls).await {
+                    if let Err(e) = token.cancel_query(tls.clone()).await {
                         tracing::debug!(error = %e, "could not cancel an abandoned statement");
                         break;
                     }

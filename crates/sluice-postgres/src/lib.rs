@@ -51,6 +51,10 @@ pub mod convert;
 mod database;
 pub mod errors;
 pub mod introspect;
+pub mod tls;
 pub mod tools;
 
-pub use database::{ColumnInfo, ConnectError, Database, DatabaseConfig, QueryError, QueryOutput};
+pub use database::{
+    ColumnInfo, ConnectError, Database, DatabaseConfig, QueryError, QueryOutput,
+    parse_connection_string,
+};

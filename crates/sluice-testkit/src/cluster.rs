@@ -20,7 +20,7 @@ const READY_TIMEOUT_SECS: u32 = 60;
 
 const GUARDIAN: &str = r#"
 set -u
-bindir=$1; port=$2; base=$3
+bindir=$1; port=$2; base=$3; tls=${4:-}
 dir=$(mktemp -d "$base/sluice-testkit.XXXXXX") || { echo "failed: cannot create a directory under $base"; exit 1; }
 pid=
 cleanup() {
@@ -32,8 +32,24 @@ trap 'exit 1' INT TERM HUP
 if ! "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1; then
   echo "failed: initdb: $(tail -n 5 "$dir/initdb.log" | tr '\n' ' ')"; exit 1
 fi
+set --
+if [ "$tls" = tls ]; then
+  # A test certificate authority, and a server certificate it signed for "localhost".
+  cd "$dir" || exit 1
+  printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >server.ext
+  if ! { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+           -subj /CN=sluice-testkit-ca -keyout ca.key -out ca.crt &&
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+           -subj /CN=localhost -keyout server.key -out server.csr &&
+         openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+           -extfile server.ext -out server.crt; } >"$dir/openssl.log" 2>&1; then
+    echo "failed: openssl: $(tail -n 3 "$dir/openssl.log" | tr '\n' ' ')"; exit 1
+  fi
+  chmod 600 server.key
+  set -- -c ssl=on -c ssl_cert_file="$dir/server.crt" -c ssl_key_file="$dir/server.key"
+fi
 "$bindir/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
-  -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+  -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "$@" \
   >"$dir/postgres.log" 2>&1 &
 pid=$!
 tries=0
@@ -69,6 +85,12 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Starts a cluster on a free port and waits until it accepts connections.
     pub(crate) fn start() -> Result<Self, String> {
+        Self::start_with(false)
+    }
+
+    /// Starts a cluster; with `tls`, one that accepts TLS with a certificate for
+    /// `localhost` signed by a test authority (`ca.crt` in [`Cluster::dir`]).
+    pub(crate) fn start_with(tls: bool) -> Result<Self, String> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let bindir =
             find_bindir(&path, Path::new(DEBIAN_ROOT)).ok_or_else(|| NO_BINARIES.to_owned())?;
@@ -76,7 +98,7 @@ impl Cluster {
         // A free port can be taken between our check and the server's bind; try a few.
         for _ in 0..3 {
             let port = free_port().map_err(|e| format!("cannot find a free TCP port: {e}"))?;
-            match Self::start_on(&bindir, port) {
+            match Self::start_on(&bindir, port, tls) {
                 Ok(cluster) => return Ok(cluster),
                 Err(e) => last = e,
             }
@@ -84,7 +106,7 @@ impl Cluster {
         Err(last)
     }
 
-    fn start_on(bindir: &Path, port: u16) -> Result<Self, String> {
+    fn start_on(bindir: &Path, port: u16, tls: bool) -> Result<Self, String> {
         let as_root = is_root();
         let base = if as_root {
             PathBuf::from("/tmp")
@@ -112,6 +134,7 @@ impl Cluster {
             .arg(bindir)
             .arg(port.to_string())
             .arg(&base)
+            .arg(if tls { "tls" } else { "" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -165,8 +188,12 @@ impl Cluster {
         )
     }
 
+    /// The cluster's TCP port.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The directory holding the cluster's data and socket.
-    #[allow(dead_code)] // read in tests and by Debug
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }

@@ -213,6 +213,48 @@ impl Drop for TestDatabase {
     }
 }
 
+/// An ephemeral PostgreSQL cluster that accepts TLS, for tests of encrypted connections.
+/// Its certificate names `localhost` and is signed by a test authority whose certificate
+/// is [`TlsServer::root_cert`]. The cluster stops when this value is dropped (or the
+/// process ends).
+#[derive(Debug)]
+pub struct TlsServer {
+    cluster: cluster::Cluster,
+}
+
+/// Starts a [`TlsServer`]: always an ephemeral cluster (whatever `DATABASE_URL` says),
+/// from the installed PostgreSQL binaries, with a certificate made by `openssl`.
+///
+/// # Errors
+///
+/// [`Error::NoServer`] when the cluster cannot be started (no PostgreSQL binaries, no
+/// `openssl`).
+pub async fn tls_server() -> Result<TlsServer, Error> {
+    let started = tokio::task::spawn_blocking(|| cluster::Cluster::start_with(true))
+        .await
+        .map_err(|e| Error::NoServer(format!("the thread starting the cluster failed: {e}")))?;
+    started
+        .map(|cluster| TlsServer { cluster })
+        .map_err(Error::NoServer)
+}
+
+impl TlsServer {
+    /// A libpq connection string to its `postgres` database naming the server as
+    /// `host` (the address is always 127.0.0.1), with `extra` options appended
+    /// (`sslmode=verify-full`, say).
+    pub fn url(&self, host: &str, extra: &str) -> String {
+        format!(
+            "host={host} hostaddr=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5 {extra}",
+            self.cluster.port()
+        )
+    }
+
+    /// The PEM file of the authority that signed the server's certificate.
+    pub fn root_cert(&self) -> std::path::PathBuf {
+        self.cluster.dir().join("ca.crt")
+    }
+}
+
 /// The process's server, chosen on first use.
 fn server() -> Result<&'static Server, Error> {
     let chosen = SERVER.get_or_init(|| {
