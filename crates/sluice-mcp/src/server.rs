@@ -2,7 +2,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -80,8 +82,10 @@ pub(crate) struct RegisteredPrompt {
 pub(crate) struct Inner {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
-    /// Replaced whole on change, so a request reads a snapshot without holding a lock.
-    pub(crate) tools: RwLock<Arc<[RegisteredTool]>>,
+    /// Replaced whole on change, so a request reads a snapshot without taking a lock.
+    pub(crate) tools: ArcSwap<Vec<RegisteredTool>>,
+    /// Serialises changes to `tools` (readers never wait for it).
+    pub(crate) tools_writer: Mutex<()>,
     pub(crate) filter: Option<Box<dyn ToolFilter>>,
     pub(crate) resources: Vec<RegisteredResource>,
     pub(crate) templates: Vec<RegisteredTemplate>,
@@ -167,19 +171,24 @@ impl Server {
         removed
     }
 
-    pub(crate) fn snapshot(&self) -> Arc<[RegisteredTool]> {
-        match self.inner.tools.read() {
-            Ok(tools) => Arc::clone(&tools),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+    #[allow(
+        clippy::rc_buffer,
+        reason = "ArcSwap swaps an Arc of a sized value; the Vec is never changed in place"
+    )]
+    pub(crate) fn snapshot(&self) -> Arc<Vec<RegisteredTool>> {
+        self.inner.tools.load_full()
     }
 
     fn update(&self, change: impl FnOnce(&mut Vec<RegisteredTool>)) {
-        let mut guard = match self.inner.tools.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut next: Vec<RegisteredTool> = guard
+        let guard = self
+            .inner
+            .tools_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next: Vec<RegisteredTool> = self
+            .inner
+            .tools
+            .load()
             .iter()
             .map(|t| RegisteredTool {
                 tool: t.tool.clone(),
@@ -187,7 +196,7 @@ impl Server {
             })
             .collect();
         change(&mut next);
-        *guard = next.into();
+        self.inner.tools.store(Arc::new(next));
         drop(guard);
         // No subscribers is fine: no session is open.
         let _ = self.inner.changes.send(());
@@ -364,7 +373,8 @@ impl ServerBuilder {
             inner: Arc::new(Inner {
                 info: self.info,
                 instructions: self.instructions,
-                tools: RwLock::new(self.tools.into()),
+                tools: ArcSwap::from_pointee(self.tools),
+                tools_writer: Mutex::new(()),
                 filter: self.filter,
                 resources: self.resources,
                 templates: self.templates,
