@@ -57,6 +57,13 @@ fn server() -> Server {
             },
         )
         .tool(
+            Tool::new("slow", "Answers after half a second.", object()),
+            |_a: Value, _ctx: RequestContext| async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok(CallToolResult::text("slowly"))
+            },
+        )
+        .tool(
             Tool::new("reconnect", "Drops its connection mid-call.", object()),
             |_a: Value, ctx: RequestContext| async move {
                 ctx.progress(1.0, None, None);
@@ -236,7 +243,7 @@ async fn a_session_is_opened_used_and_deleted() {
         .await;
     assert_eq!(list.status(), StatusCode::OK);
     let body = json_body(list).await;
-    assert_eq!(body["result"]["tools"].as_array().unwrap().len(), 4);
+    assert_eq!(body["result"]["tools"].as_array().unwrap().len(), 5);
 
     let delete = client
         .send(client.request("DELETE").body(Body::empty()).unwrap())
@@ -495,6 +502,39 @@ async fn the_get_stream_carries_the_sessions_own_messages() {
     assert_eq!(endpoint.session_count(), 1);
     endpoint.close();
     assert!(events.next().await.is_none(), "closing ends the stream");
+}
+
+#[tokio::test]
+async fn a_flood_of_posts_is_refused_beyond_the_cap() {
+    let mut config = HttpConfig::default();
+    config.max_pending_posts = 1;
+    let mut client = Client::new(router(config));
+    client.initialize().await;
+    // A slow call answered with plain JSON holds the only slot until it is answered.
+    let slow = {
+        let request = client
+            .request("POST")
+            .body(Body::from(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "slow", "arguments": {}}})
+                .to_string(),
+            ))
+            .unwrap();
+        let router = client.router.clone();
+        tokio::spawn(async move { router.oneshot(request).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = client
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(slow.await.unwrap().status(), StatusCode::OK);
+    // The slot is free again.
+    let ping = client
+        .post(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
+        .await;
+    assert_eq!(ping.status(), StatusCode::OK);
 }
 
 #[tokio::test]

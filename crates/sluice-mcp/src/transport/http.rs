@@ -27,7 +27,7 @@
 //! `MCP-Protocol-Version`), `401`/`403` (authorization, origin), `404` (unknown or
 //! expired session), `405` (other methods), `406` (`Accept` lacks what we send), `409` (a
 //! second `GET` stream), `413` (body too large), `415` (not `application/json`), `503`
-//! (too many sessions).
+//! (too many sessions, or too many requests at once: with `Retry-After`).
 //!
 //! ```no_run
 //! use sluice_mcp::transport::http::{self, HttpConfig};
@@ -141,6 +141,9 @@ pub struct HttpConfig {
     pub max_sessions: usize,
     /// The most requests one session handles at once (default 64); more wait.
     pub max_in_flight: usize,
+    /// The most `POST`s the endpoint holds at once, handled or waiting (default 1024):
+    /// beyond it, `503` with `Retry-After`, so a flood cannot buffer unbounded bodies.
+    pub max_pending_posts: usize,
     /// The most events kept per stream for resumption (default 1024).
     pub max_events_per_stream: usize,
     /// The reconnection delay suggested to clients (`retry`, default 1 s).
@@ -163,6 +166,7 @@ impl Default for HttpConfig {
             session_idle_timeout: Duration::from_secs(30 * 60),
             max_sessions: 10_000,
             max_in_flight: 64,
+            max_pending_posts: 1024,
             max_events_per_stream: 1024,
             retry: Duration::from_secs(1),
             keep_alive: Duration::from_secs(15),
@@ -286,6 +290,7 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// An endpoint serving `server` as `config` says.
     pub fn new(server: Server, config: HttpConfig) -> Self {
+        let config_pending = config.max_pending_posts.max(1);
         Endpoint {
             shared: Arc::new(Shared {
                 server,
@@ -293,6 +298,7 @@ impl Endpoint {
                 sessions: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 reaper_started: AtomicBool::new(false),
+                pending_posts: Arc::new(Semaphore::new(config_pending)),
             }),
         }
     }
@@ -325,6 +331,7 @@ struct Shared {
     sessions: Mutex<HashMap<String, Arc<HttpSession>>>,
     shutdown: CancellationToken,
     reaper_started: AtomicBool,
+    pending_posts: Arc<Semaphore>,
 }
 
 struct HttpSession {
@@ -498,7 +505,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Err(refusal) => return refusal,
     };
     match *request.method() {
-        Method::POST => shared.post(request, verified).await,
+        Method::POST => {
+            let Ok(_pending) = Arc::clone(&shared.pending_posts).try_acquire_owned() else {
+                let mut busy = error(StatusCode::SERVICE_UNAVAILABLE, "too many requests at once");
+                busy.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return busy;
+            };
+            shared.post(request, verified).await
+        }
         Method::GET => shared.get(request.headers(), verified.as_ref()),
         Method::DELETE => shared.delete(request.headers(), verified.as_ref()),
         _ => {
