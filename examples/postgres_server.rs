@@ -18,7 +18,7 @@ use clap::{Parser, ValueEnum};
 use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::Server;
 use sluice_postgres::tls::{TlsConfig, TlsMode};
-use sluice_postgres::{Database, DatabaseConfig};
+use sluice_postgres::{Database, DatabaseConfig, ReadConnection};
 
 /// An MCP server giving language models guarded access to PostgreSQL.
 #[derive(Debug, Parser)]
@@ -31,6 +31,12 @@ struct Flags {
     /// the string names neither.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+
+    /// A second connection string for reads (queryDatabase, listTables, table
+    /// resources), as a role that may only read: the database's own permissions then
+    /// back the SQL guard. Unset: reads use --database-url.
+    #[arg(long, env = "SLUICE_READ_DATABASE_URL", hide_env_values = true)]
+    read_database_url: Option<String>,
 
     /// How clients connect.
     #[arg(long, value_enum, default_value_t = Transport::Stdio, env = "SLUICE_TRANSPORT")]
@@ -127,6 +133,18 @@ async fn main() -> ExitCode {
     }
     let mut config = DatabaseConfig::new(postgres);
     config.tls = tls;
+    if let Some(url) = &flags.read_database_url {
+        match ReadConnection::from_url(url) {
+            Ok(mut reads) => {
+                reads.postgres = with_libpq_fallbacks(reads.postgres);
+                config.reads = Some(reads);
+            }
+            Err(e) => {
+                eprintln!("postgres_server: SLUICE_READ_DATABASE_URL: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     config.statement_timeout = Duration::from_secs(flags.statement_timeout.max(1));
     config.max_rows = flags.max_rows.max(1);
     config.pool_size = flags.pool_size.max(1);
@@ -161,6 +179,7 @@ async fn main() -> ExitCode {
     };
     tracing::info!(
         database = %database.target(),
+        reads_as = %database.read_target().unwrap_or_else(|| "the same connection".to_owned()),
         login = %login,
         may = permission,
         "serving PostgreSQL over MCP on stdio"

@@ -26,6 +26,10 @@ pub struct DatabaseConfig {
     pub postgres: tokio_postgres::Config,
     /// TLS: whether to encrypt, and what to check (libpq's `sslmode`, `sslrootcert`).
     pub tls: TlsConfig,
+    /// Where reads connect, when not where writes do: a role that may only read, so
+    /// the database's own permissions are the last line of defence (default: none, reads
+    /// use [`postgres`](Self::postgres)).
+    pub reads: Option<ReadConnection>,
     /// Most connections in the pool (default 8).
     pub pool_size: usize,
     /// Longest a statement may run (default 30 s), enforced by PostgreSQL.
@@ -66,6 +70,7 @@ impl DatabaseConfig {
         DatabaseConfig {
             postgres,
             tls: TlsConfig::default(),
+            reads: None,
             pool_size: 8,
             statement_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(10),
@@ -75,6 +80,27 @@ impl DatabaseConfig {
             write_guard: Guard::write(),
             binary_results: true,
         }
+    }
+}
+
+/// A separate connection for reads ([`DatabaseConfig::reads`]).
+#[derive(Debug, Clone)]
+pub struct ReadConnection {
+    /// Where to connect, as a role that may only read.
+    pub postgres: tokio_postgres::Config,
+    /// TLS for it.
+    pub tls: TlsConfig,
+}
+
+impl ReadConnection {
+    /// From a connection string.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Config`] when the string is not a valid connection string.
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let (postgres, tls) = parse_connection_string(url)?;
+        Ok(ReadConnection { postgres, tls })
     }
 }
 
@@ -166,34 +192,37 @@ pub struct QueryOutput {
 /// A pool of PostgreSQL connections with guarded execution.
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool,
+    /// The pool for writes, and for reads when there is no read pool.
+    main: Pooled,
+    /// The pool for reads, as a role that may only read.
+    reads: Option<Pooled>,
     config: Arc<DatabaseConfig>,
-    /// How the server prints values, read at start-up.
-    output: OutputSettings,
+}
+
+/// A pool and what goes with it.
+#[derive(Clone)]
+struct Pooled {
+    pool: Pool,
     /// The TLS connector, also for cancel requests.
     tls: MakeRustlsConnect,
+    /// How the server prints values to this pool's role, read at start-up.
+    output: OutputSettings,
+    /// `user@host:port/database`, for messages.
+    target: String,
 }
 
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
-            .field("target", &self.target())
-            .finish()
-    }
-}
-
-impl Database {
-    /// Builds the pool and checks that the database answers.
-    ///
-    /// # Errors
-    ///
-    /// When the pool cannot be built or the database does not answer.
-    pub async fn connect(config: DatabaseConfig) -> Result<Self, ConnectError> {
-        let tls = crate::tls::connector(&config.tls).map_err(ConnectError::Config)?;
-        let mut postgres = config.postgres.clone();
-        postgres.ssl_mode(config.tls.mode.ssl_mode());
+impl Pooled {
+    /// Builds a pool and checks that the database answers.
+    async fn open(
+        postgres: &tokio_postgres::Config,
+        tls_config: &TlsConfig,
+        config: &DatabaseConfig,
+    ) -> Result<Self, ConnectError> {
+        let tls = crate::tls::connector(tls_config).map_err(ConnectError::Config)?;
+        let mut settings = postgres.clone();
+        settings.ssl_mode(tls_config.mode.ssl_mode());
         let manager = Manager::from_config(
-            postgres,
+            settings,
             tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -206,14 +235,9 @@ impl Database {
             .create_timeout(Some(config.acquire_timeout))
             .build()
             .map_err(|e| ConnectError::Pool(e.to_string()))?;
-        let mut database = Database {
-            pool,
-            config: Arc::new(config),
-            output: OutputSettings::default(),
-            tls,
-        };
+        let target = target(postgres);
         let check = async {
-            let client = database.pool.get().await.map_err(|e| e.to_string())?;
+            let client = pool.get().await.map_err(|e| e.to_string())?;
             // The health check also reads how this server prints values, which every
             // connection of the pool shares (same user, same database).
             let rows = client
@@ -236,36 +260,75 @@ impl Database {
         };
         match tokio::time::timeout(Duration::from_secs(10), check).await {
             Ok(Ok(output)) => {
-                tracing::debug!(?output, "server output settings");
-                database.output = output;
-                Ok(database)
+                tracing::debug!(?output, %target, "server output settings");
+                Ok(Pooled {
+                    pool,
+                    tls,
+                    output,
+                    target,
+                })
             }
-            Ok(Err(reason)) => Err(ConnectError::Unreachable {
-                target: database.target(),
-                reason,
-            }),
+            Ok(Err(reason)) => Err(ConnectError::Unreachable { target, reason }),
             Err(_) => Err(ConnectError::Unreachable {
-                target: database.target(),
+                target,
                 reason: "no answer within 10 s".to_owned(),
             }),
         }
+    }
+}
+
+/// Where a configuration connects, for messages: `user@host:port/database`, never the
+/// password.
+fn target(pg: &tokio_postgres::Config) -> String {
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}@{host}:{port}/{}",
+        pg.get_user().unwrap_or("(default user)"),
+        pg.get_dbname().unwrap_or("(default database)")
+    )
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("target", &self.target())
+            .finish()
+    }
+}
+
+impl Database {
+    /// Builds the pool and checks that the database answers.
+    ///
+    /// # Errors
+    ///
+    /// When the pool cannot be built or the database does not answer.
+    pub async fn connect(config: DatabaseConfig) -> Result<Self, ConnectError> {
+        let main = Pooled::open(&config.postgres, &config.tls, &config).await?;
+        let reads = match &config.reads {
+            Some(reads) => Some(Pooled::open(&reads.postgres, &reads.tls, &config).await?),
+            None => None,
+        };
+        Ok(Database {
+            main,
+            reads,
+            config: Arc::new(config),
+        })
     }
 
     /// Where the pool connects, for messages: `user@host:port/database`, never the
     /// password.
     pub fn target(&self) -> String {
-        let pg = &self.config.postgres;
-        let host = match pg.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-            Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-            None => "localhost".to_owned(),
-        };
-        let port = pg.get_ports().first().copied().unwrap_or(5432);
-        format!(
-            "{}@{host}:{port}/{}",
-            pg.get_user().unwrap_or("(default user)"),
-            pg.get_dbname().unwrap_or("(default database)")
-        )
+        self.main.target.clone()
+    }
+
+    /// Where reads connect, when a separate read connection is configured.
+    pub fn read_target(&self) -> Option<String> {
+        self.reads.as_ref().map(|reads| reads.target.clone())
     }
 
     /// The configuration in force.
@@ -275,7 +338,10 @@ impl Database {
 
     /// Closes the pool: no new connections; idle ones are dropped.
     pub fn close(&self) {
-        self.pool.close();
+        self.main.pool.close();
+        if let Some(reads) = &self.reads {
+            reads.pool.close();
+        }
     }
 
     /// Runs a read: the read guard decides, then the statement runs inside
@@ -289,8 +355,18 @@ impl Database {
         if let Verdict::Refused(refusal) = self.config.read_guard.check(sql) {
             return Err(QueryError::Refused(refusal));
         }
-        self.run(sql, "BEGIN READ ONLY", "ROLLBACK", self.config.max_rows)
-            .await
+        self.run(
+            self.reader(),
+            sql,
+            "BEGIN READ ONLY",
+            "ROLLBACK",
+            self.config.max_rows,
+        )
+        .await
+    }
+
+    fn reader(&self) -> &Pooled {
+        self.reads.as_ref().unwrap_or(&self.main)
     }
 
     /// A guarded read without the row cap, for catalog queries of our own.
@@ -298,8 +374,14 @@ impl Database {
         if let Verdict::Refused(refusal) = self.config.read_guard.check(sql) {
             return Err(QueryError::Refused(refusal));
         }
-        self.run(sql, "BEGIN READ ONLY", "ROLLBACK", usize::MAX)
-            .await
+        self.run(
+            self.reader(),
+            sql,
+            "BEGIN READ ONLY",
+            "ROLLBACK",
+            usize::MAX,
+        )
+        .await
     }
 
     /// Runs a write: the write guard decides, then the statement runs in a transaction
@@ -313,17 +395,19 @@ impl Database {
         if let Verdict::Refused(refusal) = self.config.write_guard.check(sql) {
             return Err(QueryError::Refused(refusal));
         }
-        self.run(sql, "BEGIN", "COMMIT", self.config.max_rows).await
+        self.run(&self.main, sql, "BEGIN", "COMMIT", self.config.max_rows)
+            .await
     }
 
     async fn run(
         &self,
+        pooled: &Pooled,
         sql: &str,
         begin: &str,
         end: &str,
         max_rows: usize,
     ) -> Result<QueryOutput, QueryError> {
-        let client = self.pool.get().await.map_err(|e| {
+        let client = pooled.pool.get().await.map_err(|e| {
             tracing::warn!(error = %e, "no database connection");
             QueryError::Database(ClientError::new(
                 "no database connection is available; try again later",
@@ -331,12 +415,15 @@ impl Database {
         })?;
         let mut lease = Lease {
             client: Some(client),
-            tls: &self.tls,
+            tls: &pooled.tls,
         };
         let client = lease.client()?;
         let timeout_ms = self.config.statement_timeout.as_millis();
         if self.config.binary_results {
-            match self.run_binary(client, sql, begin, end, max_rows).await {
+            match self
+                .run_binary(client, pooled.output, sql, begin, end, max_rows)
+                .await
+            {
                 Ok(Some(output)) => {
                     lease.release();
                     return Ok(output);
@@ -450,6 +537,7 @@ impl Database {
     async fn run_binary(
         &self,
         client: &Object,
+        output: OutputSettings,
         sql: &str,
         begin: &str,
         end: &str,
@@ -462,7 +550,7 @@ impl Database {
         // order, so they go out back to back.
         let run = async {
             let stream = client.query_typed_raw(sql, no_parameters).await?;
-            self.collect_binary(stream, max_rows).await
+            self.collect_binary(stream, output, max_rows).await
         };
         let read_only = end == "ROLLBACK";
         let collected = if read_only {
@@ -506,6 +594,7 @@ impl Database {
     async fn collect_binary(
         &self,
         stream: RowStream,
+        settings: OutputSettings,
         max_rows: usize,
     ) -> Result<Option<QueryOutput>, tokio_postgres::Error> {
         pin_mut!(stream);
@@ -523,7 +612,7 @@ impl Database {
                 if !row
                     .columns()
                     .iter()
-                    .all(|c| binary::supports(c.type_(), self.output))
+                    .all(|c| binary::supports(c.type_(), settings))
                 {
                     decodable = false;
                     continue;
@@ -665,11 +754,13 @@ mod tests {
         let database = Database::connect(DatabaseConfig::from_url(db.url()).unwrap())
             .await
             .unwrap();
-        assert!(database.output.iso_dates, "{:?}", database.output);
-        let client = database.pool.get().await.unwrap();
+        let output = database.main.output;
+        assert!(output.iso_dates, "{output:?}");
+        let client = database.main.pool.get().await.unwrap();
         let decoded = database
             .run_binary(
                 &client,
+                output,
                 "SELECT 1::int4 AS a, 'x'::text AS b, 2.5::numeric AS c, now()::date AS d",
                 "BEGIN READ ONLY",
                 "ROLLBACK",
@@ -682,6 +773,7 @@ mod tests {
         let handed_over = database
             .run_binary(
                 &client,
+                output,
                 "SELECT '1'::money",
                 "BEGIN READ ONLY",
                 "ROLLBACK",

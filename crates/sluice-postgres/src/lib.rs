@@ -55,6 +55,6 @@ pub mod tls;
 pub mod tools;
 
 pub use database::{
-    ColumnInfo, ConnectError, Database, DatabaseConfig, QueryError, QueryOutput,
+    ColumnInfo, ConnectError, Database, DatabaseConfig, QueryError, QueryOutput, ReadConnection,
     parse_connection_string,
 };

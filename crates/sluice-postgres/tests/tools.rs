@@ -401,3 +401,51 @@ async fn a_call_waits_for_a_connection_only_so_long() {
     );
     slow.abort();
 }
+
+#[tokio::test]
+async fn reads_can_run_as_a_role_that_may_only_read() {
+    let db = sluice_testkit::database().await.unwrap();
+    let owner = db.connect().await.unwrap();
+    let role = format!("{}_reader", db.name());
+    owner
+        .batch_execute(&format!(
+            "CREATE TABLE open_data (id int); INSERT INTO open_data VALUES (1);
+             CREATE TABLE secret (id int);
+             CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA public TO {role};
+             GRANT SELECT ON open_data TO {role};"
+        ))
+        .await
+        .unwrap();
+    let mut reader = db.config();
+    reader.user(&role);
+    let mut config = DatabaseConfig::new(db.config());
+    config.reads = Some(sluice_postgres::ReadConnection {
+        postgres: reader,
+        tls: sluice_postgres::tls::TlsConfig::default(),
+    });
+    let database = Database::connect(config).await.unwrap();
+    assert!(database.read_target().unwrap().starts_with(&role));
+
+    let granted = database.read("SELECT id FROM open_data").await.unwrap();
+    assert_eq!(granted.rows, vec![vec![json!(1)]]);
+    // The guard allows this read; the database itself refuses it to the read role.
+    let refused = database.read("SELECT id FROM secret").await.unwrap_err();
+    assert!(
+        refused.to_string().contains("permission denied"),
+        "{refused}"
+    );
+    // Writes still run as the owner.
+    let written = database
+        .write("INSERT INTO secret VALUES (7) RETURNING id")
+        .await
+        .unwrap();
+    assert_eq!(written.rows, vec![vec![json!(7)]]);
+
+    database.close();
+    drop(database);
+    owner
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
