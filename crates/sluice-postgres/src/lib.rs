@@ -16,11 +16,17 @@
 //! ## Tour
 //!
 //! - [`Database`] and [`DatabaseConfig`]: the pool, the start-up check, guarded
-//!   [`read`](Database::read) and [`write`](Database::write). A call dropped midway
-//!   (the client cancelled it) cancels the statement on the server and closes that
-//!   connection rather than returning a half-finished transaction to the pool.
+//!   [`read`](Database::read) and [`write`](Database::write). A read is one round trip:
+//!   `BEGIN READ ONLY` with the statement timeout, the statement (PostgreSQL parses it as
+//!   exactly one), `ROLLBACK`, sent together. A call dropped midway (the client
+//!   cancelled it) cancels the statement on the server and closes that connection
+//!   rather than returning a half-finished transaction to the pool. Optionally reads
+//!   connect as a role that may only read ([`ReadConnection`]).
+//! - [`tls`]: encryption and certificate checks as libpq's `sslmode` says, with rustls;
+//!   [`parse_connection_string`] reads URLs and `key=value` strings with them.
 //! - [`convert`]: values to faithful JSON (numeric as exact strings, bytea as base64,
-//!   json as JSON, arrays as arrays, unknown types as text).
+//!   json as JSON, arrays as arrays, unknown types as text); results arrive in
+//!   PostgreSQL's binary format and are decoded to exactly the same JSON.
 //! - [`errors`]: database errors sanitised for the client, details to the log.
 //! - [`introspect`]: the catalog behind `listTables`.
 //! - [`tools::register`]: the three tools on a `sluice-mcp` server, each table's
