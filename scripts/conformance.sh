@@ -18,17 +18,10 @@ cargo build -q --example everything_server
 bin="${CARGO_TARGET_DIR:-target}/debug/examples/everything_server"
 
 # Port 0: the server picks a free port and says which on standard error.
-"$bin" --transport http --bind 127.0.0.1:0 2>"$log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
-url=
-for _ in $(seq 1 100); do
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -1)
-    [ -n "$url" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "everything_server died" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { cat "$log" >&2; echo "everything_server did not start" >&2; exit 1; }
+server_log="$log"
+# shellcheck source=lib/everything-server.sh
+. scripts/lib/everything-server.sh
+pid=$server_pid
 echo "conformance: server at $url, results in $out" >&2
 
 status=0

@@ -13,15 +13,7 @@ npm ci --no-audit --no-fund --loglevel=error >/dev/null
 
 node client.mjs stdio "$bin"
 
-log=$(mktemp)
-"$bin" --transport http --bind 127.0.0.1:0 2>"$log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
-url=
-for _ in $(seq 1 100); do
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -1)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
-[ -n "$url" ] || { cat "$log" >&2; echo "everything_server did not start" >&2; exit 1; }
+server_log=$(mktemp)
+# shellcheck source=../../../scripts/lib/everything-server.sh
+. ../../../scripts/lib/everything-server.sh
 node client.mjs http "$url"

@@ -173,6 +173,15 @@ pub struct ColumnInfo {
     pub type_name: String,
 }
 
+impl ColumnInfo {
+    fn of(column: &tokio_postgres::Column) -> Self {
+        ColumnInfo {
+            name: column.name().to_owned(),
+            type_name: type_name(column.type_()),
+        }
+    }
+}
+
 /// The result of a statement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -452,10 +461,7 @@ impl Database {
             let columns: Vec<ColumnInfo> = statement
                 .columns()
                 .iter()
-                .map(|c| ColumnInfo {
-                    name: c.name().to_owned(),
-                    type_name: type_name(c.type_()),
-                })
+                .map(ColumnInfo::of)
                 .collect();
             let types: Vec<_> = statement
                 .columns()
@@ -580,10 +586,7 @@ impl Database {
             output.columns = statement
                 .columns()
                 .iter()
-                .map(|c| ColumnInfo {
-                    name: c.name().to_owned(),
-                    type_name: type_name(c.type_()),
-                })
+                .map(ColumnInfo::of)
                 .collect();
         }
         Ok(Some(output))
@@ -620,10 +623,7 @@ impl Database {
                 columns = row
                     .columns()
                     .iter()
-                    .map(|c| ColumnInfo {
-                        name: c.name().to_owned(),
-                        type_name: type_name(c.type_()),
-                    })
+                    .map(ColumnInfo::of)
                     .collect();
             }
             let mut values = Vec::with_capacity(row.len());
