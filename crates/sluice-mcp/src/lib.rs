@@ -29,7 +29,7 @@
 //!   `tools/call`.
 //! - [`resources`], [`prompts`], [`completion`]: static resources and URI templates,
 //!   prompts with arguments, argument completion.
-//! - [`transport`]: stdio (and any byte stream: the in-memory transport for tests and
+//! - [`transport`]: stdio (and any byte stream; [`transport::memory`] for tests and
 //!   embedding), and Streamable HTTP (feature `http`, on axum) with sessions, resumable
 //!   event streams, DNS-rebinding protection and a bearer-token hook.
 //!

@@ -458,11 +458,7 @@ impl Database {
                 tokio::join!(client.batch_execute(&begin_sql), client.prepare(sql));
             begun?;
             let statement = prepared?;
-            let columns: Vec<ColumnInfo> = statement
-                .columns()
-                .iter()
-                .map(ColumnInfo::of)
-                .collect();
+            let columns: Vec<ColumnInfo> = statement.columns().iter().map(ColumnInfo::of).collect();
             let types: Vec<_> = statement
                 .columns()
                 .iter()
@@ -583,11 +579,7 @@ impl Database {
             // No row to learn the columns from: describe the statement (parsing and
             // describing run nothing, so this needs no transaction).
             let statement = client.prepare(sql).await?;
-            output.columns = statement
-                .columns()
-                .iter()
-                .map(ColumnInfo::of)
-                .collect();
+            output.columns = statement.columns().iter().map(ColumnInfo::of).collect();
         }
         Ok(Some(output))
     }
@@ -620,11 +612,7 @@ impl Database {
                     decodable = false;
                     continue;
                 }
-                columns = row
-                    .columns()
-                    .iter()
-                    .map(ColumnInfo::of)
-                    .collect();
+                columns = row.columns().iter().map(ColumnInfo::of).collect();
             }
             let mut values = Vec::with_capacity(row.len());
             for (i, column) in row.columns().iter().enumerate() {
