@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
@@ -300,9 +301,14 @@ impl Session {
             .and_then(|meta| meta.get("progressToken"))
             .filter(|token| token.is_string() || token.is_i64() || token.is_u64())
             .cloned();
-        let work = self.route(method, params, context);
+        // A handler that panics is a bug in the handler, not a reason to lose the session
+        // (or, on stdio, the process): the client gets an internal error and we go on.
+        let work = std::panic::AssertUnwindSafe(self.route(method, params, context)).catch_unwind();
         let outcome = tokio::select! {
-            outcome = work => outcome,
+            outcome = work => outcome.unwrap_or_else(|_| {
+                tracing::error!(method, "a handler panicked; answering with an internal error");
+                Err(ErrorObject::internal("the server failed while handling this request"))
+            }),
             () = cancellation.cancelled() => Err(ErrorObject::new(CANCELLED, "the request was cancelled")),
         };
         lock(&self.state.in_flight).remove(id);

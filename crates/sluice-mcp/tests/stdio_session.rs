@@ -105,6 +105,15 @@ fn server() -> Server {
             },
         )
         .tool(
+            Tool::new("buggy", "Panics.", json!({"type": "object"})),
+            |_args: Value, _ctx| async move {
+                let empty: Vec<u8> = Vec::new();
+                #[allow(clippy::indexing_slicing)]
+                let _ = empty[3];
+                Ok(CallToolResult::text("unreachable"))
+            },
+        )
+        .tool(
             Tool::new("slow", "Takes forever.", json!({"type": "object"})),
             |_args: Value, _ctx| async move {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -195,7 +204,7 @@ async fn tools_are_listed_with_schemas_and_called() {
     let list = client.request(1, "tools/list", json!({})).await;
     let tools = list["result"]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["echo", "fail", "progress", "slow"]);
+    assert_eq!(names, ["echo", "fail", "progress", "buggy", "slow"]);
     let echo = &tools[0];
     assert_eq!(echo["inputSchema"]["type"], "object");
     assert_eq!(echo["inputSchema"]["properties"]["text"]["type"], "string");
@@ -802,4 +811,22 @@ async fn completion_is_capped_and_checked() {
         )
         .await;
     assert_eq!(malformed["error"]["code"], -32602);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_gets_an_internal_error_and_the_session_goes_on() {
+    let mut client = Client::start(server(), Extensions::new());
+    client.initialize().await;
+    let answer = client
+        .request(1, "tools/call", json!({"name": "buggy"}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    let answer = client.request(2, "ping", json!({})).await;
+    assert_eq!(answer["result"], json!({}));
+    // End of input still ends the server: nothing is left waiting for the panicked call.
+    client.writer.shutdown().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), client.server)
+        .await
+        .expect("the server stopped at end of input")
+        .unwrap();
 }
