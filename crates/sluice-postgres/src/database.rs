@@ -246,7 +246,12 @@ impl Pooled {
             .map_err(|e| ConnectError::Pool(e.to_string()))?;
         let target = target(postgres);
         let check = async {
-            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let client = pool.get().await.map_err(|e| match e {
+                // deadpool's own wording ("error occurred while creating a new object")
+                // says nothing; the connection's error and its causes do.
+                deadpool_postgres::PoolError::Backend(e) => with_causes(&e),
+                other => with_causes(&other),
+            })?;
             // The health check also reads how this server prints values, which every
             // connection of the pool shares (same user, same database).
             let rows = client
@@ -284,6 +289,22 @@ impl Pooled {
             }),
         }
     }
+}
+
+/// An error's message followed by those of its causes: tokio-postgres keeps the useful
+/// part ("server does not support TLS", "invalid peer certificate: …") in the cause.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let message = inner.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// Where a configuration connects, for messages: `user@host:port/database`, never the
