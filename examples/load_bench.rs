@@ -10,6 +10,16 @@
 //!
 //! `DATABASE_URL` (default: `host=127.0.0.1 user=postgres dbname=postgres`) names the
 //! database; the bench creates and fills a table `sluice_bench` there.
+//!
+//! Every column connects in plain text unless `--sslmode` says otherwise, so that they
+//! compare like with like: a server that offers TLS would otherwise encrypt Sluice's
+//! connections (libpq's default is `prefer`) and not the raw baseline's. With
+//! `--sslmode prefer` (or stronger) the Sluice columns encrypt and the raw column stays
+//! plain: the difference is what TLS costs.
+//!
+//! `--compare PATH` adds a column: another MCP server over stdio, started with the same
+//! `DATABASE_URL` and `POOL_SIZE`, answering the same `queryDatabase` calls (for example
+//! a server built on another SDK, to measure both in one run).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
 use std::process::Stdio;
@@ -42,6 +52,12 @@ struct Flags {
     /// Only the queryDatabase column (for profiling the server alone).
     #[arg(long)]
     query_only: bool,
+    /// The `sslmode` of Sluice's connections (the raw baseline is always plain text).
+    #[arg(long, default_value = "disable")]
+    sslmode: String,
+    /// Another MCP stdio server with a `queryDatabase { sql }` tool, measured alongside.
+    #[arg(long)]
+    compare: Option<std::path::PathBuf>,
 }
 
 fn main() {
@@ -63,6 +79,14 @@ fn main() {
 }
 
 async fn run(flags: Flags) {
+    assert!(
+        !flags.database_url.contains("sslmode"),
+        "give the TLS mode with --sslmode, not in the connection string"
+    );
+    assert!(
+        sluice_postgres::tls::TlsMode::parse(&flags.sslmode).is_some(),
+        "--sslmode: disable, prefer, require, verify-ca or verify-full"
+    );
     let (client, connection) = tokio_postgres::connect(&flags.database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -74,22 +98,52 @@ async fn run(flags: Flags) {
         )
         .await
         .unwrap();
+    let ours = Server {
+        binary: std::env::current_exe()
+            .unwrap()
+            .with_file_name("postgres_server"),
+        database_url: flags.database_url.clone(),
+        sslmode: flags.sslmode.clone(),
+    };
+    let other = flags.compare.as_ref().map(|binary| Server {
+        binary: binary.clone(),
+        ..ours.clone()
+    });
+    let other_header = match &flags.compare {
+        Some(path) => format!(
+            " {} queryDatabase over stdio | queryDatabase ratio to it |",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        None => String::new(),
+    };
+    let other_rule = if other.is_some() { " --- | --- |" } else { "" };
     println!(
-        "| in flight | raw tokio-postgres | Database::read in process | MCP ping over stdio | queryDatabase over stdio | ratio to raw |"
+        "sslmode={} for Sluice, plain text for raw tokio-postgres",
+        flags.sslmode
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| in flight | raw tokio-postgres | Database::read in process | MCP ping over stdio | queryDatabase over stdio | ratio to raw |{other_header}"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |{other_rule}");
     for &k in &flags.in_flight {
         if flags.query_only {
-            let sluice = server_rate(&flags.database_url, flags.requests, k, Call::Query).await;
+            let sluice = ours.rate(flags.requests, k, Call::Query).await;
             println!("| {k} | | | | {sluice:.0} | |");
             continue;
         }
         let raw = raw_rate(&flags.database_url, flags.requests, k).await;
-        let direct = direct_rate(&flags.database_url, flags.requests, k).await;
-        let ping = server_rate(&flags.database_url, flags.requests, k, Call::Ping).await;
-        let sluice = server_rate(&flags.database_url, flags.requests, k, Call::Query).await;
+        let direct = direct_rate(&flags, k).await;
+        let ping = ours.rate(flags.requests, k, Call::Ping).await;
+        let sluice = ours.rate(flags.requests, k, Call::Query).await;
+        let compared = match &other {
+            Some(other) => {
+                let rate = other.rate(flags.requests, k, Call::Query).await;
+                format!(" {rate:.0} | {:.2} |", sluice / rate)
+            }
+            None => String::new(),
+        };
         println!(
-            "| {k} | {raw:.0} | {direct:.0} | {ping:.0} | {sluice:.0} | {:.2} |",
+            "| {k} | {raw:.0} | {direct:.0} | {ping:.0} | {sluice:.0} | {:.2} |{compared}",
             sluice / raw
         );
     }
@@ -124,10 +178,11 @@ async fn raw_rate(url: &str, n: usize, k: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Guarded `queryDatabase` calls through the built server, K in flight.
 /// The guarded read the tool runs, called directly: the database side of the cost.
-async fn direct_rate(url: &str, n: usize, k: usize) -> f64 {
-    let mut config = sluice_postgres::DatabaseConfig::from_url(url).unwrap();
+async fn direct_rate(flags: &Flags, k: usize) -> f64 {
+    let n = flags.requests;
+    let mut config = sluice_postgres::DatabaseConfig::from_url(&flags.database_url).unwrap();
+    config.tls.mode = sluice_postgres::tls::TlsMode::parse(&flags.sslmode).unwrap();
     config.pool_size = k.clamp(1, 16);
     let database = sluice_postgres::Database::connect(config).await.unwrap();
     let permits = Arc::new(Semaphore::new(k));
@@ -159,64 +214,76 @@ enum Call {
     Query,
 }
 
-async fn server_rate(url: &str, n: usize, k: usize, call: Call) -> f64 {
-    let binary = std::env::current_exe()
-        .unwrap()
-        .with_file_name("postgres_server");
-    let mut child = tokio::process::Command::new(&binary)
-        .env("DATABASE_URL", url)
-        .env("SLUICE_USER", "bench")
-        .env("SLUICE_POOL_SIZE", k.clamp(1, 16).to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {}: {e} (cargo build --release --examples)",
-                binary.display()
-            )
-        });
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    stdin
+/// An MCP server started as a child process and driven over its stdio.
+#[derive(Debug, Clone)]
+struct Server {
+    binary: std::path::PathBuf,
+    database_url: String,
+    sslmode: String,
+}
+
+impl Server {
+    /// `ping` or `queryDatabase` calls, K in flight.
+    async fn rate(&self, n: usize, k: usize, call: Call) -> f64 {
+        let binary = &self.binary;
+        let pool_size = k.clamp(1, 16).to_string();
+        let mut child = tokio::process::Command::new(binary)
+            .env("DATABASE_URL", &self.database_url)
+            .env("PGSSLMODE", &self.sslmode)
+            .env("SLUICE_USER", "bench")
+            .env("SLUICE_POOL_SIZE", &pool_size)
+            .env("POOL_SIZE", &pool_size)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e} (cargo build --release --examples)",
+                    binary.display()
+                )
+            });
+        let mut stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        stdin
         .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"}}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
         .await
         .unwrap();
-    lines.next_line().await.unwrap().unwrap();
-    let permits = Arc::new(Semaphore::new(k));
-    let reader_permits = Arc::clone(&permits);
-    let reader = tokio::spawn(async move {
-        for _ in 0..n {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            assert!(!line.contains("\"isError\":true"), "{line}");
-            reader_permits.add_permits(1);
+        lines.next_line().await.unwrap().unwrap();
+        let permits = Arc::new(Semaphore::new(k));
+        let reader_permits = Arc::clone(&permits);
+        let reader = tokio::spawn(async move {
+            for _ in 0..n {
+                let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                assert!(!line.contains("\"isError\":true"), "{line}");
+                reader_permits.add_permits(1);
+            }
+        });
+        let start = Instant::now();
+        for i in 0..n {
+            permits.acquire().await.unwrap().forget();
+            let request = match call {
+                Call::Query => format!(
+                    "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"tools/call\",\"params\":{{\"name\":\"queryDatabase\",\"arguments\":{{\"sql\":\"SELECT v FROM sluice_bench WHERE id = {}\"}}}}}}\n",
+                    i + 1,
+                    i % 1000
+                ),
+                Call::Ping => format!(
+                    "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}}\n",
+                    i + 1
+                ),
+            };
+            stdin.write_all(request.as_bytes()).await.unwrap();
         }
-    });
-    let start = Instant::now();
-    for i in 0..n {
-        permits.acquire().await.unwrap().forget();
-        let request = match call {
-            Call::Query => format!(
-                "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"tools/call\",\"params\":{{\"name\":\"queryDatabase\",\"arguments\":{{\"sql\":\"SELECT v FROM sluice_bench WHERE id = {}\"}}}}}}\n",
-                i + 1,
-                i % 1000
-            ),
-            Call::Ping => format!(
-                "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}}\n",
-                i + 1
-            ),
-        };
-        stdin.write_all(request.as_bytes()).await.unwrap();
+        reader.await.unwrap();
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        drop(stdin);
+        let _ = child.wait().await;
+        rate
     }
-    reader.await.unwrap();
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    drop(stdin);
-    let _ = child.wait().await;
-    rate
 }
