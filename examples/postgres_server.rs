@@ -11,6 +11,9 @@
 //! error (`RUST_LOG` filters them): standard output carries the protocol.
 #![allow(clippy::print_stderr)]
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
