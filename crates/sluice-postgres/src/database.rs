@@ -16,7 +16,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::binary::{self, OutputSettings};
 use crate::convert;
-use crate::errors::{ClientError, sanitise};
+use crate::errors::{ClientError, sanitise, with_causes};
 use crate::tls::TlsConfig;
 
 /// How a [`Database`] connects and what it allows.
@@ -291,22 +291,6 @@ impl Pooled {
     }
 }
 
-/// An error's message followed by those of its causes: tokio-postgres keeps the useful
-/// part ("server does not support TLS", "invalid peer certificate: …") in the cause.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let message = inner.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        cause = inner.source();
-    }
-    text
-}
-
 /// Where a configuration connects, for messages: `user@host:port/database`, never the
 /// password.
 fn target(pg: &tokio_postgres::Config) -> String {
@@ -438,7 +422,7 @@ impl Database {
         max_rows: usize,
     ) -> Result<QueryOutput, QueryError> {
         let client = pooled.pool.get().await.map_err(|e| {
-            tracing::warn!(error = %e, "no database connection");
+            tracing::warn!(error = %with_causes(&e), "no database connection");
             QueryError::Database(ClientError::new(
                 "no database connection is available; try again later",
             ))

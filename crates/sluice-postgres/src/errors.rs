@@ -31,7 +31,7 @@ impl ClientError {
 pub fn sanitise(error: &tokio_postgres::Error) -> ClientError {
     let Some(db) = error.as_db_error() else {
         // Connection trouble: the detail may hold host names and addresses.
-        tracing::warn!(error = %error, "database connection error");
+        tracing::warn!(error = %with_causes(error), "database connection error");
         return ClientError::new("the database connection failed; try again later");
     };
     tracing::info!(
@@ -76,6 +76,22 @@ fn scrub(message: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// An error's message followed by those of its causes: tokio-postgres keeps the useful
+/// part ("server does not support TLS", "invalid peer certificate: …") in the cause.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let message = inner.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 #[cfg(test)]
