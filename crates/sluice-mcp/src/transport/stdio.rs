@@ -92,8 +92,7 @@ where
     let (session, mut to_write) = Session::new(server, extensions);
     let responses = session.outgoing();
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut lines = BufReader::new(input);
-    let mut line = Vec::new();
+    let mut lines = CappedLines::new(BufReader::new(input), MAX_LINE_BYTES);
     let mut reading = true;
     let mut in_flight = 0usize;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
@@ -119,15 +118,14 @@ where
                 output.flush().await?;
             }
             Some(()) = done_rx.recv() => in_flight -= 1,
-            read = read_capped_line(&mut lines, &mut line, MAX_LINE_BYTES), if reading => {
+            read = lines.next(), if reading => {
                 match read {
                     Ok(Line::End) => reading = false,
                     Ok(Line::TooLong) => {
                         let error = ErrorObject::new(PARSE_ERROR, "message too large");
                         write_line(&mut output, &jsonrpc::error_response(None, &error)).await?;
                     }
-                    Ok(Line::Complete) => {
-                        let bytes = std::mem::take(&mut line);
+                    Ok(Line::Complete(bytes)) => {
                         let Ok(text) = String::from_utf8(bytes) else {
                             let error = ErrorObject::new(PARSE_ERROR, "parse error: the message is not UTF-8");
                             write_line(&mut output, &jsonrpc::error_response(None, &error)).await?;
@@ -167,60 +165,80 @@ where
     output.flush().await
 }
 
-/// What one call to [`read_capped_line`] found.
+/// What one call to [`CappedLines::next`] found.
 enum Line {
-    /// A line (without its newline) is in the buffer.
-    Complete,
+    /// A line, without its newline.
+    Complete(Vec<u8>),
     /// A line longer than the cap was skipped, up to and including its newline.
     TooLong,
     /// End of input.
     End,
 }
 
-/// Reads one line into `line` without ever holding more than `max` bytes of it: a longer
-/// line is skipped as it streams in, so a client cannot exhaust memory with one.
-async fn read_capped_line<R: AsyncBufRead + Unpin>(
-    input: &mut R,
-    line: &mut Vec<u8>,
+/// The lines of a buffered input, each capped at `max` bytes without ever holding more
+/// than that of it: a longer line is skipped as it streams in, so a client cannot exhaust
+/// memory with one.
+///
+/// [`next`](CappedLines::next) is cancel-safe, which the session loop needs, since it
+/// drops the read whenever an answer is ready to write: the part of a line read so far
+/// lives here, not in the future, so a line that arrives in pieces is never cut.
+struct CappedLines<R> {
+    input: R,
+    line: Vec<u8>,
+    too_long: bool,
     max: usize,
-) -> std::io::Result<Line> {
-    line.clear();
-    let mut too_long = false;
-    loop {
-        let available = input.fill_buf().await?;
-        if available.is_empty() {
-            // End of input; a last line without a newline still counts.
-            return Ok(if too_long {
-                Line::TooLong
-            } else if line.is_empty() {
-                Line::End
-            } else {
-                Line::Complete
-            });
+}
+
+impl<R: AsyncBufRead + Unpin> CappedLines<R> {
+    fn new(input: R, max: usize) -> Self {
+        CappedLines {
+            input,
+            line: Vec::new(),
+            too_long: false,
+            max,
         }
-        let (chunk, found) = match available.iter().position(|b| *b == b'\n') {
-            Some(at) => (&available[..at], Some(at)),
-            None => (available, None),
-        };
-        if !too_long {
-            if line.len() + chunk.len() > max {
-                too_long = true;
-                line.clear();
-            } else {
-                line.extend_from_slice(chunk);
+    }
+
+    async fn next(&mut self) -> std::io::Result<Line> {
+        loop {
+            // The only await: `fill_buf` consumes nothing, and everything below runs
+            // to the next return or loop without yielding.
+            let available = self.input.fill_buf().await?;
+            if available.is_empty() {
+                // End of input; a last line without a newline still counts.
+                return Ok(if std::mem::take(&mut self.too_long) {
+                    Line::TooLong
+                } else if self.line.is_empty() {
+                    Line::End
+                } else {
+                    Line::Complete(std::mem::take(&mut self.line))
+                });
             }
-        }
-        let used = found.map_or(available.len(), |at| at + 1);
-        input.consume(used);
-        if found.is_some() {
-            if line.last() == Some(&b'\r') {
-                line.pop();
+            let (chunk, found) = match available.iter().position(|b| *b == b'\n') {
+                Some(at) => (&available[..at], Some(at)),
+                None => (available, None),
+            };
+            if !self.too_long {
+                if self.line.len() + chunk.len() > self.max {
+                    self.too_long = true;
+                    self.line = Vec::new();
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
             }
-            return Ok(if too_long {
-                Line::TooLong
-            } else {
-                Line::Complete
-            });
+            let used = found.map_or(available.len(), |at| at + 1);
+            self.input.consume(used);
+            if found.is_some() {
+                let mut line = std::mem::take(&mut self.line);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(if std::mem::take(&mut self.too_long) {
+                    Line::TooLong
+                } else {
+                    Line::Complete(line)
+                });
+            }
         }
     }
 }
@@ -238,16 +256,44 @@ mod tests {
     use super::*;
 
     async fn lines_of(input: &[u8], max: usize) -> Vec<Result<String, &'static str>> {
-        let mut reader = BufReader::with_capacity(4, input);
-        let mut line = Vec::new();
+        let mut lines = CappedLines::new(BufReader::with_capacity(4, input), max);
         let mut out = Vec::new();
         loop {
-            match read_capped_line(&mut reader, &mut line, max).await.unwrap() {
+            match lines.next().await.unwrap() {
                 Line::End => return out,
                 Line::TooLong => out.push(Err("too long")),
-                Line::Complete => out.push(Ok(String::from_utf8(line.clone()).unwrap())),
+                Line::Complete(line) => out.push(Ok(String::from_utf8(line).unwrap())),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_line_read_in_pieces_survives_a_cancelled_read() {
+        // The session loop drops a pending read whenever an answer is ready to write.
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let mut lines = CappedLines::new(BufReader::new(reader), 1024);
+        for (piece, partial) in [("{\"a\":", true), ("1}", true), ("\n", false)] {
+            writer.write_all(piece.as_bytes()).await.unwrap();
+            let read = tokio::time::timeout(std::time::Duration::from_millis(20), lines.next());
+            if partial {
+                // No newline yet: the read waits and is dropped by the timeout.
+                assert!(read.await.is_err());
+            } else {
+                let Ok(Ok(Line::Complete(line))) = read.await else {
+                    panic!("the line was lost");
+                };
+                assert_eq!(line, b"{\"a\":1}");
+            }
+        }
+        // The same for a line over the cap: it is skipped whole, not from the middle.
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let mut lines = CappedLines::new(BufReader::new(reader), 4);
+        writer.write_all(b"012345").await.unwrap();
+        let read = tokio::time::timeout(std::time::Duration::from_millis(20), lines.next());
+        assert!(read.await.is_err());
+        writer.write_all(b"6789\nok\n").await.unwrap();
+        assert!(matches!(lines.next().await.unwrap(), Line::TooLong));
+        assert!(matches!(lines.next().await.unwrap(), Line::Complete(l) if l == b"ok"));
     }
 
     #[tokio::test]
