@@ -12,6 +12,10 @@
 //! The roots are the operating system's certificate store, or the PEM file named by
 //! `sslrootcert`. `require` without a root file protects against eavesdropping but not
 //! against an impostor server; use `verify-full` where that matters.
+//!
+//! As with libpq, none of this applies to a Unix-domain socket (`host=/var/run/postgresql`):
+//! such a connection never leaves the machine, PostgreSQL offers no TLS on it, and it is
+//! made in plain text whatever `sslmode` says.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -46,6 +46,12 @@ async fn every_sslmode_does_what_libpq_says() {
         let database = connect(&server.url("localhost", mode)).await.unwrap();
         assert!(encrypted(&database).await, "{mode}");
     }
+    // A Unix-domain socket: plain, whatever sslmode says, as with libpq (the server
+    // offers no TLS there, and a socket does not leave the machine).
+    for mode in ["sslmode=prefer", "sslmode=require", "sslmode=verify-full"] {
+        let database = connect(&server.socket_url(mode)).await.unwrap();
+        assert!(!encrypted(&database).await, "{mode} over the socket");
+    }
     // verify-full: the chain and the name are checked.
     let full = connect(&server.url(
         "localhost",

@@ -249,6 +249,17 @@ impl TlsServer {
         )
     }
 
+    /// A libpq connection string to its `postgres` database through its Unix-domain
+    /// socket, with `extra` options appended. The socket carries no TLS, as with every
+    /// PostgreSQL server.
+    pub fn socket_url(&self, extra: &str) -> String {
+        format!(
+            "host={} port={} user=postgres dbname=postgres connect_timeout=5 {extra}",
+            self.cluster.dir().display(),
+            self.cluster.port()
+        )
+    }
+
     /// The PEM file of the authority that signed the server's certificate.
     pub fn root_cert(&self) -> std::path::PathBuf {
         self.cluster.dir().join("ca.crt")
