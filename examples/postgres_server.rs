@@ -31,7 +31,8 @@ struct Flags {
     /// PGHOST, PGPORT, PGUSER, PGDATABASE and PGPASSWORD, else localhost:5432. TLS as
     /// libpq: sslmode=disable|prefer|require|verify-ca|verify-full (default prefer) and
     /// sslrootcert=FILE (else the system's roots); PGSSLMODE and PGSSLROOTCERT apply when
-    /// the string names neither.
+    /// the string names neither. A Unix socket (host=/var/run/postgresql) is plain text
+    /// whatever sslmode says, and the faster way to a database on the same machine.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
 
