@@ -10,7 +10,6 @@ use serde_json::Value;
 #[cfg(test)]
 use serde_json::json;
 use sluice_sqlguard::{Guard, Refusal, Verdict};
-use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{RowStream, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -223,18 +222,6 @@ struct Pooled {
     target: String,
 }
 
-/// Whether every host the configuration names is a Unix-domain socket directory.
-fn only_unix_sockets(postgres: &tokio_postgres::Config) -> bool {
-    let hosts = postgres.get_hosts();
-    #[cfg(unix)]
-    let unix = hosts
-        .iter()
-        .all(|host| matches!(host, tokio_postgres::config::Host::Unix(_)));
-    #[cfg(not(unix))]
-    let unix = false;
-    !hosts.is_empty() && unix
-}
-
 impl Pooled {
     /// Builds a pool and checks that the database answers.
     async fn open(
@@ -244,14 +231,7 @@ impl Pooled {
     ) -> Result<Self, ConnectError> {
         let tls = crate::tls::connector(tls_config).map_err(ConnectError::Config)?;
         let mut settings = postgres.clone();
-        settings.ssl_mode(if only_unix_sockets(postgres) {
-            // As libpq: a Unix-domain socket never leaves the machine, so `sslmode` does
-            // not apply to it (PostgreSQL does not offer TLS there; asking would make
-            // `require` fail where psql connects).
-            SslMode::Disable
-        } else {
-            tls_config.mode.ssl_mode()
-        });
+        settings.ssl_mode(tls_config.ssl_mode_for(postgres));
         let manager = Manager::from_config(
             settings,
             tls.clone(),

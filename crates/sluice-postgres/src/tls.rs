@@ -62,7 +62,7 @@ impl TlsMode {
         })
     }
 
-    pub(crate) fn ssl_mode(self) -> SslMode {
+    fn ssl_mode(self) -> SslMode {
         match self {
             TlsMode::Disable => SslMode::Disable,
             TlsMode::Prefer => SslMode::Prefer,
@@ -78,6 +78,26 @@ pub struct TlsConfig {
     pub mode: TlsMode,
     /// A PEM file of root certificates to trust instead of the system's (`sslrootcert`).
     pub root_cert: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The `sslmode` tokio-postgres uses to reach `postgres`: [`mode`](Self::mode), except
+    /// where every host is a Unix-domain socket. As libpq, those connect in plain text:
+    /// PostgreSQL offers no TLS on a socket, so asking would make `require` fail where
+    /// psql connects.
+    pub(crate) fn ssl_mode_for(&self, postgres: &tokio_postgres::Config) -> SslMode {
+        let hosts = postgres.get_hosts();
+        // `Host` has a `Unix` variant only on Unix; anything not TCP is a socket.
+        let sockets_only = !hosts.is_empty()
+            && hosts
+                .iter()
+                .all(|host| !matches!(host, tokio_postgres::config::Host::Tcp(_)));
+        if sockets_only {
+            SslMode::Disable
+        } else {
+            self.mode.ssl_mode()
+        }
+    }
 }
 
 /// Splits the TLS options (`sslmode`, `sslrootcert`) out of a connection string, in URL
