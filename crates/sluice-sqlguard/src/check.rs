@@ -4,16 +4,19 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FromTable, Function, ObjectName, ObjectNamePart, ObjectType, Query, SetExpr, Statement,
-    TableFactor, TableObject, Visit, Visitor,
+    Expr, Function, ObjectName, ObjectNamePart, ObjectType, Query, SetExpr, Statement, TableFactor,
+    Visit, Visitor,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::describe::{describe, is_ddl_kind, writes_data};
+use crate::names::{fold, relation_name, write_targets};
 use crate::policy::{Mode, Policy};
 use crate::verdict::{Allowed, RefusalReason, StatementKind, Verdict};
+use crate::{agreement, relations};
 
 /// Checks `sql` against `policy`.
 pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
@@ -29,12 +32,18 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
     }
     let rewritten = rewrite_table_command(sql);
     let dialect = PostgreSqlDialect {};
-    let tokens = match Tokenizer::new(&dialect, rewritten.as_deref().unwrap_or(sql))
-        .tokenize_with_location()
-    {
+    let text = rewritten.as_deref().unwrap_or(sql);
+    let tokens = match Tokenizer::new(&dialect, text).tokenize_with_location() {
         Ok(tokens) => tokens,
         Err(e) => return unparsable(&e.to_string()),
     };
+    // Judge only what PostgreSQL will read the same way.
+    if let Err(refusal) = agreement::check(text, &tokens) {
+        return refusal;
+    }
+    if let Some(refusal) = explain_analyse(&tokens) {
+        return refusal;
+    }
     // Operator chains (`1 + 1 + … + 1`) are built by a loop in the parser, so its
     // recursion limit does not see them, yet the tree they make is as deep as they are
     // long, and walking or even dropping it recurses. Count them before parsing.
@@ -107,14 +116,39 @@ fn unparsable(error: &str) -> Verdict {
 /// punctuation of lists (`,` `(` `)` `.` `;`), plus the keyword operators.
 fn is_operator(token: &Token) -> bool {
     match token {
+        // Every key word that joins or wraps operands, each a level of the syntax tree.
         Token::Word(word) => matches!(
             word.keyword,
             Keyword::AND
                 | Keyword::OR
                 | Keyword::NOT
                 | Keyword::IS
+                | Keyword::NOTNULL
                 | Keyword::LIKE
                 | Keyword::ILIKE
+                | Keyword::SIMILAR
+                | Keyword::BETWEEN
+                | Keyword::IN
+                | Keyword::COLLATE
+                | Keyword::AT
+                | Keyword::UNION
+                | Keyword::INTERSECT
+                | Keyword::EXCEPT
+                | Keyword::ESCAPE
+                | Keyword::OVERLAPS
+                | Keyword::ANY
+                | Keyword::ALL
+                | Keyword::SOME
+                | Keyword::CASE
+                | Keyword::WHEN
+                | Keyword::EXISTS
+                | Keyword::ARRAY
+                | Keyword::OPERATOR
+                | Keyword::XOR
+                | Keyword::DIV
+                | Keyword::MOD
+                | Keyword::REGEXP
+                | Keyword::RLIKE
         ),
         Token::EOF
         | Token::Number(..)
@@ -170,16 +204,15 @@ fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Ver
             options,
             ..
         } => {
+            // An ANALYZE option in either spelling, unless its value is one PostgreSQL
+            // reads as false: `1`, `on`, `yes`, `'t'` and no value all mean true.
             let analyze_option = options.iter().flatten().any(|option| {
-                option.name.value.eq_ignore_ascii_case("analyze")
-                    && !matches!(&option.arg, Some(Expr::Value(v)) if v.to_string().eq_ignore_ascii_case("false"))
+                (option.name.value.eq_ignore_ascii_case("analyze")
+                    || option.name.value.eq_ignore_ascii_case("analyse"))
+                    && !option.arg.as_ref().is_some_and(means_false)
             });
             if *analyze || analyze_option {
-                return Err(Verdict::refused(
-                    RefusalReason::ExplainAnalyze,
-                    "EXPLAIN ANALYZE runs the statement it explains, so it is not allowed; use \
-                     EXPLAIN without ANALYZE.",
-                ));
+                return Err(explain_analyze_refusal());
             }
             if !matches!(**inner, Statement::Query(_)) {
                 return Err(Verdict::refused(
@@ -195,7 +228,7 @@ fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Ver
         Statement::ShowVariable { variable } => {
             let name = variable
                 .iter()
-                .map(|ident| ident.value.to_lowercase())
+                .map(|ident| ident.value.to_ascii_lowercase())
                 .collect::<Vec<_>>()
                 .join(" ");
             if !policy.settings.contains(&name) {
@@ -279,6 +312,19 @@ fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Ver
 
 /// Walks every node of an allowed kind of statement, refusing what hides inside.
 fn walk(policy: &Policy, statement: &Statement, kind: StatementKind) -> Verdict {
+    let mut writes = BTreeSet::new();
+    // Under the read-only policy an allowed statement writes nothing: skip this walk.
+    // (Under the write policy a query may still write, in a data-modifying CTE.)
+    // Writes are judged first: a write to a catalog is refused as that, whatever it reads.
+    if policy.mode == Mode::Write {
+        write_targets(statement, &mut writes);
+        if let Some(refusal) = writes
+            .iter()
+            .find_map(|name| relations::system_target(name))
+        {
+            return refusal;
+        }
+    }
     let mut walker = Walker {
         policy,
         top: true,
@@ -289,11 +335,6 @@ fn walk(policy: &Policy, statement: &Statement, kind: StatementKind) -> Verdict 
     };
     if let ControlFlow::Break(refusal) = statement.visit(&mut walker) {
         return refusal;
-    }
-    let mut writes = BTreeSet::new();
-    // Under the read-only policy an allowed statement writes nothing: skip the second walk.
-    if !kind.is_read_only() {
-        write_targets(statement, &mut writes);
     }
     let reads = walker
         .reads
@@ -358,7 +399,7 @@ impl Visitor for Walker<'_> {
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Verdict> {
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
-                self.ctes.insert(cte.alias.name.value.to_lowercase());
+                self.ctes.insert(fold(&cte.alias.name));
             }
         }
         if !query.locks.is_empty() && self.policy.mode == Mode::ReadOnly {
@@ -369,16 +410,19 @@ impl Visitor for Walker<'_> {
                  clause.",
             ));
         }
-        if let SetExpr::Select(select) = query.body.as_ref()
-            && select.into.is_some()
-        {
+        // `SELECT … INTO t FROM a UNION SELECT …`: INTO may sit in any branch.
+        if has_into(query.body.as_ref()) {
             return ControlFlow::Break(select_into());
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<Verdict> {
-        self.reads.insert(relation_name(relation));
+        let name = relation_name(relation);
+        if let Some(refusal) = relations::sensitive(self.policy, &name) {
+            return ControlFlow::Break(refusal);
+        }
+        self.reads.insert(name);
         ControlFlow::Continue(())
     }
 
@@ -443,166 +487,59 @@ impl Walker<'_> {
     }
 }
 
+/// True when a `SELECT … INTO` is a branch of this set expression (nested queries are
+/// walked on their own).
+fn has_into(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_some(),
+        SetExpr::SetOperation { left, right, .. } => has_into(left) || has_into(right),
+        SetExpr::Query(query) => has_into(query.body.as_ref()),
+        _ => false,
+    }
+}
+
+/// `EXPLAIN ANALYSE …`, the British spelling sqlparser does not parse, gets the same
+/// answer as `EXPLAIN ANALYZE …` instead of "unparsable".
+fn explain_analyse(tokens: &[sqlparser::tokenizer::TokenWithSpan]) -> Option<Verdict> {
+    let mut words = tokens.iter().filter_map(|t| match &t.token {
+        Token::Whitespace(_) => None,
+        Token::Word(word) => Some(Some(word)),
+        _ => Some(None),
+    });
+    let first = words.next()??;
+    let second = words.next()??;
+    (first.keyword == Keyword::EXPLAIN
+        && first.quote_style.is_none()
+        && second.quote_style.is_none()
+        && (second.value.eq_ignore_ascii_case("analyse") || second.keyword == Keyword::ANALYZE))
+        .then(explain_analyze_refusal)
+}
+
+/// True when PostgreSQL's `parse_bool` reads the option value as false: `false`, `off`,
+/// `no`, `0` and their unambiguous prefixes, bare or quoted.
+fn means_false(value: &Expr) -> bool {
+    let text = value.to_string().to_ascii_lowercase();
+    let text = text.trim_matches('\'');
+    !text.is_empty()
+        && ("false".starts_with(text)
+            || "no".starts_with(text)
+            || text == "off"
+            || text == "of"
+            || text == "0")
+}
+
+fn explain_analyze_refusal() -> Verdict {
+    Verdict::refused(
+        RefusalReason::ExplainAnalyze,
+        "EXPLAIN ANALYZE runs the statement it explains, so it is not allowed; use \
+         EXPLAIN without ANALYZE.",
+    )
+}
+
 fn select_into() -> Verdict {
     Verdict::refused(
         RefusalReason::SelectInto,
         "SELECT … INTO creates a new table and is not allowed; remove the INTO clause to \
          read the rows instead.",
     )
-}
-
-/// An identifier as PostgreSQL sees it: unquoted names fold to lower case, quoted names
-/// keep their case exactly.
-fn fold(ident: &sqlparser::ast::Ident) -> String {
-    match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    }
-}
-
-fn relation_name(name: &ObjectName) -> String {
-    name.0
-        .iter()
-        .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => fold(ident),
-            ObjectNamePart::Function(f) => f.name.value.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// The relations a statement (and the statements nested in it) writes.
-fn write_targets(statement: &Statement, out: &mut BTreeSet<String>) {
-    struct Targets<'a>(&'a mut BTreeSet<String>);
-    impl Visitor for Targets<'_> {
-        type Break = ();
-        fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
-            match statement {
-                Statement::Insert(insert) => {
-                    if let TableObject::TableName(name) = &insert.table {
-                        self.0.insert(relation_name(name));
-                    }
-                }
-                Statement::Update(update) => table_factor_name(&update.table.relation, self.0),
-                Statement::Delete(delete) => {
-                    let (FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables)) =
-                        &delete.from;
-                    for table in tables {
-                        table_factor_name(&table.relation, self.0);
-                    }
-                }
-                Statement::Merge(merge) => table_factor_name(&merge.table, self.0),
-                Statement::CreateTable(create) => {
-                    self.0.insert(relation_name(&create.name));
-                }
-                Statement::AlterTable(alter) => {
-                    self.0.insert(relation_name(&alter.name));
-                }
-                Statement::Drop { names, .. } => {
-                    self.0.extend(names.iter().map(relation_name));
-                }
-                _ => {}
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    fn table_factor_name(factor: &TableFactor, out: &mut BTreeSet<String>) {
-        if let TableFactor::Table { name, .. } = factor {
-            out.insert(relation_name(name));
-        }
-    }
-    let _ = statement.visit(&mut Targets(out));
-}
-
-fn writes_data(statement: &Statement) -> bool {
-    matches!(
-        statement,
-        Statement::Insert(_)
-            | Statement::Update(_)
-            | Statement::Delete(_)
-            | Statement::Merge(_)
-            | Statement::Truncate(_)
-            | Statement::Copy { .. }
-    ) || is_ddl_kind(statement)
-}
-
-fn is_ddl_kind(statement: &Statement) -> bool {
-    matches!(
-        statement,
-        Statement::CreateTable(_)
-            | Statement::CreateView(_)
-            | Statement::CreateIndex(_)
-            | Statement::AlterTable(_)
-            | Statement::Drop { .. }
-    )
-}
-
-/// A short, upper-case name of what a statement is, for messages.
-fn describe(statement: &Statement) -> String {
-    let name = match statement {
-        Statement::Query(_) => "a query",
-        Statement::Insert(_) => "INSERT",
-        Statement::Update(_) => "UPDATE",
-        Statement::Delete(_) => "DELETE",
-        Statement::Merge(_) => "MERGE",
-        Statement::Truncate(_) => "TRUNCATE",
-        Statement::Copy { .. } => "COPY",
-        Statement::Call(_) => "CALL",
-        Statement::Set(_) => "SET",
-        Statement::Reset(_) => "RESET",
-        Statement::Discard { .. } => "DISCARD",
-        Statement::StartTransaction { .. } => "transaction control (BEGIN/START TRANSACTION)",
-        Statement::Commit { .. } => "transaction control (COMMIT)",
-        Statement::Rollback { .. } => "transaction control (ROLLBACK)",
-        Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => {
-            "transaction control (SAVEPOINT)"
-        }
-        Statement::Prepare { .. } => "PREPARE",
-        Statement::Execute { .. } => "EXECUTE",
-        Statement::Deallocate { .. } => "DEALLOCATE",
-        Statement::LISTEN { .. } => "LISTEN",
-        Statement::UNLISTEN { .. } => "UNLISTEN",
-        Statement::NOTIFY { .. } => "NOTIFY",
-        Statement::LockTables { .. } => "LOCK",
-        Statement::Vacuum(_) => "VACUUM",
-        Statement::Analyze(_) => "ANALYZE",
-        Statement::Explain { .. } => "EXPLAIN",
-        Statement::CreateTable(_) => "CREATE TABLE",
-        Statement::CreateView(_) => "CREATE VIEW",
-        Statement::CreateIndex(_) => "CREATE INDEX",
-        Statement::AlterTable(_) => "ALTER TABLE",
-        Statement::Drop { object_type, .. } => {
-            return format!("DROP {}", object_type.to_string().to_uppercase());
-        }
-        Statement::CreateSchema { .. } => "CREATE SCHEMA",
-        Statement::CreateDatabase { .. } => "CREATE DATABASE",
-        Statement::CreateFunction(_) => "CREATE FUNCTION",
-        Statement::CreateProcedure { .. } => "CREATE PROCEDURE",
-        Statement::CreateExtension(_) => "CREATE EXTENSION",
-        Statement::CreateTrigger(_) => "CREATE TRIGGER",
-        Statement::CreateRole(_) | Statement::CreateUser(_) => "CREATE ROLE",
-        Statement::AlterRole { .. } | Statement::AlterUser(_) => "ALTER ROLE",
-        Statement::Grant(_) => "GRANT",
-        Statement::Revoke(_) => "REVOKE",
-        Statement::Declare { .. } => "DECLARE (cursor)",
-        Statement::Fetch { .. } => "FETCH (cursor)",
-        Statement::Close { .. } => "CLOSE (cursor)",
-        Statement::Comment { .. } => "COMMENT",
-        _ => {
-            // Name it by its first keyword, as the user wrote it.
-            let text = statement.to_string();
-            let keyword: String = text
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_uppercase();
-            return if keyword.is_empty() {
-                "this statement".to_owned()
-            } else {
-                keyword
-            };
-        }
-    };
-    name.to_owned()
 }

@@ -357,6 +357,20 @@ pub(crate) const SAFE_FUNCTIONS: &[&str] = &[
     "pg_size_bytes",
     "pg_column_size",
     "current_database",
+    // SQL's niladic functions (key words PostgreSQL reserves, so no user function can
+    // take their place) and the grouping-set helper.
+    "current_user",
+    "current_role",
+    "session_user",
+    "user",
+    "current_catalog",
+    "grouping",
+    // `ROW(…)` is a row constructor, which sqlparser reads as a call.
+    "row",
+    // Enum helpers.
+    "enum_range",
+    "enum_first",
+    "enum_last",
     "current_schema",
     "current_schemas",
     "version",

@@ -54,10 +54,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod agreement;
 mod check;
+mod describe;
 mod functions;
+mod lexer;
 pub mod manual;
+mod names;
 mod policy;
+mod relations;
 mod verdict;
 
 pub use policy::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPERATORS, DEFAULT_MAX_SQL_BYTES, Policy};

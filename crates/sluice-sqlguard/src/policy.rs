@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use crate::functions::{SAFE_FUNCTIONS, WRITE_FUNCTIONS};
+use crate::relations::SENSITIVE_RELATIONS;
 
 /// The default limit on the length of the SQL text, in bytes.
 pub const DEFAULT_MAX_SQL_BYTES: usize = 100 * 1024;
@@ -57,6 +58,7 @@ pub struct Policy {
     pub(crate) mode: Mode,
     pub(crate) functions: HashSet<String>,
     pub(crate) settings: HashSet<String>,
+    pub(crate) sensitive: HashSet<String>,
     pub(crate) ddl: bool,
     pub(crate) require_where: bool,
     pub(crate) max_sql_bytes: usize,
@@ -81,6 +83,10 @@ impl Policy {
             mode: Mode::ReadOnly,
             functions: SAFE_FUNCTIONS.iter().map(|f| (*f).to_owned()).collect(),
             settings: SAFE_SETTINGS.iter().map(|s| (*s).to_owned()).collect(),
+            sensitive: SENSITIVE_RELATIONS
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect(),
             ddl: false,
             require_where: false,
             max_sql_bytes: DEFAULT_MAX_SQL_BYTES,
@@ -110,7 +116,7 @@ impl Policy {
     /// calls qualified with that schema.
     #[must_use]
     pub fn allow_function(mut self, name: &str) -> Self {
-        self.functions.insert(name.trim().to_lowercase());
+        self.functions.insert(name.trim().to_ascii_lowercase());
         self
     }
 
@@ -118,15 +124,41 @@ impl Policy {
     /// version is nobody's business).
     #[must_use]
     pub fn deny_function(mut self, name: &str) -> Self {
-        self.functions.remove(&name.trim().to_lowercase());
+        self.functions.remove(&name.trim().to_ascii_lowercase());
         self
     }
 
     /// Allows `SHOW` of one more setting under the read-only policy.
     #[must_use]
     pub fn allow_setting(mut self, name: &str) -> Self {
-        self.settings.insert(name.trim().to_lowercase());
+        self.settings.insert(name.trim().to_ascii_lowercase());
         self
+    }
+
+    /// Lets queries read a relation that is refused by default as sensitive
+    /// (`pg_catalog.pg_stat_activity`, say, for a monitoring server whose readers may see
+    /// other sessions' SQL). Name it with its schema, as listed in the
+    /// [manual](crate::manual#sensitive-relations).
+    #[must_use]
+    pub fn allow_relation(mut self, name: &str) -> Self {
+        self.sensitive.remove(&name.trim().to_ascii_lowercase());
+        self
+    }
+
+    /// Refuses reads of one more relation (`schema.name`), as the sensitive system
+    /// relations are: `audit.secrets`, say. An unqualified reference to a relation of
+    /// that name is refused too.
+    #[must_use]
+    pub fn deny_relation(mut self, name: &str) -> Self {
+        self.sensitive.insert(name.trim().to_ascii_lowercase());
+        self
+    }
+
+    /// The relations refused as sensitive, `schema.name`, sorted.
+    pub fn sensitive_relations(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.sensitive.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Under the write policy, also allows `CREATE`/`ALTER`/`DROP` of tables, views and

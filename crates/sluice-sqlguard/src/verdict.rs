@@ -142,6 +142,16 @@ pub enum RefusalReason {
     SettingNotAllowed,
     /// `UPDATE` or `DELETE` without `WHERE`, when the policy forbids it.
     MissingWhere,
+    /// The guard's parser and PostgreSQL would tokenise the text differently (where a
+    /// string, name or comment begins or ends), so the guard cannot judge what
+    /// PostgreSQL would run.
+    Ambiguous,
+    /// A read of a system relation that holds secrets or private details of the server
+    /// (`pg_authid`, `pg_settings`, `pg_stat_activity`, …).
+    SensitiveRelation,
+    /// A write to a system catalog (`UPDATE pg_settings …`, `DELETE FROM
+    /// pg_catalog.pg_description …`).
+    SystemCatalogWrite,
 }
 
 impl RefusalReason {
@@ -162,6 +172,9 @@ impl RefusalReason {
             RefusalReason::ExplainAnalyze => "explain_analyze",
             RefusalReason::SettingNotAllowed => "setting_not_allowed",
             RefusalReason::MissingWhere => "missing_where",
+            RefusalReason::Ambiguous => "ambiguous",
+            RefusalReason::SensitiveRelation => "sensitive_relation",
+            RefusalReason::SystemCatalogWrite => "system_catalog_write",
         }
     }
 }

@@ -15,6 +15,61 @@ fn check_on_small_stack(policy: Policy, sql: String) -> sluice_sqlguard::Verdict
         .unwrap()
 }
 
+/// The stack a library user's thread may well have: 256 KiB, as in the review that
+/// crashed the `sqlguard` example with 12,000 chained `NOTNULL`s.
+fn check_on_tiny_stack(policy: Policy, sql: String) -> sluice_sqlguard::Verdict {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || Guard::new(policy).check(&sql))
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Every form that nests the syntax tree by a loop in the parser (not by recursion),
+/// each as a chain: `{}` stands for the previous link.
+const CHAINS: &[&str] = &[
+    "{} + 1",
+    "{} AND true",
+    "{} || 'a'",
+    "{} NOTNULL",
+    "{} IS NULL",
+    "{} IN (1)",
+    "{} COLLATE \"C\"",
+    "{} AT TIME ZONE 'UTC'",
+    "{} SIMILAR TO 'a'",
+    "{} LIKE 'a'",
+    "{} BETWEEN 1 AND 2",
+    "{} = ANY (ARRAY[1])",
+    "{}::text",
+    "{}[1]",
+    "{} UNION SELECT 1",
+    "{} INTERSECT SELECT 1",
+    "{} EXCEPT SELECT 1",
+];
+
+fn chain(link: &str, n: usize) -> String {
+    let mut sql = "1".to_owned();
+    for _ in 0..n {
+        sql = link.replace("{}", &sql);
+    }
+    format!("SELECT {sql}")
+}
+
+#[test]
+fn every_chain_form_is_bounded_on_a_small_stack() {
+    for link in CHAINS {
+        // Far past the limit: refused before it is parsed.
+        let policy = Policy::read_only().max_sql_bytes(1 << 20);
+        let verdict = check_on_tiny_stack(policy, chain(link, 12_000));
+        assert!(!verdict.is_allowed(), "{link} x 12000 was allowed");
+        // At the limit, whatever the verdict, the check returns on the same stack.
+        let n = sluice_sqlguard::DEFAULT_MAX_OPERATORS / 2;
+        let policy = Policy::read_only().max_sql_bytes(1 << 20);
+        let _ = check_on_tiny_stack(policy, chain(link, n));
+    }
+}
+
 #[test]
 fn deep_parentheses_are_refused_as_too_deep() {
     let sql = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));

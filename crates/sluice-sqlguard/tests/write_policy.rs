@@ -196,3 +196,85 @@ fn refusal_messages_say_what_to_do() {
         assert!(message.contains(needle), "{sql}: {message}");
     }
 }
+
+#[test]
+fn writers_may_not_touch_the_system_catalogs() {
+    use StatementKind::*;
+    judge(
+        &Guard::write(),
+        &[
+            (
+                "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
+                Err("system_catalog_write"),
+            ),
+            (
+                "UPDATE pg_catalog.pg_database SET datallowconn = false WHERE datname = 'x'",
+                Err("system_catalog_write"),
+            ),
+            (
+                "INSERT INTO pg_catalog.pg_description VALUES (1, 2, 0, 'x')",
+                Err("system_catalog_write"),
+            ),
+            (
+                "DELETE FROM pg_catalog.pg_class WHERE oid = 1",
+                Err("system_catalog_write"),
+            ),
+            (
+                "DELETE FROM \"pg_catalog\".pg_proc WHERE oid = 1",
+                Err("system_catalog_write"),
+            ),
+            (
+                "UPDATE information_schema.sql_features SET comments = 'x' WHERE true",
+                Err("system_catalog_write"),
+            ),
+            (
+                "INSERT INTO pg_temp.shadow VALUES (1)",
+                Err("system_catalog_write"),
+            ),
+            (
+                "WITH d AS (DELETE FROM pg_largeobject RETURNING loid) SELECT * FROM d",
+                Err("system_catalog_write"),
+            ),
+            (
+                "MERGE INTO pg_catalog.pg_class c USING s ON c.oid = s.id WHEN MATCHED THEN DELETE",
+                Err("system_catalog_write"),
+            ),
+            // A table of one's own whose name starts with pg_, written with its schema.
+            ("INSERT INTO public.pg_notes VALUES (1)", Ok(Insert)),
+            // INTO in any branch of a set operation, for writers too.
+            (
+                "SELECT * INTO TEMP customers FROM t UNION SELECT * FROM t",
+                Err("select_into"),
+            ),
+            // Secrets stay secret for writers, in reads and in what they copy.
+            (
+                "INSERT INTO t SELECT rolpassword FROM pg_authid",
+                Err("sensitive_relation"),
+            ),
+            (
+                "UPDATE t SET a = (SELECT query FROM pg_stat_activity LIMIT 1) WHERE true",
+                Err("sensitive_relation"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn sensitive_relations_are_a_list_the_operator_can_change() {
+    let monitoring = Guard::new(Policy::read_only().allow_relation("pg_catalog.pg_stat_activity"));
+    assert!(
+        monitoring
+            .check("SELECT query FROM pg_stat_activity")
+            .is_allowed()
+    );
+    assert!(!monitoring.check("SELECT * FROM pg_authid").is_allowed());
+    let strict = Guard::new(Policy::read_only().deny_relation("audit.secrets"));
+    assert!(!strict.check("SELECT * FROM audit.secrets").is_allowed());
+    assert!(!strict.check("SELECT * FROM secrets").is_allowed());
+    assert!(strict.check("SELECT * FROM other.table_x").is_allowed());
+    assert!(
+        Policy::read_only()
+            .sensitive_relations()
+            .contains(&"pg_catalog.pg_authid")
+    );
+}

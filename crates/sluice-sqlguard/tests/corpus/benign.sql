@@ -89,3 +89,12 @@ EXPLAIN (ANALYZE false) SELECT 1
 SHOW search_path
 SHOW TimeZone
 SHOW server_version
+SELECT current_user, session_user, user, current_role, current_catalog
+SELECT status, count(*), grouping(status) FROM orders GROUP BY ROLLUP (status)
+SELECT ROW(1, 'a') AS r
+SELECT inet '10.0.0.0/8' AS net
+EXPLAIN (ANALYZE off, COSTS false) SELECT 1
+SELECT 10 / 2 AS half, 'a/b' AS path
+SELECT X'1F' AS bits, B'101' AS more_bits, U&'caf\00e9' AS cafe
+SELECT * FROM customers UNION SELECT * FROM customers
+SELECT enum_range(NULL::mood), enum_first(NULL::mood)

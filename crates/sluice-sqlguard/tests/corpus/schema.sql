@@ -36,3 +36,4 @@ INSERT INTO orders (customer_id, total, status, items) VALUES
 INSERT INTO events (kind, payload, ip, uid) VALUES
     ('login', '{"kind": "login"}', '10.1.2.3', gen_random_uuid());
 CREATE PROCEDURE wipe_customers() LANGUAGE sql AS $$ DELETE FROM orders $$;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
