@@ -17,6 +17,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::binary::{self, OutputSettings};
 use crate::convert;
 use crate::errors::{ClientError, sanitise, with_causes};
+use crate::session::{self, END_READ, END_WRITE, RESET};
 use crate::tls::TlsConfig;
 
 /// How a [`Database`] connects and what it allows.
@@ -371,14 +372,8 @@ impl Database {
         if let Verdict::Refused(refusal) = self.config.read_guard.check(sql) {
             return Err(QueryError::Refused(refusal));
         }
-        self.run(
-            self.reader(),
-            sql,
-            "BEGIN READ ONLY",
-            "ROLLBACK",
-            self.config.max_rows,
-        )
-        .await
+        self.run(self.reader(), sql, Access::Read, self.config.max_rows)
+            .await
     }
 
     fn reader(&self) -> &Pooled {
@@ -390,14 +385,7 @@ impl Database {
         if let Verdict::Refused(refusal) = self.config.read_guard.check(sql) {
             return Err(QueryError::Refused(refusal));
         }
-        self.run(
-            self.reader(),
-            sql,
-            "BEGIN READ ONLY",
-            "ROLLBACK",
-            usize::MAX,
-        )
-        .await
+        self.run(self.reader(), sql, Access::Read, usize::MAX).await
     }
 
     /// Runs a write: the write guard decides, then the statement runs in a transaction
@@ -411,7 +399,7 @@ impl Database {
         if let Verdict::Refused(refusal) = self.config.write_guard.check(sql) {
             return Err(QueryError::Refused(refusal));
         }
-        self.run(&self.main, sql, "BEGIN", "COMMIT", self.config.max_rows)
+        self.run(&self.main, sql, Access::Write, self.config.max_rows)
             .await
     }
 
@@ -419,8 +407,7 @@ impl Database {
         &self,
         pooled: &Pooled,
         sql: &str,
-        begin: &str,
-        end: &str,
+        access: Access,
         max_rows: usize,
     ) -> Result<QueryOutput, QueryError> {
         let client = pooled.pool.get().await.map_err(|e| {
@@ -437,7 +424,7 @@ impl Database {
         let timeout_ms = self.config.statement_timeout.as_millis();
         if self.config.binary_results {
             match self
-                .run_binary(client, pooled.output, sql, begin, end, max_rows)
+                .run_binary(client, pooled.output, sql, access, max_rows)
                 .await
             {
                 Ok(Some(output)) => {
@@ -447,7 +434,7 @@ impl Database {
                 // A type or value the binary decoders do not reproduce: read it in text.
                 Ok(None) => {}
                 Err(e) => {
-                    if client.batch_execute("ROLLBACK").await.is_ok() {
+                    if recover(client).await {
                         lease.release();
                     }
                     return Err(QueryError::Database(sanitise(&e)));
@@ -460,7 +447,7 @@ impl Database {
             // order. First the transaction with its timeout, and the statement's
             // preparation, which describes the columns and makes PostgreSQL itself
             // refuse more than one statement (a prepared statement is one command).
-            let begin_sql = format!("{begin}; SET LOCAL statement_timeout = {timeout_ms}");
+            let begin_sql = session::begin_with_pins(access.begin(), timeout_ms);
             let (begun, prepared) =
                 tokio::join!(client.batch_execute(&begin_sql), client.prepare(sql));
             begun?;
@@ -505,7 +492,7 @@ impl Database {
                 }
                 Ok::<_, tokio_postgres::Error>((rows, truncated, rows_affected))
             };
-            let (ran, ended) = tokio::join!(run, client.batch_execute(end));
+            let (ran, ended) = tokio::join!(run, client.batch_execute(access.end()));
             let (rows, truncated, rows_affected) = ran?;
             ended?;
             Ok::<_, tokio_postgres::Error>(QueryOutput {
@@ -524,7 +511,7 @@ impl Database {
             }
             Err(e) => {
                 // Leave the connection clean for the next caller, or drop it.
-                if client.batch_execute("ROLLBACK").await.is_ok() {
+                if recover(client).await {
                     lease.release();
                 }
                 Err(QueryError::Database(sanitise(&e)))
@@ -548,12 +535,11 @@ impl Database {
         client: &Object,
         output: OutputSettings,
         sql: &str,
-        begin: &str,
-        end: &str,
+        access: Access,
         max_rows: usize,
     ) -> Result<Option<QueryOutput>, tokio_postgres::Error> {
         let timeout_ms = self.config.statement_timeout.as_millis();
-        let begin_sql = format!("{begin}; SET LOCAL statement_timeout = {timeout_ms}");
+        let begin_sql = session::begin_with_pins(access.begin(), timeout_ms);
         let no_parameters: [(&(dyn ToSql + Sync), Type); 0] = [];
         // Each future sends its messages when first polled, and `join!` polls them in
         // order, so they go out back to back.
@@ -561,23 +547,32 @@ impl Database {
             let stream = client.query_typed_raw(sql, no_parameters).await?;
             self.collect_binary(stream, output, max_rows).await
         };
-        let read_only = end == "ROLLBACK";
-        let collected = if read_only {
-            let (begun, ran, ended) = tokio::join!(
-                client.batch_execute(&begin_sql),
-                run,
-                client.batch_execute(end)
-            );
-            begun?;
-            ended?;
-            ran?
-        } else {
-            let (begun, ran) = tokio::join!(client.batch_execute(&begin_sql), run);
-            begun?;
-            let collected = ran?;
-            let finish = if collected.is_some() { end } else { "ROLLBACK" };
-            client.batch_execute(finish).await?;
-            collected
+        let collected = match access {
+            Access::Read => {
+                let (begun, ran, ended) = tokio::join!(
+                    client.batch_execute(&begin_sql),
+                    run,
+                    client.batch_execute(END_READ)
+                );
+                begun?;
+                ended?;
+                ran?
+            }
+            Access::Write => {
+                let (begun, ran) = tokio::join!(client.batch_execute(&begin_sql), run);
+                begun?;
+                let collected = ran?;
+                let finish = if collected.is_some() {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                };
+                let (finished, reset) =
+                    tokio::join!(client.batch_execute(finish), client.batch_execute(RESET));
+                finished?;
+                reset?;
+                collected
+            }
         };
         let Some(mut output) = collected else {
             return Ok(None);
@@ -653,6 +648,42 @@ impl Database {
             rows_affected: stream.rows_affected(),
         }))
     }
+}
+
+/// Reading or writing: how the transaction begins and ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// `BEGIN READ ONLY` … `ROLLBACK`, always.
+    Read,
+    /// `BEGIN` … `COMMIT`, then the session reset.
+    Write,
+}
+
+impl Access {
+    fn begin(self) -> &'static str {
+        match self {
+            Access::Read => "BEGIN READ ONLY",
+            Access::Write => "BEGIN",
+        }
+    }
+
+    /// Ends the transaction and cleans the session, in one message.
+    fn end(self) -> &'static str {
+        match self {
+            Access::Read => END_READ,
+            Access::Write => END_WRITE,
+        }
+    }
+}
+
+/// After a failed call: ends whatever transaction is open and resets the session. False
+/// when the connection did not answer, so it must not go back to the pool.
+async fn recover(client: &Object) -> bool {
+    let (rolled_back, reset) = tokio::join!(
+        client.batch_execute("ROLLBACK"),
+        client.batch_execute(RESET)
+    );
+    rolled_back.is_ok() && reset.is_ok()
 }
 
 /// A value's raw bytes, whatever its type (`None` for SQL `NULL`).
@@ -757,8 +788,7 @@ mod tests {
                 &client,
                 output,
                 "SELECT 1::int4 AS a, 'x'::text AS b, 2.5::numeric AS c, now()::date AS d",
-                "BEGIN READ ONLY",
-                "ROLLBACK",
+                Access::Read,
                 10,
             )
             .await
@@ -766,14 +796,7 @@ mod tests {
         let decoded = decoded.expect("decoded in binary");
         assert_eq!(decoded.rows[0][..3], [json!(1), json!("x"), json!("2.5")]);
         let handed_over = database
-            .run_binary(
-                &client,
-                output,
-                "SELECT '1'::money",
-                "BEGIN READ ONLY",
-                "ROLLBACK",
-                10,
-            )
+            .run_binary(&client, output, "SELECT '1'::money", Access::Read, 10)
             .await
             .unwrap();
         assert!(handed_over.is_none());

@@ -12,6 +12,7 @@ fn inspecting(mut config: DatabaseConfig) -> DatabaseConfig {
     config.read_guard = Guard::new(
         Policy::read_only()
             .allow_function("pg_backend_pid")
+            .allow_relation("pg_catalog.pg_stat_ssl")
             .allow_setting("ssl"),
     );
     config
