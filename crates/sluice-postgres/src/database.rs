@@ -1,6 +1,6 @@
 //! The pool and guarded execution: [`Database`].
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -17,6 +17,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::binary::{self, OutputSettings};
 use crate::convert;
 use crate::errors::{ClientError, sanitise, with_causes};
+use crate::objects::{self, CheckParams, Found, Judged};
 use crate::session::{self, END_READ, END_WRITE, RESET};
 use crate::tls::TlsConfig;
 
@@ -209,6 +210,8 @@ pub struct Database {
     /// The pool for reads, as a role that may only read.
     reads: Option<Pooled>,
     config: Arc<DatabaseConfig>,
+    /// Views, domain checks and policies the guard has judged ([`crate::objects`]).
+    judged: Arc<Judged>,
 }
 
 /// A pool and what goes with it.
@@ -334,6 +337,7 @@ impl Database {
             main,
             reads,
             config: Arc::new(config),
+            judged: Arc::default(),
         })
     }
 
@@ -369,11 +373,15 @@ impl Database {
     /// [`QueryError::Refused`] when the guard refuses, [`QueryError::Database`] when the
     /// database does.
     pub async fn read(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        if let Verdict::Refused(refusal) = self.config.read_guard.check(sql) {
-            return Err(QueryError::Refused(refusal));
-        }
-        self.run(self.reader(), sql, Access::Read, self.config.max_rows)
-            .await
+        let check = self.judge(&self.config.read_guard, sql)?;
+        self.run(
+            self.reader(),
+            sql,
+            Access::Read,
+            check,
+            self.config.max_rows,
+        )
+        .await
     }
 
     fn reader(&self) -> &Pooled {
@@ -382,10 +390,9 @@ impl Database {
 
     /// A guarded read without the row cap, for catalog queries of our own.
     pub(crate) async fn read_all(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        if let Verdict::Refused(refusal) = self.config.read_guard.check(sql) {
-            return Err(QueryError::Refused(refusal));
-        }
-        self.run(self.reader(), sql, Access::Read, usize::MAX).await
+        let check = self.judge(&self.config.read_guard, sql)?;
+        self.run(self.reader(), sql, Access::Read, check, usize::MAX)
+            .await
     }
 
     /// Runs a write: the write guard decides, then the statement runs in a transaction
@@ -396,23 +403,76 @@ impl Database {
     /// [`QueryError::Refused`] when the guard refuses, [`QueryError::Database`] when the
     /// database does.
     pub async fn write(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        if let Verdict::Refused(refusal) = self.config.write_guard.check(sql) {
-            return Err(QueryError::Refused(refusal));
-        }
-        self.run(&self.main, sql, Access::Write, self.config.max_rows)
+        let check = self.judge(&self.config.write_guard, sql)?;
+        self.run(&self.main, sql, Access::Write, check, self.config.max_rows)
             .await
     }
 
+    /// Judges `sql` with `guard`, and prepares the catalog check of what it names.
+    fn judge(&self, guard: &Guard, sql: &str) -> Result<CheckParams, QueryError> {
+        match guard.check(sql) {
+            Verdict::Allowed(allowed) => Ok(CheckParams::new(
+                &allowed.names,
+                guard.policy(),
+                &self.judged,
+            )),
+            Verdict::Refused(refusal) => Err(QueryError::Refused(refusal)),
+            other => Err(QueryError::Database(ClientError::new(format!(
+                "internal error: unknown verdict {other:?}"
+            )))),
+        }
+    }
+
+    /// Runs the statement; when the catalog check finds definitions the guard has not
+    /// judged (a view, a domain check, a policy), judges them and runs it once more.
     async fn run(
         &self,
         pooled: &Pooled,
         sql: &str,
         access: Access,
+        mut check: CheckParams,
         max_rows: usize,
     ) -> Result<QueryOutput, QueryError> {
+        for _ in 0..2 {
+            match self.run_once(pooled, sql, access, &check, max_rows).await {
+                Err(RunError::Unjudged(keys)) => {
+                    self.judge_definitions(pooled, &keys).await?;
+                    self.judged.add(&check.fingerprint, &keys);
+                    check.judged.extend(keys);
+                }
+                other => return other.map_err(RunError::into_query_error),
+            }
+        }
+        Err(RunError::Unjudged(Vec::new()).into_query_error())
+    }
+
+    /// Judges definitions with the read guard (the stricter one), on a connection of
+    /// the pool the call uses.
+    async fn judge_definitions(&self, pooled: &Pooled, keys: &[String]) -> Result<(), QueryError> {
         let client = pooled.pool.get().await.map_err(|e| {
             tracing::warn!(error = %with_causes(&e), "no database connection");
             QueryError::Database(ClientError::new(
+                "no database connection is available; try again later",
+            ))
+        })?;
+        match objects::judge_definitions(&client, keys, &self.config.read_guard).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refusal)) => Err(QueryError::Refused(refusal)),
+            Err(e) => Err(QueryError::Database(sanitise(&e))),
+        }
+    }
+
+    async fn run_once(
+        &self,
+        pooled: &Pooled,
+        sql: &str,
+        access: Access,
+        check: &CheckParams,
+        max_rows: usize,
+    ) -> Result<QueryOutput, RunError> {
+        let client = pooled.pool.get().await.map_err(|e| {
+            tracing::warn!(error = %with_causes(&e), "no database connection");
+            RunError::Client(ClientError::new(
                 "no database connection is available; try again later",
             ))
         })?;
@@ -420,11 +480,26 @@ impl Database {
             client: Some(client),
             tls: &pooled.tls,
         };
-        let client = lease.client()?;
+        let client = lease.client().map_err(RunError::Query)?;
         let timeout_ms = self.config.statement_timeout.as_millis();
+        // The catalog check, prepared once per connection (it survives the reset).
+        let checker = match client.prepare_cached(&CHECK_SQL).await {
+            Ok(statement) => statement,
+            Err(e) => {
+                if recover(client).await {
+                    lease.release();
+                }
+                return Err(RunError::Database(e));
+            }
+        };
+        let checked = Checked {
+            client,
+            statement: &checker,
+            params: check,
+        };
         if self.config.binary_results {
             match self
-                .run_binary(client, pooled.output, sql, access, max_rows)
+                .run_binary(&checked, pooled.output, sql, access, max_rows)
                 .await
             {
                 Ok(Some(output)) => {
@@ -437,7 +512,7 @@ impl Database {
                     if recover(client).await {
                         lease.release();
                     }
-                    return Err(QueryError::Database(sanitise(&e)));
+                    return Err(e);
                 }
             }
         }
@@ -448,9 +523,13 @@ impl Database {
             // preparation, which describes the columns and makes PostgreSQL itself
             // refuse more than one statement (a prepared statement is one command).
             let begin_sql = session::begin_with_pins(access.begin(), timeout_ms);
-            let (begun, prepared) =
-                tokio::join!(client.batch_execute(&begin_sql), client.prepare(sql));
+            let (begun, resolved, prepared) = tokio::join!(
+                client.batch_execute(&begin_sql),
+                checked.run(),
+                client.prepare(sql)
+            );
             begun?;
+            resolved?;
             let statement = prepared?;
             let columns: Vec<ColumnInfo> = statement.columns().iter().map(ColumnInfo::of).collect();
             let types: Vec<_> = statement
@@ -495,7 +574,7 @@ impl Database {
             let (ran, ended) = tokio::join!(run, client.batch_execute(access.end()));
             let (rows, truncated, rows_affected) = ran?;
             ended?;
-            Ok::<_, tokio_postgres::Error>(QueryOutput {
+            Ok::<_, RunError>(QueryOutput {
                 row_count: rows.len(),
                 columns,
                 rows,
@@ -514,7 +593,7 @@ impl Database {
                 if recover(client).await {
                     lease.release();
                 }
-                Err(QueryError::Database(sanitise(&e)))
+                Err(e)
             }
         }
     }
@@ -532,12 +611,13 @@ impl Database {
     /// again through the text path.
     async fn run_binary(
         &self,
-        client: &Object,
+        checked: &Checked<'_>,
         output: OutputSettings,
         sql: &str,
         access: Access,
         max_rows: usize,
-    ) -> Result<Option<QueryOutput>, tokio_postgres::Error> {
+    ) -> Result<Option<QueryOutput>, RunError> {
+        let client = checked.client;
         let timeout_ms = self.config.statement_timeout.as_millis();
         let begin_sql = session::begin_with_pins(access.begin(), timeout_ms);
         let no_parameters: [(&(dyn ToSql + Sync), Type); 0] = [];
@@ -549,18 +629,22 @@ impl Database {
         };
         let collected = match access {
             Access::Read => {
-                let (begun, ran, ended) = tokio::join!(
+                let (begun, resolved, ran, ended) = tokio::join!(
                     client.batch_execute(&begin_sql),
+                    checked.run(),
                     run,
                     client.batch_execute(END_READ)
                 );
                 begun?;
+                resolved?;
                 ended?;
                 ran?
             }
             Access::Write => {
-                let (begun, ran) = tokio::join!(client.batch_execute(&begin_sql), run);
+                let (begun, resolved, ran) =
+                    tokio::join!(client.batch_execute(&begin_sql), checked.run(), run);
                 begun?;
+                resolved?;
                 let collected = ran?;
                 let finish = if collected.is_some() {
                     "COMMIT"
@@ -647,6 +731,76 @@ impl Database {
             truncated,
             rows_affected: stream.rows_affected(),
         }))
+    }
+}
+
+/// The catalog check ([`crate::objects`]), SQL built once.
+static CHECK_SQL: LazyLock<String> = LazyLock::new(objects::check_sql);
+
+/// A connection with the catalog check to run on it for one statement.
+struct Checked<'a> {
+    client: &'a Object,
+    statement: &'a tokio_postgres::Statement,
+    params: &'a CheckParams,
+}
+
+impl Checked<'_> {
+    /// Runs the check. It fails, aborting the transaction before the statement that
+    /// follows it is parsed, when the statement would run code it may not.
+    async fn run(&self) -> Result<(), RunError> {
+        let outcome = async {
+            let stream = self
+                .client
+                .query_raw(self.statement, self.params.as_params())
+                .await?;
+            pin_mut!(stream);
+            while let Some(row) = stream.next().await {
+                row?;
+            }
+            Ok(())
+        }
+        .await;
+        outcome.map_err(|e: tokio_postgres::Error| match objects::found(&e) {
+            Some(Found::Refused(refusal)) => RunError::Refused(refusal),
+            Some(Found::Unjudged(keys)) => RunError::Unjudged(keys),
+            None => RunError::Database(e),
+        })
+    }
+}
+
+/// Why running a statement failed.
+#[derive(Debug)]
+enum RunError {
+    /// The catalog check refused it; it did not run.
+    Refused(Refusal),
+    /// The catalog check found definitions (views, domain checks, policies) not judged
+    /// yet; it did not run.
+    Unjudged(Vec<String>),
+    /// The database failed it.
+    Database(tokio_postgres::Error),
+    /// Failed before reaching the database, with a message for the client.
+    Client(ClientError),
+    /// Failed as a query error already.
+    Query(QueryError),
+}
+
+impl From<tokio_postgres::Error> for RunError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        RunError::Database(e)
+    }
+}
+
+impl RunError {
+    fn into_query_error(self) -> QueryError {
+        match self {
+            RunError::Refused(refusal) => QueryError::Refused(refusal),
+            RunError::Unjudged(_) => QueryError::Database(ClientError::new(
+                "the database's definitions changed while the statement was checked; try again",
+            )),
+            RunError::Database(e) => QueryError::Database(sanitise(&e)),
+            RunError::Client(e) => QueryError::Database(e),
+            RunError::Query(e) => e,
+        }
     }
 }
 
@@ -783,9 +937,20 @@ mod tests {
         let output = database.main.output;
         assert!(output.iso_dates, "{output:?}");
         let client = database.main.pool.get().await.unwrap();
+        let statement = client.prepare_cached(&CHECK_SQL).await.unwrap();
+        let params = CheckParams::new(
+            &sluice_sqlguard::Names::default(),
+            database.config.read_guard.policy(),
+            &database.judged,
+        );
+        let checked = Checked {
+            client: &client,
+            statement: &statement,
+            params: &params,
+        };
         let decoded = database
             .run_binary(
-                &client,
+                &checked,
                 output,
                 "SELECT 1::int4 AS a, 'x'::text AS b, 2.5::numeric AS c, now()::date AS d",
                 Access::Read,
@@ -796,7 +961,7 @@ mod tests {
         let decoded = decoded.expect("decoded in binary");
         assert_eq!(decoded.rows[0][..3], [json!(1), json!("x"), json!("2.5")]);
         let handed_over = database
-            .run_binary(&client, output, "SELECT '1'::money", Access::Read, 10)
+            .run_binary(&checked, output, "SELECT '1'::money", Access::Read, 10)
             .await
             .unwrap();
         assert!(handed_over.is_none());

@@ -57,6 +57,7 @@ pub mod convert;
 mod database;
 pub mod errors;
 pub mod introspect;
+mod objects;
 mod session;
 pub mod tls;
 pub mod tools;

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use sluice_postgres::{Database, DatabaseConfig, QueryError};
+use sluice_sqlguard::{Guard, Policy};
 use sluice_testkit::TestDatabase;
 
 /// Objects of a database owner that act behind a name: a view that takes a session
@@ -49,6 +50,15 @@ async fn database() -> (TestDatabase, Database) {
         .unwrap();
     let mut config = DatabaseConfig::new(db.config());
     config.pool_size = 1;
+    // The probe's own functions, and the owner's locking function, allowed as an
+    // operator would allow them; what they leave behind is what is tested.
+    config.read_guard = Guard::new(
+        Policy::read_only()
+            .allow_function("current_setting")
+            .allow_function("pg_listening_channels")
+            .allow_function("pg_backend_pid")
+            .allow_function("public.take_lock"),
+    );
     let database = Database::connect(config).await.unwrap();
     (db, database)
 }

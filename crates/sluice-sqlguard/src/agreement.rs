@@ -10,14 +10,14 @@ use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whitespace};
 
 use crate::lexer::{self, Class, Lexeme};
-use crate::verdict::{RefusalReason, Verdict};
+use crate::verdict::{Refusal, RefusalReason};
 
 /// `Ok` when both readings agree on every significant token of `sql`.
-pub(crate) fn check(sql: &str, tokens: &[TokenWithSpan]) -> Result<(), Verdict> {
+pub(crate) fn check(sql: &str, tokens: &[TokenWithSpan]) -> Result<(), Refusal> {
     let postgres = match lexer::lex(sql) {
         Ok(lexemes) => lexemes,
         Err(e) => {
-            return Err(Verdict::refused(
+            return Err(Refusal::new(
                 RefusalReason::Unparsable,
                 format!(
                     "PostgreSQL would reject the SQL: {} (at {}). Only statements the guard \
@@ -105,13 +105,13 @@ fn class_of(token: &Token) -> Option<Class> {
     })
 }
 
-fn ambiguous(sql: &str, at: usize, postgres: Option<&Lexeme>) -> Verdict {
+fn ambiguous(sql: &str, at: usize, postgres: Option<&Lexeme>) -> Refusal {
     let excerpt: String = sql.get(at..).unwrap_or("").chars().take(24).collect();
     let seen = match postgres {
         Some(lexeme) => format!(" PostgreSQL reads {} there", lexeme.class.describe()),
         None => String::new(),
     };
-    Verdict::refused(
+    Refusal::new(
         RefusalReason::Ambiguous,
         format!(
             "the guard's parser and PostgreSQL would read the SQL differently at {} \

@@ -13,9 +13,9 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::describe::{describe, is_ddl_kind, writes_data};
-use crate::names::{fold, relation_name, write_targets};
+use crate::names::{Collected, fold, relation_name, write_targets};
 use crate::policy::{Mode, Policy};
-use crate::verdict::{Allowed, RefusalReason, StatementKind, Verdict};
+use crate::verdict::{Allowed, Refusal, RefusalReason, StatementKind, Verdict};
 use crate::{agreement, relations};
 
 /// Checks `sql` against `policy`.
@@ -39,7 +39,7 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
     };
     // Judge only what PostgreSQL will read the same way.
     if let Err(refusal) = agreement::check(text, &tokens) {
-        return refusal;
+        return Verdict::Refused(refusal);
     }
     if let Some(refusal) = explain_analyse(&tokens) {
         return refusal;
@@ -98,7 +98,7 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
     };
     match classify(policy, statement) {
         Ok(kind) => walk(policy, statement, kind),
-        Err(refusal) => refusal,
+        Err(refusal) => Verdict::Refused(refusal),
     }
 }
 
@@ -187,7 +187,7 @@ fn rewrite_table_command(sql: &str) -> Option<String> {
 }
 
 /// Decides whether the statement's kind may run at all under the policy.
-fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Verdict> {
+fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Refusal> {
     let read_only = policy.mode == Mode::ReadOnly;
     let kind = match statement {
         // `WITH … INSERT …` parses as a query whose body is the write.
@@ -215,7 +215,7 @@ fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Ver
                 return Err(explain_analyze_refusal());
             }
             if !matches!(**inner, Statement::Query(_)) {
-                return Err(Verdict::refused(
+                return Err(Refusal::new(
                     RefusalReason::StatementNotAllowed,
                     format!(
                         "EXPLAIN is only allowed for queries, not for {}.",
@@ -232,7 +232,7 @@ fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Ver
                 .collect::<Vec<_>>()
                 .join(" ");
             if !policy.settings.contains(&name) {
-                return Err(Verdict::refused(
+                return Err(Refusal::new(
                     RefusalReason::SettingNotAllowed,
                     format!(
                         "SHOW {name} is not allowed; only harmless settings such as search_path, TimeZone and server_version can be shown."
@@ -284,10 +284,7 @@ fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Ver
                      can run here."
                 )
             };
-            return Err(Verdict::refused(
-                RefusalReason::StatementNotAllowed,
-                message,
-            ));
+            return Err(Refusal::new(RefusalReason::StatementNotAllowed, message));
         }
     };
     if policy.require_where {
@@ -297,7 +294,7 @@ fn classify(policy: &Policy, statement: &Statement) -> Result<StatementKind, Ver
             _ => false,
         };
         if missing {
-            return Err(Verdict::refused(
+            return Err(Refusal::new(
                 RefusalReason::MissingWhere,
                 format!(
                     "{} without WHERE would change every row, and this server refuses that; \
@@ -332,19 +329,27 @@ fn walk(policy: &Policy, statement: &Statement, kind: StatementKind) -> Verdict 
         explained: matches!(statement, Statement::Explain { .. }),
         reads: BTreeSet::new(),
         ctes: BTreeSet::new(),
+        collected: Collected::default(),
     };
     if let ControlFlow::Break(refusal) = statement.visit(&mut walker) {
         return refusal;
     }
-    let reads = walker
-        .reads
+    let Walker {
+        reads,
+        ctes,
+        collected,
+        ..
+    } = walker;
+    let names = collected.into_names(&ctes);
+    let reads = reads
         .into_iter()
-        .filter(|name| !walker.ctes.contains(name) && !writes.contains(name))
+        .filter(|name| !ctes.contains(name) && !writes.contains(name))
         .collect();
     Verdict::Allowed(Allowed {
         kind,
         reads,
         writes: writes.into_iter().collect(),
+        names,
     })
 }
 
@@ -356,6 +361,8 @@ struct Walker<'p> {
     explained: bool,
     reads: BTreeSet<String>,
     ctes: BTreeSet<String>,
+    /// What the statement names that the catalog resolves (for [`Names`]).
+    collected: Collected,
 }
 
 impl Visitor for Walker<'_> {
@@ -419,6 +426,7 @@ impl Visitor for Walker<'_> {
 
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<Verdict> {
         let name = relation_name(relation);
+        self.collected.relation(relation);
         if let Some(refusal) = relations::sensitive(self.policy, &name) {
             return ControlFlow::Break(refusal);
         }
@@ -440,6 +448,7 @@ impl Visitor for Walker<'_> {
     }
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Verdict> {
+        self.collected.expr(expr);
         match expr {
             Expr::Function(Function { name, .. }) => self.check_function_name(name),
             // Sub-queries in expressions are walked like any other query: their own
@@ -451,6 +460,7 @@ impl Visitor for Walker<'_> {
 
 impl Walker<'_> {
     fn check_function_name(&mut self, name: &ObjectName) -> ControlFlow<Verdict> {
+        self.collected.routine(name);
         // The name as called, with the table function's name not being a relation read.
         self.reads.remove(&relation_name(name));
         let parts: Vec<String> = name
@@ -512,7 +522,7 @@ fn explain_analyse(tokens: &[sqlparser::tokenizer::TokenWithSpan]) -> Option<Ver
         && first.quote_style.is_none()
         && second.quote_style.is_none()
         && (second.value.eq_ignore_ascii_case("analyse") || second.keyword == Keyword::ANALYZE))
-        .then(explain_analyze_refusal)
+        .then(|| Verdict::Refused(explain_analyze_refusal()))
 }
 
 /// True when PostgreSQL's `parse_bool` reads the option value as false: `false`, `off`,
@@ -528,8 +538,8 @@ fn means_false(value: &Expr) -> bool {
             || text == "0")
 }
 
-fn explain_analyze_refusal() -> Verdict {
-    Verdict::refused(
+fn explain_analyze_refusal() -> Refusal {
+    Refusal::new(
         RefusalReason::ExplainAnalyze,
         "EXPLAIN ANALYZE runs the statement it explains, so it is not allowed; use \
          EXPLAIN without ANALYZE.",

@@ -66,7 +66,7 @@ mod relations;
 mod verdict;
 
 pub use policy::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPERATORS, DEFAULT_MAX_SQL_BYTES, Policy};
-pub use verdict::{Allowed, Refusal, RefusalReason, StatementKind, Verdict};
+pub use verdict::{Allowed, Names, Refusal, RefusalReason, StatementKind, Verdict};
 
 /// Decides whether SQL may run under a [`Policy`].
 ///

@@ -4,8 +4,11 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    FromTable, ObjectName, ObjectNamePart, Statement, TableFactor, TableObject, Visit, Visitor,
+    AccessExpr, DataType, Expr, FromTable, ObjectName, ObjectNamePart, Statement, TableFactor,
+    TableObject, TypedString, Visit, Visitor,
 };
+
+use crate::verdict::Names;
 
 /// An identifier as PostgreSQL sees it: unquoted names fold to lower case, quoted names
 /// keep their case exactly.
@@ -69,4 +72,117 @@ pub(crate) fn write_targets(statement: &Statement, out: &mut BTreeSet<String>) {
         }
     }
     let _ = statement.visit(&mut Targets(out));
+}
+
+/// What a statement names that only the catalog can resolve: relations (a view runs
+/// its body), routines (a user overload can out-rank a built-in, `t.f` may call `f(t)`),
+/// operators and the types of casts. Gathered during the walk, handed out as [`Names`].
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    relations: BTreeSet<Vec<String>>,
+    routines: BTreeSet<String>,
+    operators: BTreeSet<String>,
+    types: BTreeSet<String>,
+}
+
+/// The comparisons PostgreSQL applies without an operator in the text: `IN`, `BETWEEN`,
+/// `CASE x WHEN`, `ORDER BY`, `GROUP BY`, `DISTINCT`, joins, `IS DISTINCT FROM`.
+const IMPLICIT_OPERATORS: &[&str] = &["=", "<>", "<", ">", "<=", ">="];
+
+impl Collected {
+    pub(crate) fn relation(&mut self, name: &ObjectName) {
+        self.relations.insert(parts(name));
+    }
+
+    pub(crate) fn routine(&mut self, name: &ObjectName) {
+        if let Some(last) = parts(name).pop() {
+            self.routines.insert(last);
+        }
+    }
+
+    pub(crate) fn expr(&mut self, expr: &Expr) {
+        match expr {
+            // `t.f` is a column, or a call of `f(t)` when `t` has no column `f`.
+            Expr::CompoundIdentifier(idents) => {
+                if let Some(last) = idents.last() {
+                    self.routines.insert(fold(last));
+                }
+            }
+            Expr::CompoundFieldAccess { access_chain, .. } => {
+                for access in access_chain {
+                    if let AccessExpr::Dot(Expr::Identifier(ident)) = access {
+                        self.routines.insert(fold(ident));
+                    }
+                }
+            }
+            Expr::BinaryOp { op, .. } => self.operator(&op.to_string()),
+            Expr::UnaryOp { op, .. } => self.operator(&op.to_string()),
+            Expr::AnyOp { compare_op, .. } | Expr::AllOp { compare_op, .. } => {
+                self.operator(&compare_op.to_string());
+            }
+            Expr::Like { negated, .. } => self.operator(if *negated { "!~~" } else { "~~" }),
+            Expr::ILike { negated, .. } => self.operator(if *negated { "!~~*" } else { "~~*" }),
+            Expr::SimilarTo { negated, .. } => self.operator(if *negated { "!~" } else { "~" }),
+            Expr::Cast { data_type, .. } | Expr::TypedString(TypedString { data_type, .. }) => {
+                self.data_type(data_type);
+            }
+            _ => {}
+        }
+    }
+
+    /// An operator's symbol: `OPERATOR(schema.+)` is `+`; words (`AND`, `NOT`) are not
+    /// operators to PostgreSQL.
+    fn operator(&mut self, shown: &str) {
+        let symbol = shown
+            .strip_prefix("OPERATOR(")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map_or(shown, |inner| inner.rsplit('.').next().unwrap_or(inner));
+        if !symbol.is_empty() && !symbol.chars().any(char::is_alphanumeric) {
+            self.operators.insert(symbol.to_owned());
+        }
+    }
+
+    /// A type's bare name, lower case, without modifiers or array brackets.
+    fn data_type(&mut self, data_type: &DataType) {
+        let shown = data_type.to_string();
+        let bare = shown
+            .split(['(', '['])
+            .next()
+            .unwrap_or(&shown)
+            .rsplit('.')
+            .next()
+            .unwrap_or(&shown)
+            .trim()
+            .trim_matches('"');
+        if !bare.is_empty() {
+            self.types.insert(bare.to_ascii_lowercase());
+        }
+    }
+
+    /// The public form, leaving out the statement's own CTE names.
+    pub(crate) fn into_names(self, ctes: &BTreeSet<String>) -> Names {
+        let mut operators = self.operators;
+        operators.extend(IMPLICIT_OPERATORS.iter().map(|op| (*op).to_owned()));
+        Names {
+            relations: self
+                .relations
+                .into_iter()
+                .filter(|parts| !(parts.len() == 1 && ctes.contains(&parts[0])))
+                .collect(),
+            routines: self.routines.into_iter().collect(),
+            operators: operators.into_iter().collect(),
+            types: self.types.into_iter().collect(),
+        }
+    }
+}
+
+/// A name's parts, each folded as PostgreSQL folds it.
+fn parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => fold(ident),
+            ObjectNamePart::Function(f) => f.name.value.clone(),
+        })
+        .collect()
 }

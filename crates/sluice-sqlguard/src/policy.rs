@@ -154,6 +154,14 @@ impl Policy {
         self
     }
 
+    /// The functions that may be called: names (built-in functions, matched in any
+    /// schema the call names or `pg_catalog`) and `schema.name` entries, sorted.
+    pub fn allowed_functions(&self) -> impl Iterator<Item = &str> {
+        let mut names: Vec<&str> = self.functions.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.into_iter()
+    }
+
     /// The relations refused as sensitive, `schema.name`, sorted.
     pub fn sensitive_relations(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.sensitive.iter().map(String::as_str).collect();

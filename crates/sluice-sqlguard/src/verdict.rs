@@ -49,6 +49,34 @@ pub struct Allowed {
     pub reads: Vec<String>,
     /// Relations the statement writes (empty for reads).
     pub writes: Vec<String>,
+    /// What the statement names that only the database's catalog can resolve, for a
+    /// check against it before the statement runs (`sluice-postgres` makes it).
+    pub names: Names,
+}
+
+/// The names in a statement that the guard cannot judge from the text alone, because
+/// what they do depends on the database's own objects: a relation may be a view whose
+/// body calls functions, a routine name may resolve to a user-defined overload that
+/// out-ranks the built-in (`lower(integer)`), `t.f` may call a function `f(t)`, an
+/// operator may be user-defined, and a cast to a domain runs the domain's checks.
+///
+/// Every list is sorted and free of duplicates; names are folded as PostgreSQL folds
+/// unquoted names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Names {
+    /// Relations read or written, each as its parts (`["public", "orders"]`), without
+    /// the statement's own CTE names.
+    pub relations: Vec<Vec<String>>,
+    /// Routine names that may be called: every function called, and the last part of
+    /// every qualified name (`t.f`), without schema.
+    pub routines: Vec<String>,
+    /// Operator symbols used, including the comparisons PostgreSQL applies implicitly
+    /// (`IN`, `BETWEEN`, `ORDER BY`, joins).
+    pub operators: Vec<String>,
+    /// Bare names of the types the statement casts to (`::mood`, `inet '…'`).
+    pub types: Vec<String>,
 }
 
 /// A refused statement.
@@ -60,6 +88,17 @@ pub struct Refusal {
     pub reason: RefusalReason,
     /// The explanation, written for the caller (often a language model).
     pub message: String,
+}
+
+impl Refusal {
+    /// A refusal made outside the guard, by a layer that judges what the guard cannot
+    /// (`sluice-postgres` checks the catalog for code behind names).
+    pub fn new(reason: RefusalReason, message: impl Into<String>) -> Self {
+        Refusal {
+            reason,
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -152,6 +191,11 @@ pub enum RefusalReason {
     /// A write to a system catalog (`UPDATE pg_settings …`, `DELETE FROM
     /// pg_catalog.pg_description …`).
     SystemCatalogWrite,
+    /// The statement would run code that its text does not show: a user-defined
+    /// function behind a view, an overload, attribute notation, an operator, a cast, a
+    /// domain check or a row-level security policy, or a foreign table. Found in the
+    /// database's catalog, not by the guard itself (see `sluice-postgres`).
+    HiddenCode,
 }
 
 impl RefusalReason {
@@ -175,6 +219,7 @@ impl RefusalReason {
             RefusalReason::Ambiguous => "ambiguous",
             RefusalReason::SensitiveRelation => "sensitive_relation",
             RefusalReason::SystemCatalogWrite => "system_catalog_write",
+            RefusalReason::HiddenCode => "hidden_code",
         }
     }
 }
