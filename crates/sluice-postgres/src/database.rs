@@ -15,10 +15,11 @@ use tokio_postgres::{RowStream, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::binary::{self, OutputSettings};
+use crate::check_sql;
 use crate::convert;
 use crate::errors::{ClientError, sanitise, with_causes};
-use crate::objects::{self, CheckParams, Found, Judged};
-use crate::session::{self, END_READ, END_WRITE, RESET};
+use crate::objects::{self, AllowLists, CheckParams, Found, Judged};
+use crate::session::{self, END_READ, END_READ_UNLOCK, END_WRITE, RESET};
 use crate::tls::TlsConfig;
 
 /// How a [`Database`] connects and what it allows.
@@ -212,6 +213,13 @@ pub struct Database {
     config: Arc<DatabaseConfig>,
     /// Views, domain checks and policies the guard has judged ([`crate::objects`]).
     judged: Arc<Judged>,
+    /// How a read ends ([`crate::session`]): with the release of session advisory
+    /// locks when the read policy allows functions beyond the defaults, which might take
+    /// them.
+    read_end: &'static str,
+    /// The guards' allow-lists as the catalog check takes them.
+    read_allowed: Arc<AllowLists>,
+    write_allowed: Arc<AllowLists>,
 }
 
 /// A pool and what goes with it.
@@ -236,6 +244,7 @@ impl Pooled {
         let tls = crate::tls::connector(tls_config).map_err(ConnectError::Config)?;
         let mut settings = postgres.clone();
         settings.ssl_mode(tls_config.ssl_mode_for(postgres));
+        session::startup_options(&mut settings);
         let manager = Manager::from_config(
             settings,
             tls.clone(),
@@ -336,6 +345,13 @@ impl Database {
         Ok(Database {
             main,
             reads,
+            read_end: if allows_more_than_defaults(config.read_guard.policy()) {
+                END_READ_UNLOCK
+            } else {
+                END_READ
+            },
+            read_allowed: AllowLists::of(config.read_guard.policy()),
+            write_allowed: AllowLists::of(config.write_guard.policy()),
             config: Arc::new(config),
             judged: Arc::default(),
         })
@@ -373,7 +389,7 @@ impl Database {
     /// [`QueryError::Refused`] when the guard refuses, [`QueryError::Database`] when the
     /// database does.
     pub async fn read(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.read_guard, sql)?;
+        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
         self.run(
             self.reader(),
             sql,
@@ -390,7 +406,7 @@ impl Database {
 
     /// A guarded read without the row cap, for catalog queries of our own.
     pub(crate) async fn read_all(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.read_guard, sql)?;
+        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
         self.run(self.reader(), sql, Access::Read, check, usize::MAX)
             .await
     }
@@ -403,18 +419,24 @@ impl Database {
     /// [`QueryError::Refused`] when the guard refuses, [`QueryError::Database`] when the
     /// database does.
     pub async fn write(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.write_guard, sql)?;
+        let check = self.judge(&self.config.write_guard, &self.write_allowed, sql)?;
         self.run(&self.main, sql, Access::Write, check, self.config.max_rows)
             .await
     }
 
     /// Judges `sql` with `guard`, and prepares the catalog check of what it names.
-    fn judge(&self, guard: &Guard, sql: &str) -> Result<CheckParams, QueryError> {
+    fn judge(
+        &self,
+        guard: &Guard,
+        allow_lists: &Arc<AllowLists>,
+        sql: &str,
+    ) -> Result<CheckParams, QueryError> {
         match guard.check(sql) {
             Verdict::Allowed(allowed) => Ok(CheckParams::new(
                 &allowed.names,
-                guard.policy(),
+                allow_lists,
                 &self.judged,
+                self.config.statement_timeout.as_millis(),
             )),
             Verdict::Refused(refusal) => Err(QueryError::Refused(refusal)),
             other => Err(QueryError::Database(ClientError::new(format!(
@@ -433,8 +455,13 @@ impl Database {
         mut check: CheckParams,
         max_rows: usize,
     ) -> Result<QueryOutput, QueryError> {
-        for _ in 0..2 {
+        // At most: the quick check, the full check, the full check after judging.
+        for _ in 0..3 {
             match self.run_once(pooled, sql, access, &check, max_rows).await {
+                Err(RunError::Deep) => {
+                    self.judged.add(&check.fingerprint, &[]);
+                    check.full = true;
+                }
                 Err(RunError::Unjudged(keys)) => {
                     self.judge_definitions(pooled, &keys).await?;
                     self.judged.add(&check.fingerprint, &keys);
@@ -481,9 +508,7 @@ impl Database {
             tls: &pooled.tls,
         };
         let client = lease.client().map_err(RunError::Query)?;
-        let timeout_ms = self.config.statement_timeout.as_millis();
-        // The catalog check, prepared once per connection (it survives the reset).
-        let checker = match client.prepare_cached(&CHECK_SQL).await {
+        let checker = match prepare_check(client, check).await {
             Ok(statement) => statement,
             Err(e) => {
                 if recover(client).await {
@@ -522,9 +547,8 @@ impl Database {
             // order. First the transaction with its timeout, and the statement's
             // preparation, which describes the columns and makes PostgreSQL itself
             // refuse more than one statement (a prepared statement is one command).
-            let begin_sql = session::begin_with_pins(access.begin(), timeout_ms);
             let (begun, resolved, prepared) = tokio::join!(
-                client.batch_execute(&begin_sql),
+                client.batch_execute(access.begin()),
                 checked.run(),
                 client.prepare(sql)
             );
@@ -571,7 +595,11 @@ impl Database {
                 }
                 Ok::<_, tokio_postgres::Error>((rows, truncated, rows_affected))
             };
-            let (ran, ended) = tokio::join!(run, client.batch_execute(access.end()));
+            let end = match access {
+                Access::Read => self.read_end,
+                Access::Write => END_WRITE,
+            };
+            let (ran, ended) = tokio::join!(run, client.batch_execute(end));
             let (rows, truncated, rows_affected) = ran?;
             ended?;
             Ok::<_, RunError>(QueryOutput {
@@ -618,8 +646,7 @@ impl Database {
         max_rows: usize,
     ) -> Result<Option<QueryOutput>, RunError> {
         let client = checked.client;
-        let timeout_ms = self.config.statement_timeout.as_millis();
-        let begin_sql = session::begin_with_pins(access.begin(), timeout_ms);
+        let begin_sql = access.begin();
         let no_parameters: [(&(dyn ToSql + Sync), Type); 0] = [];
         // Each future sends its messages when first polled, and `join!` polls them in
         // order, so they go out back to back.
@@ -630,10 +657,10 @@ impl Database {
         let collected = match access {
             Access::Read => {
                 let (begun, resolved, ran, ended) = tokio::join!(
-                    client.batch_execute(&begin_sql),
+                    client.batch_execute(begin_sql),
                     checked.run(),
                     run,
-                    client.batch_execute(END_READ)
+                    client.batch_execute(self.read_end)
                 );
                 begun?;
                 resolved?;
@@ -642,7 +669,7 @@ impl Database {
             }
             Access::Write => {
                 let (begun, resolved, ran) =
-                    tokio::join!(client.batch_execute(&begin_sql), checked.run(), run);
+                    tokio::join!(client.batch_execute(begin_sql), checked.run(), run);
                 begun?;
                 resolved?;
                 let collected = ran?;
@@ -734,14 +761,36 @@ impl Database {
     }
 }
 
-/// The catalog check ([`crate::objects`]), SQL built once.
-static CHECK_SQL: LazyLock<String> = LazyLock::new(objects::check_sql);
+/// True when `policy` lets functions be called that the default read policy does not.
+fn allows_more_than_defaults(policy: &sluice_sqlguard::Policy) -> bool {
+    let defaults = sluice_sqlguard::Policy::read_only();
+    let defaults: std::collections::HashSet<&str> = defaults.allowed_functions().collect();
+    policy
+        .allowed_functions()
+        .any(|name| !defaults.contains(name))
+}
 
-/// A connection with the catalog check to run on it for one statement.
+/// The catalog checks with the pins ([`crate::check_sql`]), SQL built once.
+static QUICK_SQL: LazyLock<String> = LazyLock::new(check_sql::quick);
+static FULL_SQL: LazyLock<String> = LazyLock::new(check_sql::full);
+
+/// A connection with the catalog check (and the pins) to run on it for one statement.
 struct Checked<'a> {
     client: &'a Object,
     statement: &'a tokio_postgres::Statement,
     params: &'a CheckParams,
+}
+
+/// The check statement the parameters ask for, prepared once per connection (it
+/// survives the session reset, which does not deallocate).
+async fn prepare_check(
+    client: &Object,
+    params: &CheckParams,
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    let sql = if params.full { &FULL_SQL } else { &QUICK_SQL };
+    client
+        .prepare_typed_cached(sql, &check_sql::PARAMETER_TYPES)
+        .await
 }
 
 impl Checked<'_> {
@@ -763,6 +812,7 @@ impl Checked<'_> {
         outcome.map_err(|e: tokio_postgres::Error| match objects::found(&e) {
             Some(Found::Refused(refusal)) => RunError::Refused(refusal),
             Some(Found::Unjudged(keys)) => RunError::Unjudged(keys),
+            Some(Found::Deep) => RunError::Deep,
             None => RunError::Database(e),
         })
     }
@@ -776,6 +826,8 @@ enum RunError {
     /// The catalog check found definitions (views, domain checks, policies) not judged
     /// yet; it did not run.
     Unjudged(Vec<String>),
+    /// The quick catalog check found something for the full one; it did not run.
+    Deep,
     /// The database failed it.
     Database(tokio_postgres::Error),
     /// Failed before reaching the database, with a message for the client.
@@ -794,7 +846,7 @@ impl RunError {
     fn into_query_error(self) -> QueryError {
         match self {
             RunError::Refused(refusal) => QueryError::Refused(refusal),
-            RunError::Unjudged(_) => QueryError::Database(ClientError::new(
+            RunError::Unjudged(_) | RunError::Deep => QueryError::Database(ClientError::new(
                 "the database's definitions changed while the statement was checked; try again",
             )),
             RunError::Database(e) => QueryError::Database(sanitise(&e)),
@@ -818,14 +870,6 @@ impl Access {
         match self {
             Access::Read => "BEGIN READ ONLY",
             Access::Write => "BEGIN",
-        }
-    }
-
-    /// Ends the transaction and cleans the session, in one message.
-    fn end(self) -> &'static str {
-        match self {
-            Access::Read => END_READ,
-            Access::Write => END_WRITE,
         }
     }
 }
@@ -937,12 +981,13 @@ mod tests {
         let output = database.main.output;
         assert!(output.iso_dates, "{output:?}");
         let client = database.main.pool.get().await.unwrap();
-        let statement = client.prepare_cached(&CHECK_SQL).await.unwrap();
         let params = CheckParams::new(
             &sluice_sqlguard::Names::default(),
-            database.config.read_guard.policy(),
+            &database.read_allowed,
             &database.judged,
+            30_000,
         );
+        let statement = prepare_check(&client, &params).await.unwrap();
         let checked = Checked {
             client: &client,
             statement: &statement,

@@ -53,6 +53,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod binary;
+mod check_sql;
 pub mod convert;
 mod database;
 pub mod errors;

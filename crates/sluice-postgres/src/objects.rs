@@ -35,153 +35,32 @@
 //! `pg_catalog`, so a hostile `search_path` cannot redirect it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sluice_sqlguard::{Guard, Names, Policy, Refusal, RefusalReason, Verdict};
 use tokio_postgres::types::ToSql;
 
-/// What the failure of the check says, ahead of the list of what it found.
-const MARKER: &str = "sluice-refused: ";
+use crate::check_sql::{
+    CONSTRAINT_TEXT, DEEP_MARKER, MARKER, POLICY_TEXT, VERIFY_MARKER, VIEW_TEXT,
+};
 
-/// What the failure of the check says, ahead of the definitions not judged yet.
-const VERIFY_MARKER: &str = "sluice-verify: ";
+/// A policy's allow-list as the full check takes it, built once per guard.
+#[derive(Debug)]
+pub(crate) struct AllowLists {
+    /// Names of built-in functions (`$5`).
+    builtin: Vec<String>,
+    /// `schema.name` entries (`$6`).
+    qualified: Vec<String>,
+}
 
-/// The text of a definition, by kind (`v` view, `c` domain constraint, `p` policy),
-/// for the object id `$1` — the same expressions in the check and in the fetch.
-const VIEW_TEXT: &str = "pg_catalog.pg_get_viewdef(v.oid)";
-const CONSTRAINT_TEXT: &str = "pg_catalog.pg_get_constraintdef(con.oid)";
-const POLICY_TEXT: &str = "pg_catalog.concat_ws(' AND ', \
-    pg_catalog.pg_get_expr(pol.polqual, pol.polrelid), \
-    pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid))";
-
-/// The first object id of a user-defined object (`FirstNormalObjectId`).
-const FIRST_USER_OID: &str = "16384";
-
-/// The check. Parameters: `$1` relations (quoted, qualified as written), `$2` routine
-/// names, `$3` operator symbols, `$4` type names, `$5` allowed built-in names, `$6`
-/// allowed `schema.name` entries, `$7` definitions already judged (`kind:oid:md5`).
-pub(crate) fn check_sql() -> String {
-    const EQ: &str = "OPERATOR(pg_catalog.=)";
-    let reg = |name: &str| format!("'pg_catalog.{name}'::pg_catalog.regclass");
-    let extension = reg("pg_extension");
-    let (rewrite, class, proc_, operator, type_, policy, constraint) = (
-        reg("pg_rewrite"),
-        reg("pg_class"),
-        reg("pg_proc"),
-        reg("pg_operator"),
-        reg("pg_type"),
-        reg("pg_policy"),
-        reg("pg_constraint"),
-    );
-    let user = FIRST_USER_OID;
-    format!(
-        "WITH RECURSIVE
-named AS (
-    SELECT c.oid, c.relkind
-    FROM pg_catalog.unnest($1::pg_catalog.text[]) AS r(name)
-    JOIN pg_catalog.pg_class c ON c.oid {EQ} pg_catalog.to_regclass(r.name)::pg_catalog.oid
-),
-views AS (
-    SELECT oid FROM named
-    WHERE relkind {EQ} 'v' AND oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
-      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid {EQ} {class}
-          AND e.objid {EQ} named.oid AND e.refclassid {EQ} {extension} AND e.deptype {EQ} 'e')
-    UNION
-    SELECT c.oid FROM views v
-    JOIN pg_catalog.pg_rewrite w ON w.ev_class {EQ} v.oid
-    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {rewrite} AND d.objid {EQ} w.oid
-        AND d.refclassid {EQ} {class}
-    JOIN pg_catalog.pg_class c ON c.oid {EQ} d.refobjid AND c.relkind {EQ} 'v'
-        AND c.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
-    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid {EQ} {class}
-          AND e.objid {EQ} c.oid AND e.refclassid {EQ} {extension} AND e.deptype {EQ} 'e')
-),
-body AS (
-    SELECT d.refclassid, d.refobjid FROM views v
-    JOIN pg_catalog.pg_rewrite w ON w.ev_class {EQ} v.oid
-    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {rewrite} AND d.objid {EQ} w.oid
-),
-reached AS (
-    SELECT oid FROM named
-    UNION
-    SELECT refobjid FROM body WHERE refclassid {EQ} {class}
-),
-domains AS (
-    SELECT t.oid FROM pg_catalog.pg_type t
-    WHERE t.typtype {EQ} 'd' AND t.typname {EQ} ANY ($4::pg_catalog.text[])
-    UNION
-    SELECT t.oid FROM body b JOIN pg_catalog.pg_type t ON t.oid {EQ} b.refobjid
-    WHERE b.refclassid {EQ} {type_} AND t.typtype {EQ} 'd'
-),
-candidates AS (
-    SELECT p.oid FROM pg_catalog.pg_proc p
-    WHERE p.proname {EQ} ANY ($2::pg_catalog.text[]) AND p.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
-      AND pg_catalog.pg_function_is_visible(p.oid)
-    UNION
-    SELECT refobjid FROM body WHERE refclassid {EQ} {proc_}
-    UNION
-    SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o
-    WHERE o.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
-      AND ((o.oprname {EQ} ANY ($3::pg_catalog.text[]) AND pg_catalog.pg_operator_is_visible(o.oid))
-           OR o.oid {EQ} ANY (SELECT refobjid FROM body WHERE refclassid {EQ} {operator}))
-    UNION
-    SELECT d.refobjid FROM reached r
-    JOIN pg_catalog.pg_policy pol ON pol.polrelid {EQ} r.oid
-    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {policy} AND d.objid {EQ} pol.oid
-        AND d.refclassid {EQ} {proc_}
-    UNION
-    SELECT d.refobjid FROM domains t
-    JOIN pg_catalog.pg_constraint con ON con.contypid {EQ} t.oid
-    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {constraint} AND d.objid {EQ} con.oid
-        AND d.refclassid {EQ} {proc_}
-    UNION
-    SELECT c.castfunc FROM pg_catalog.pg_cast c
-    JOIN pg_catalog.pg_type t ON t.oid {EQ} c.casttarget
-    WHERE c.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid AND c.castfunc OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
-      AND (c.castcontext OPERATOR(pg_catalog.<>) 'e' OR t.typname {EQ} ANY ($4::pg_catalog.text[]))
-),
-refused AS (
-    SELECT pg_catalog.concat('function ', n.nspname, '.', p.proname) AS what
-    FROM candidates k
-    JOIN pg_catalog.pg_proc p ON p.oid {EQ} k.oid
-    JOIN pg_catalog.pg_namespace n ON n.oid {EQ} p.pronamespace
-    WHERE CASE WHEN p.oid OPERATOR(pg_catalog.<) {user}::pg_catalog.oid
-            OR EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid {EQ} {proc_}
-                AND e.objid {EQ} p.oid AND e.refclassid {EQ} {extension} AND e.deptype {EQ} 'e')
-        -- Built in, or installed by an extension: volatile ones need the allow-list.
-        THEN p.provolatile {EQ} 'v'
-            AND NOT (p.proname::pg_catalog.text {EQ} ANY ($5::pg_catalog.text[]))
-            AND NOT (pg_catalog.concat(n.nspname, '.', p.proname) {EQ} ANY ($6::pg_catalog.text[]))
-        -- Anybody's own function: only when allowed by its qualified name.
-        ELSE NOT (pg_catalog.concat(n.nspname, '.', p.proname) {EQ} ANY ($6::pg_catalog.text[]))
-    END
-    UNION
-    SELECT pg_catalog.concat('foreign table ', n.nspname, '.', c.relname)
-    FROM reached r
-    JOIN pg_catalog.pg_class c ON c.oid {EQ} r.oid
-    JOIN pg_catalog.pg_namespace n ON n.oid {EQ} c.relnamespace
-    WHERE c.relkind {EQ} 'f'
-),
-definitions AS (
-    SELECT pg_catalog.concat('v:', v.oid, ':', pg_catalog.md5({VIEW_TEXT})) AS key FROM views v
-    UNION
-    SELECT pg_catalog.concat('c:', con.oid, ':', pg_catalog.md5({CONSTRAINT_TEXT}))
-    FROM domains t JOIN pg_catalog.pg_constraint con ON con.contypid {EQ} t.oid
-    WHERE con.contype {EQ} 'c'
-    UNION
-    SELECT pg_catalog.concat('p:', pol.oid, ':', pg_catalog.md5({POLICY_TEXT}))
-    FROM reached r JOIN pg_catalog.pg_policy pol ON pol.polrelid {EQ} r.oid
-),
-unjudged AS (
-    SELECT key FROM definitions WHERE NOT (key {EQ} ANY ($7::pg_catalog.text[]))
-)
-SELECT CASE
-    WHEN EXISTS (SELECT FROM refused) THEN pg_catalog.concat('{MARKER}',
-        (SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) FROM refused))::pg_catalog.int4
-    WHEN EXISTS (SELECT FROM unjudged) THEN pg_catalog.concat('{VERIFY_MARKER}',
-        (SELECT pg_catalog.string_agg(key, ',' ORDER BY key) FROM unjudged))::pg_catalog.int4
-END"
-    )
+impl AllowLists {
+    pub(crate) fn of(policy: &Policy) -> Arc<Self> {
+        let (qualified, builtin) = policy
+            .allowed_functions()
+            .map(str::to_owned)
+            .partition(|name: &String| name.contains('.'));
+        Arc::new(AllowLists { builtin, qualified })
+    }
 }
 
 /// The check's parameters for one statement under one policy.
@@ -191,20 +70,25 @@ pub(crate) struct CheckParams {
     routines: Vec<String>,
     operators: Vec<String>,
     types: Vec<String>,
-    builtin_allowed: Vec<String>,
-    qualified_allowed: Vec<String>,
+    allowed: Arc<AllowLists>,
     /// Definitions judged before for statements naming the same relations and types.
     pub(crate) judged: Vec<String>,
     /// The relations and types named, the key of [`Judged`].
     pub(crate) fingerprint: String,
+    /// Whether to run the full check straight away (the statement's shape needed it
+    /// before).
+    pub(crate) full: bool,
+    /// The statement timeout, in milliseconds.
+    timeout_ms: String,
 }
 
 impl CheckParams {
-    pub(crate) fn new(names: &Names, policy: &Policy, judged: &Judged) -> Self {
-        let (qualified_allowed, builtin_allowed) = policy
-            .allowed_functions()
-            .map(str::to_owned)
-            .partition(|name| name.contains('.'));
+    pub(crate) fn new(
+        names: &Names,
+        allowed: &Arc<AllowLists>,
+        judged: &Judged,
+        statement_timeout_ms: u128,
+    ) -> Self {
         let relations: Vec<String> = names
             .relations
             .iter()
@@ -217,28 +101,36 @@ impl CheckParams {
             })
             .collect();
         let fingerprint = format!("{}|{}", relations.join(","), names.types.join(","));
+        let (full, known) = judged.known(&fingerprint);
         CheckParams {
-            judged: judged.known(&fingerprint),
+            judged: known,
+            full,
+            timeout_ms: statement_timeout_ms.to_string(),
             fingerprint,
             relations,
             routines: names.routines.clone(),
             operators: names.operators.clone(),
             types: names.types.clone(),
-            builtin_allowed,
-            qualified_allowed,
+            allowed: Arc::clone(allowed),
         }
     }
 
-    /// In the order of `$1` … `$7`.
-    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 7] {
+    /// In the order of `$1` … `$8`. The quick check reads none of `$5` … `$7`, so it
+    /// gets them empty (the allow-list alone is hundreds of names to parse).
+    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 8] {
+        static EMPTY: Vec<String> = Vec::new();
+        fn full(full: bool, list: &Vec<String>) -> &Vec<String> {
+            if full { list } else { &EMPTY }
+        }
         [
             &self.relations,
             &self.routines,
             &self.operators,
             &self.types,
-            &self.builtin_allowed,
-            &self.qualified_allowed,
-            &self.judged,
+            full(self.full, &self.allowed.builtin),
+            full(self.full, &self.allowed.qualified),
+            full(self.full, &self.judged),
+            &self.timeout_ms,
         ]
     }
 }
@@ -255,6 +147,8 @@ pub(crate) enum Found {
     Refused(Refusal),
     /// Definitions to judge before the call can run (`kind:oid:md5` keys).
     Unjudged(Vec<String>),
+    /// The quick check found something only the full check can judge.
+    Deep,
 }
 
 /// What `error` says when it is the check's own failure, `None` for any other error.
@@ -264,6 +158,9 @@ pub(crate) fn found(error: &tokio_postgres::Error) -> Option<Found> {
         let at = message.find(marker)?;
         Some(message[at + marker.len()..].trim_end_matches(['"', '»', '”', ' ']))
     };
+    if after(DEEP_MARKER).is_some() {
+        return Some(Found::Deep);
+    }
     if let Some(keys) = after(VERIFY_MARKER) {
         return Some(Found::Unjudged(
             keys.split(',').map(str::to_owned).collect(),
@@ -282,33 +179,44 @@ pub(crate) fn found(error: &tokio_postgres::Error) -> Option<Found> {
     )))
 }
 
-/// Definitions judged so far, by the relations and types of the statements that
-/// reached them. Bounded: past [`Judged::CAPACITY`] statement shapes it starts afresh
-/// (which costs a round trip per shape, never safety).
+/// What earlier calls learnt about statements naming the same relations and types:
+/// whether they needed the full check, and the definitions judged for them. Only ever
+/// makes a call skip a round trip, never a check. Bounded: past [`Judged::CAPACITY`]
+/// shapes it starts afresh.
 #[derive(Debug, Default)]
 pub(crate) struct Judged {
-    by_names: Mutex<HashMap<String, Vec<String>>>,
+    by_names: Mutex<HashMap<String, Shape>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Shape {
+    full: bool,
+    judged: Vec<String>,
 }
 
 impl Judged {
     const CAPACITY: usize = 10_000;
 
-    fn known(&self, fingerprint: &str) -> Vec<String> {
+    fn known(&self, fingerprint: &str) -> (bool, Vec<String>) {
         self.by_names
             .lock()
-            .map(|map| map.get(fingerprint).cloned().unwrap_or_default())
+            .ok()
+            .and_then(|map| map.get(fingerprint).cloned())
+            .map(|shape| (shape.full, shape.judged))
             .unwrap_or_default()
     }
 
+    /// Records that statements of this shape need the full check, and what it judged.
     pub(crate) fn add(&self, fingerprint: &str, keys: &[String]) {
         if let Ok(mut map) = self.by_names.lock() {
             if map.len() >= Self::CAPACITY {
                 map.clear();
             }
-            let entry = map.entry(fingerprint.to_owned()).or_default();
+            let shape = map.entry(fingerprint.to_owned()).or_default();
+            shape.full = true;
             for key in keys {
-                if !entry.contains(key) {
-                    entry.push(key.clone());
+                if !shape.judged.contains(key) {
+                    shape.judged.push(key.clone());
                 }
             }
         }

@@ -33,19 +33,30 @@
 //! already gone) only session advisory locks can remain, and only they are released,
 //! in the same message as the `ROLLBACK`. docs/performance.md records the cost.
 
-/// `BEGIN …` followed by the pins, as one simple-query string.
-pub(crate) fn begin_with_pins(begin: &str, statement_timeout_ms: u128) -> String {
-    format!(
-        "{begin}; SET LOCAL statement_timeout = {statement_timeout_ms}; \
-         SET LOCAL standard_conforming_strings = on; \
-         SET LOCAL backslash_quote = safe_encoding; \
-         SET LOCAL client_encoding = 'UTF8'"
-    )
+/// What every connection is opened with, beyond the caller's own options:
+/// `plan_cache_mode = force_generic_plan`, so the catalog check (a prepared statement
+/// whose custom plans cost more to make than to run) is planned once per connection. The
+/// check sets `plan_cache_mode` back to `auto` for the rest of the transaction, so the
+/// caller's statement is planned as PostgreSQL would plan it by default. A startup
+/// option is what `RESET ALL` returns to, so the session reset keeps it.
+pub(crate) fn startup_options(config: &mut tokio_postgres::Config) {
+    let mut options = config.get_options().unwrap_or("").to_owned();
+    if !options.is_empty() {
+        options.push(' ');
+    }
+    options.push_str("-c plan_cache_mode=force_generic_plan");
+    config.options(&options);
 }
 
-/// Ends a read: the rollback, then the release of any session advisory lock the read
-/// took (through a function the guard could not see into).
-pub(crate) const END_READ: &str = "ROLLBACK; SELECT pg_advisory_unlock_all()";
+/// Ends a read. With the default allow-list no function a read can reach takes a
+/// session advisory lock (the catalog check refuses every other function), so the
+/// rollback is all.
+pub(crate) const END_READ: &str = "ROLLBACK";
+
+/// Ends a read under a policy that allows more functions than the defaults (an
+/// operator's own, which might take a session advisory lock): the rollback, then the
+/// release of the locks, in one message.
+pub(crate) const END_READ_UNLOCK: &str = "ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()";
 
 /// The reset's statements, shared by [`RESET`] and [`END_WRITE`].
 macro_rules! reset_statements {

@@ -1,0 +1,233 @@
+//! The SQL of the catalog check ([`crate::objects`]), and the settings every transaction
+//! pins ([`crate::session`]), which travel in the same statement.
+//!
+//! Every function, operator and type in it is qualified with `pg_catalog`, operators as
+//! `OPERATOR(pg_catalog.=)`, so a hostile `search_path` cannot redirect it.
+//!
+//! Parameters, the same for both forms: `$1` relations (quoted, qualified as written),
+//! `$2` routine names, `$3` operator symbols, `$4` type names, `$5` allowed built-in
+//! names, `$6` allowed `schema.name` entries, `$7` definitions already judged
+//! (`kind:oid:md5`), `$8` the statement timeout in milliseconds.
+
+/// What the failure of the check says, ahead of the list of what it found.
+pub(crate) const MARKER: &str = "sluice-refused: ";
+
+/// What the failure of the check says, ahead of the definitions not judged yet.
+pub(crate) const VERIFY_MARKER: &str = "sluice-verify: ";
+
+/// The text of a definition, by kind (`v` view, `c` domain constraint, `p` policy),
+/// for the object id `$1` — the same expressions in the check and in the fetch.
+pub(crate) const VIEW_TEXT: &str = "pg_catalog.pg_get_viewdef(v.oid)";
+pub(crate) const CONSTRAINT_TEXT: &str = "pg_catalog.pg_get_constraintdef(con.oid)";
+pub(crate) const POLICY_TEXT: &str = "pg_catalog.concat_ws(' AND ', \
+    pg_catalog.pg_get_expr(pol.polqual, pol.polrelid), \
+    pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid))";
+
+/// What the quick check's failure says: the statement reaches something only the full
+/// check can judge.
+pub(crate) const DEEP_MARKER: &str = "sluice-deep: ";
+
+/// The parameter types, `$1` … `$8`.
+pub(crate) const PARAMETER_TYPES: [tokio_postgres::types::Type; 8] = {
+    use tokio_postgres::types::Type;
+    [
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT,
+    ]
+};
+
+/// The pins, as `set_config` calls local to the transaction (one statement is cheaper
+/// than four `SET LOCAL`s; see docs/performance.md).
+const PINS: &str = "pg_catalog.set_config('statement_timeout', $8, true), \
+    pg_catalog.set_config('standard_conforming_strings', 'on', true), \
+    pg_catalog.set_config('backslash_quote', 'safe_encoding', true), \
+    pg_catalog.set_config('client_encoding', 'UTF8', true), \
+    pg_catalog.set_config('plan_cache_mode', 'auto', true)";
+
+const EQ: &str = "OPERATOR(pg_catalog.=)";
+
+fn reg(name: &str) -> String {
+    format!("'pg_catalog.{name}'::pg_catalog.regclass")
+}
+
+/// True for an object that an extension installed (`$oid` of catalog `$class`).
+fn extension_member(class: &str, oid: &str) -> String {
+    format!(
+        "EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid {EQ} {} \
+         AND e.objid {EQ} {oid} AND e.refclassid {EQ} {} AND e.deptype {EQ} 'e')",
+        reg(class),
+        reg("pg_extension")
+    )
+}
+
+/// The quick check: the pins, and index look-ups that find whether the statement can
+/// reach anything the full check must judge (a user view, a foreign table, a relation
+/// with row-level security, a user function or operator of a name it uses, a domain it
+/// casts to, an implicit user cast). Fails with [`DEEP_MARKER`] when it can.
+pub(crate) fn quick() -> String {
+    let user = FIRST_USER_OID;
+    let proc_member = extension_member("pg_proc", "p.oid");
+    let operator_member = extension_member("pg_operator", "o.oid");
+    format!(
+        "SELECT {PINS}, CASE WHEN
+    (pg_catalog.cardinality($1::pg_catalog.text[]) OPERATOR(pg_catalog.>) 0
+     AND EXISTS (SELECT FROM pg_catalog.unnest($1::pg_catalog.text[]) r
+        JOIN pg_catalog.pg_class c ON c.oid {EQ} pg_catalog.to_regclass(r)::pg_catalog.oid
+        WHERE c.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+          AND (c.relkind {EQ} 'v' OR c.relkind {EQ} 'f' OR c.relrowsecurity)))
+ OR (pg_catalog.cardinality($2::pg_catalog.text[]) OPERATOR(pg_catalog.>) 0
+     AND EXISTS (SELECT FROM pg_catalog.pg_proc p
+        WHERE p.proname {EQ} ANY ($2::pg_catalog.text[])
+          AND p.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+          AND (p.provolatile {EQ} 'v' OR NOT {proc_member})))
+ OR EXISTS (SELECT FROM pg_catalog.pg_operator o
+        JOIN pg_catalog.pg_proc f ON f.oid {EQ} o.oprcode::pg_catalog.oid
+        WHERE o.oprname {EQ} ANY ($3::pg_catalog.text[])
+          AND o.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+          AND (f.provolatile {EQ} 'v' OR NOT {operator_member}))
+ OR (pg_catalog.cardinality($4::pg_catalog.text[]) OPERATOR(pg_catalog.>) 0
+     AND EXISTS (SELECT FROM pg_catalog.pg_type t
+        WHERE t.typname {EQ} ANY ($4::pg_catalog.text[]) AND t.typtype {EQ} 'd'))
+ OR EXISTS (SELECT FROM pg_catalog.pg_cast k
+        JOIN pg_catalog.pg_type t ON t.oid {EQ} k.casttarget
+        WHERE k.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+          AND (k.castcontext OPERATOR(pg_catalog.<>) 'e'
+               OR t.typname {EQ} ANY ($4::pg_catalog.text[])))
+THEN pg_catalog.concat('{DEEP_MARKER}', 'full check')::pg_catalog.int4 END"
+    )
+}
+
+/// The first object id of a user-defined object (`FirstNormalObjectId`).
+const FIRST_USER_OID: &str = "16384";
+
+/// The full check: the pins, then views followed through their rules, names matched
+/// against visible user functions and operators, domain checks, policies and casts
+/// followed to their functions, foreign tables. Fails with [`MARKER`] and what it
+/// found, or with [`VERIFY_MARKER`] and the definitions not judged yet.
+pub(crate) fn full() -> String {
+    let extension = reg("pg_extension");
+    let (rewrite, class, proc_, operator, type_, policy, constraint) = (
+        reg("pg_rewrite"),
+        reg("pg_class"),
+        reg("pg_proc"),
+        reg("pg_operator"),
+        reg("pg_type"),
+        reg("pg_policy"),
+        reg("pg_constraint"),
+    );
+    let user = FIRST_USER_OID;
+    format!(
+        "WITH RECURSIVE
+named AS (
+    SELECT c.oid, c.relkind
+    FROM pg_catalog.unnest($1::pg_catalog.text[]) AS r(name)
+    JOIN pg_catalog.pg_class c ON c.oid {EQ} pg_catalog.to_regclass(r.name)::pg_catalog.oid
+),
+views AS (
+    SELECT oid FROM named
+    WHERE relkind {EQ} 'v' AND oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid {EQ} {class}
+          AND e.objid {EQ} named.oid AND e.refclassid {EQ} {extension} AND e.deptype {EQ} 'e')
+    UNION
+    SELECT c.oid FROM views v
+    JOIN pg_catalog.pg_rewrite w ON w.ev_class {EQ} v.oid
+    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {rewrite} AND d.objid {EQ} w.oid
+        AND d.refclassid {EQ} {class}
+    JOIN pg_catalog.pg_class c ON c.oid {EQ} d.refobjid AND c.relkind {EQ} 'v'
+        AND c.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid {EQ} {class}
+          AND e.objid {EQ} c.oid AND e.refclassid {EQ} {extension} AND e.deptype {EQ} 'e')
+),
+body AS (
+    SELECT d.refclassid, d.refobjid FROM views v
+    JOIN pg_catalog.pg_rewrite w ON w.ev_class {EQ} v.oid
+    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {rewrite} AND d.objid {EQ} w.oid
+),
+reached AS (
+    SELECT oid FROM named
+    UNION
+    SELECT refobjid FROM body WHERE refclassid {EQ} {class}
+),
+domains AS (
+    SELECT t.oid FROM pg_catalog.pg_type t
+    WHERE t.typtype {EQ} 'd' AND t.typname {EQ} ANY ($4::pg_catalog.text[])
+    UNION
+    SELECT t.oid FROM body b JOIN pg_catalog.pg_type t ON t.oid {EQ} b.refobjid
+    WHERE b.refclassid {EQ} {type_} AND t.typtype {EQ} 'd'
+),
+candidates AS (
+    SELECT p.oid FROM pg_catalog.pg_proc p
+    WHERE p.proname {EQ} ANY ($2::pg_catalog.text[]) AND p.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+      AND pg_catalog.pg_function_is_visible(p.oid)
+    UNION
+    SELECT refobjid FROM body WHERE refclassid {EQ} {proc_}
+    UNION
+    SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o
+    WHERE o.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
+      AND ((o.oprname {EQ} ANY ($3::pg_catalog.text[]) AND pg_catalog.pg_operator_is_visible(o.oid))
+           OR o.oid {EQ} ANY (SELECT refobjid FROM body WHERE refclassid {EQ} {operator}))
+    UNION
+    SELECT d.refobjid FROM reached r
+    JOIN pg_catalog.pg_policy pol ON pol.polrelid {EQ} r.oid
+    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {policy} AND d.objid {EQ} pol.oid
+        AND d.refclassid {EQ} {proc_}
+    UNION
+    SELECT d.refobjid FROM domains t
+    JOIN pg_catalog.pg_constraint con ON con.contypid {EQ} t.oid
+    JOIN pg_catalog.pg_depend d ON d.classid {EQ} {constraint} AND d.objid {EQ} con.oid
+        AND d.refclassid {EQ} {proc_}
+    UNION
+    SELECT c.castfunc FROM pg_catalog.pg_cast c
+    JOIN pg_catalog.pg_type t ON t.oid {EQ} c.casttarget
+    WHERE c.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid AND c.castfunc OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
+      AND (c.castcontext OPERATOR(pg_catalog.<>) 'e' OR t.typname {EQ} ANY ($4::pg_catalog.text[]))
+),
+refused AS (
+    SELECT pg_catalog.concat('function ', n.nspname, '.', p.proname) AS what
+    FROM candidates k
+    JOIN pg_catalog.pg_proc p ON p.oid {EQ} k.oid
+    JOIN pg_catalog.pg_namespace n ON n.oid {EQ} p.pronamespace
+    WHERE CASE WHEN p.oid OPERATOR(pg_catalog.<) {user}::pg_catalog.oid
+            OR EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid {EQ} {proc_}
+                AND e.objid {EQ} p.oid AND e.refclassid {EQ} {extension} AND e.deptype {EQ} 'e')
+        -- Built in, or installed by an extension: volatile ones need the allow-list.
+        THEN p.provolatile {EQ} 'v'
+            AND NOT (p.proname::pg_catalog.text {EQ} ANY ($5::pg_catalog.text[]))
+            AND NOT (pg_catalog.concat(n.nspname, '.', p.proname) {EQ} ANY ($6::pg_catalog.text[]))
+        -- Anybody's own function: only when allowed by its qualified name.
+        ELSE NOT (pg_catalog.concat(n.nspname, '.', p.proname) {EQ} ANY ($6::pg_catalog.text[]))
+    END
+    UNION
+    SELECT pg_catalog.concat('foreign table ', n.nspname, '.', c.relname)
+    FROM reached r
+    JOIN pg_catalog.pg_class c ON c.oid {EQ} r.oid
+    JOIN pg_catalog.pg_namespace n ON n.oid {EQ} c.relnamespace
+    WHERE c.relkind {EQ} 'f'
+),
+definitions AS (
+    SELECT pg_catalog.concat('v:', v.oid, ':', pg_catalog.md5({VIEW_TEXT})) AS key FROM views v
+    UNION
+    SELECT pg_catalog.concat('c:', con.oid, ':', pg_catalog.md5({CONSTRAINT_TEXT}))
+    FROM domains t JOIN pg_catalog.pg_constraint con ON con.contypid {EQ} t.oid
+    WHERE con.contype {EQ} 'c'
+    UNION
+    SELECT pg_catalog.concat('p:', pol.oid, ':', pg_catalog.md5({POLICY_TEXT}))
+    FROM reached r JOIN pg_catalog.pg_policy pol ON pol.polrelid {EQ} r.oid
+),
+unjudged AS (
+    SELECT key FROM definitions WHERE NOT (key {EQ} ANY ($7::pg_catalog.text[]))
+)
+SELECT {PINS}, CASE
+    WHEN EXISTS (SELECT FROM refused) THEN pg_catalog.concat('{MARKER}',
+        (SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) FROM refused))::pg_catalog.int4
+    WHEN EXISTS (SELECT FROM unjudged) THEN pg_catalog.concat('{VERIFY_MARKER}',
+        (SELECT pg_catalog.string_agg(key, ',' ORDER BY key) FROM unjudged))::pg_catalog.int4
+END"
+    )
+}
