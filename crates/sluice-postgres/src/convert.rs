@@ -26,6 +26,47 @@ use base64::Engine;
 use serde_json::{Number, Value};
 use tokio_postgres::types::{Kind, Type};
 
+/// The bytes a value costs in a tool result: its JSON encoding (a control character is
+/// six bytes, `\u0001`), counted twice, because a result is sent both as text and as
+/// structured content. The byte cap ([`DatabaseConfig::max_bytes`]) counts this, so
+/// `SELECT repeat(chr(1), 1000000)` cannot turn a 1 MiB cap into a 12 MB response.
+///
+/// [`DatabaseConfig::max_bytes`]: crate::DatabaseConfig::max_bytes
+pub fn sent_len(value: &Value) -> usize {
+    2 * json_len(value)
+}
+
+fn json_len(value: &Value) -> usize {
+    match value {
+        Value::Null => 4,
+        Value::Bool(b) => {
+            if *b {
+                4
+            } else {
+                5
+            }
+        }
+        Value::Number(n) => n.to_string().len(),
+        Value::String(s) => {
+            2 + s
+                .bytes()
+                .map(|b| match b {
+                    b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+                    0x00..=0x1f => 6,
+                    _ => 1,
+                })
+                .sum::<usize>()
+        }
+        Value::Array(items) => 2 + items.iter().map(|v| json_len(v) + 1).sum::<usize>(),
+        Value::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(k, v)| json_len(&Value::String(k.clone())) + 1 + json_len(v) + 1)
+                .sum::<usize>()
+        }
+    }
+}
+
 /// The JSON for one value of type `ty` printed by PostgreSQL as `text`.
 pub fn to_json(ty: &Type, text: Option<&str>) -> Value {
     let Some(text) = text else {

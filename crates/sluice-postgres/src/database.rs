@@ -44,7 +44,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     /// Most rows returned to the client (default 1000); the result says when it was cut.
     pub max_rows: usize,
-    /// Most bytes of values returned to the client (default 1 MiB).
+    /// Most bytes of values returned to the client (default 1 MiB), counted as they are
+    /// sent: JSON-escaped, and twice, since a result goes out both as text and as
+    /// structured content.
     pub max_bytes: usize,
     /// The guard for reads (default: the read-only policy).
     pub read_guard: Guard,
@@ -579,9 +581,9 @@ impl Database {
                             }
                             let mut values = Vec::with_capacity(types.len());
                             for (i, ty) in types.iter().enumerate() {
-                                let text = row.get(i);
-                                bytes += text.map_or(4, str::len);
-                                values.push(convert::to_json(ty, text));
+                                let value = convert::to_json(ty, row.get(i));
+                                bytes += convert::sent_len(&value);
+                                values.push(value);
                             }
                             if rows.len() >= max_rows || bytes > self.config.max_bytes {
                                 truncated = true;
@@ -730,9 +732,11 @@ impl Database {
             let mut values = Vec::with_capacity(row.len());
             for (i, column) in row.columns().iter().enumerate() {
                 let RawBytes(raw) = row.try_get(i)?;
-                bytes += raw.map_or(4, <[u8]>::len);
                 match binary::decode(column.type_(), raw) {
-                    Some(value) => values.push(value),
+                    Some(value) => {
+                        bytes += convert::sent_len(&value);
+                        values.push(value);
+                    }
                     None => {
                         decodable = false;
                         break;

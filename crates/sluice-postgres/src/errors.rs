@@ -1,9 +1,12 @@
 //! Database errors, sanitised for the client.
 //!
 //! The client (often a language model) needs to know *what* went wrong to fix its SQL:
-//! "relation \"x\" does not exist" is useful and safe. It must not learn the server's
-//! internals: connection strings, passwords, file paths, or the query plans and context
-//! PostgreSQL puts in `DETAIL`, `HINT` and `WHERE`. Those go to the server log only.
+//! "relation \"x\" does not exist" is useful and safe, and so is PostgreSQL's `HINT`
+//! ("You might need to add explicit type casts"), which is what a model needs to fix
+//! its SQL. It must not learn the server's internals: connection strings, passwords,
+//! file paths, or the rows and context PostgreSQL puts in `DETAIL` and `WHERE`. Those go
+//! to the server log only; file paths and connection strings are scrubbed from the
+//! message and the hint.
 
 use tokio_postgres::error::SqlState;
 
@@ -54,7 +57,10 @@ pub fn sanitise(error: &tokio_postgres::Error) -> ClientError {
         // System and internal errors can name files on the server.
         "the database reported an internal error".to_owned()
     } else {
-        scrub(db.message())
+        match db.hint() {
+            Some(hint) => format!("{} Hint: {}", scrub(db.message()), scrub(hint)),
+            None => scrub(db.message()),
+        }
     };
     ClientError {
         sqlstate: Some(code.code().to_owned()),
@@ -62,13 +68,20 @@ pub fn sanitise(error: &tokio_postgres::Error) -> ClientError {
     }
 }
 
-/// Removes what looks like a file path or a connection string from a message.
+/// Removes what looks like a file path or a connection string from a message. A path
+/// starts with `/` and a name (`/etc/hostname`); the operator `/` on its own stays
+/// ("operator does not exist: text / integer").
 fn scrub(message: &str) -> String {
     message
         .split(' ')
         .map(|word| {
             let bare = word.trim_matches(|c: char| c == '"' || c == '\'' || c == ',' || c == ':');
-            if bare.starts_with('/') || bare.contains("://") || bare.contains("password=") {
+            let path = bare.strip_prefix('/').is_some_and(|rest| {
+                rest.starts_with(|c: char| {
+                    c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '~')
+                })
+            });
+            if path || bare.contains("://") || bare.contains("password=") {
                 "[redacted]"
             } else {
                 word
@@ -109,5 +122,14 @@ mod tests {
             "relation \"users\" does not exist"
         );
         assert_eq!(scrub("bad postgres://u:p@h/db here"), "bad [redacted] here");
+        // Operators are not paths.
+        assert_eq!(
+            scrub("operator does not exist: text / integer"),
+            "operator does not exist: text / integer"
+        );
+        assert_eq!(
+            scrub("could not stat \"/etc\""),
+            "could not stat [redacted]"
+        );
     }
 }

@@ -177,6 +177,29 @@ async fn results_are_capped_and_say_so() {
 }
 
 #[tokio::test]
+async fn the_byte_cap_counts_what_is_sent() {
+    // Control characters are six bytes each in JSON, and a result goes out twice (text
+    // and structured content): the cap must hold for the response, not the raw values.
+    let f = fixture(1000, Duration::from_secs(30)).await;
+    let reader = session(&f.server, Some("reader")).await;
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "queryDatabase", "arguments": {"sql":
+        "SELECT repeat(chr(1), 20000) AS x FROM generate_series(1, 50)"}}});
+    let response = reader.handle(&request.to_string()).await.unwrap();
+    let cap = 1024 * 1024;
+    assert!(
+        response.len() < cap + 64 * 1024,
+        "{} bytes sent for a {cap}-byte cap",
+        response.len()
+    );
+    let answer: Value = serde_json::from_str(&response).unwrap();
+    let result = &answer["result"]["structuredContent"];
+    assert_eq!(result["truncated"], true);
+    let rows = result["rowCount"].as_u64().unwrap();
+    assert!((1..50).contains(&rows), "{rows} rows");
+}
+
+#[tokio::test]
 async fn the_statement_timeout_stops_slow_queries() {
     let f = fixture(1000, Duration::from_secs(1)).await;
     // pg_sleep is refused by the guard, so the slow query is a honest (big) one.
