@@ -16,7 +16,7 @@ use crate::describe::{describe, is_ddl_kind, writes_data};
 use crate::names::{Collected, fold, relation_name, write_targets};
 use crate::policy::{Mode, Policy};
 use crate::verdict::{Allowed, Refusal, RefusalReason, StatementKind, Verdict};
-use crate::{agreement, relations};
+use crate::{agreement, expansion, relations};
 
 /// Checks `sql` against `policy`.
 pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
@@ -450,7 +450,10 @@ impl Visitor for Walker<'_> {
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Verdict> {
         self.collected.expr(expr);
         match expr {
-            Expr::Function(Function { name, .. }) => self.check_function_name(name),
+            Expr::Function(function) => {
+                self.check_function_name(&function.name)?;
+                self.check_expansion(function)
+            }
             // Sub-queries in expressions are walked like any other query: their own
             // pre_visit_query runs when the visitor reaches them.
             _ => ControlFlow::Continue(()),
@@ -459,6 +462,35 @@ impl Visitor for Walker<'_> {
 }
 
 impl Walker<'_> {
+    /// Refuses a call that would build a value above the policy's bound: while planning,
+    /// when its arguments are constants, or for every row, when its count is.
+    fn check_expansion(&self, function: &Function) -> ControlFlow<Verdict> {
+        if !expansion::is_growing(function) {
+            return ControlFlow::Continue(());
+        }
+        let bound = self.policy.max_constant_bytes as u128;
+        let size = expansion::oversized_count(function, bound).or_else(|| {
+            expansion::constant_size(&Expr::Function(function.clone())).filter(|s| *s > bound)
+        });
+        match size {
+            Some(size) => ControlFlow::Break(Verdict::refused(
+                RefusalReason::TooLarge,
+                format!(
+                    "{} would build a value of up to {} bytes (the limit is {bound}); \
+                     PostgreSQL builds such values in memory, constant ones while it plans. \
+                     Ask for less.",
+                    function.name,
+                    if size == u128::MAX {
+                        "unbounded".to_owned()
+                    } else {
+                        size.to_string()
+                    },
+                ),
+            )),
+            None => ControlFlow::Continue(()),
+        }
+    }
+
     fn check_function_name(&mut self, name: &ObjectName) -> ControlFlow<Verdict> {
         self.collected.routine(name);
         // The name as called, with the table function's name not being a relation read.

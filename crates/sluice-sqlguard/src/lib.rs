@@ -57,6 +57,7 @@
 mod agreement;
 mod check;
 mod describe;
+mod expansion;
 mod functions;
 mod lexer;
 pub mod manual;
@@ -65,7 +66,10 @@ mod policy;
 mod relations;
 mod verdict;
 
-pub use policy::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPERATORS, DEFAULT_MAX_SQL_BYTES, Policy};
+pub use policy::{
+    DEFAULT_MAX_CONSTANT_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPERATORS, DEFAULT_MAX_SQL_BYTES,
+    Policy,
+};
 pub use verdict::{Allowed, Names, Refusal, RefusalReason, StatementKind, Verdict};
 
 /// Decides whether SQL may run under a [`Policy`].

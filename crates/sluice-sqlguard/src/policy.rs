@@ -11,6 +11,10 @@ pub const DEFAULT_MAX_SQL_BYTES: usize = 100 * 1024;
 /// The default limit on the parser's recursion depth (nested expressions and queries).
 pub const DEFAULT_MAX_DEPTH: usize = 32;
 
+/// The default bound on a value a growing function (`repeat`, `lpad`, …) may build:
+/// 1 MiB, the default result cap of `sluice-postgres`.
+pub const DEFAULT_MAX_CONSTANT_BYTES: usize = 1024 * 1024;
+
 /// The default limit on operators (`+`, `AND`, `||`, `::`, …) in one statement.
 pub const DEFAULT_MAX_OPERATORS: usize = 2_000;
 
@@ -64,6 +68,7 @@ pub struct Policy {
     pub(crate) max_sql_bytes: usize,
     pub(crate) max_depth: usize,
     pub(crate) max_operators: usize,
+    pub(crate) max_constant_bytes: usize,
 }
 
 /// Reading or writing.
@@ -92,6 +97,7 @@ impl Policy {
             max_sql_bytes: DEFAULT_MAX_SQL_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
             max_operators: DEFAULT_MAX_OPERATORS,
+            max_constant_bytes: DEFAULT_MAX_CONSTANT_BYTES,
         }
     }
 
@@ -204,6 +210,16 @@ impl Policy {
     #[must_use]
     pub fn max_operators(mut self, operators: usize) -> Self {
         self.max_operators = operators;
+        self
+    }
+
+    /// Sets the largest value a growing function (`repeat`, `lpad`, `rpad`, `format`,
+    /// `array_fill`, …) may build from constants, and the largest constant count it may
+    /// take. PostgreSQL folds constant calls while it plans, before any timeout or row
+    /// cap applies.
+    #[must_use]
+    pub fn max_constant_bytes(mut self, bytes: usize) -> Self {
+        self.max_constant_bytes = bytes;
         self
     }
 

@@ -191,6 +191,9 @@ pub enum RefusalReason {
     /// A write to a system catalog (`UPDATE pg_settings …`, `DELETE FROM
     /// pg_catalog.pg_description …`).
     SystemCatalogWrite,
+    /// A call would build a value above the policy's bound (`repeat('x', 500000000)`),
+    /// in memory, and while planning when its arguments are constants.
+    TooLarge,
     /// The statement would run code that its text does not show: a user-defined
     /// function behind a view, an overload, attribute notation, an operator, a cast, a
     /// domain check or a row-level security policy, or a foreign table. Found in the
@@ -220,6 +223,7 @@ impl RefusalReason {
             RefusalReason::SensitiveRelation => "sensitive_relation",
             RefusalReason::SystemCatalogWrite => "system_catalog_write",
             RefusalReason::HiddenCode => "hidden_code",
+            RefusalReason::TooLarge => "too_large",
         }
     }
 }

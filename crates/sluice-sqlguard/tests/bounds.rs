@@ -162,3 +162,33 @@ proptest! {
         let _ = Guard::write().check(&sql);
     }
 }
+
+#[test]
+fn growing_functions_are_bounded_by_what_they_would_build() {
+    let guard = Guard::read_only();
+    for sql in [
+        "SELECT format('%900000000s', 'x')",
+        "SELECT repeat('x', 1000) || repeat(repeat('y', 1100), 1000)",
+        "SELECT lpad(name, 2000000) FROM t",
+        "SELECT array_fill('x'::text, ARRAY[2000, 2000])",
+        "SELECT replace(repeat('a', 100000), 'a', repeat('b', 100))",
+    ] {
+        assert_eq!(
+            guard.check(sql).refusal().map(|r| r.reason),
+            Some(RefusalReason::TooLarge),
+            "{sql}"
+        );
+    }
+    for sql in [
+        "SELECT repeat('-', 80)",
+        "SELECT lpad(code, 8, '0') FROM t",
+        "SELECT repeat(name, 2) FROM t",
+        "SELECT format('%s and %s', a, b) FROM t",
+        "SELECT replace(note, 'a', 'b') FROM t",
+    ] {
+        assert!(guard.check(sql).is_allowed(), "{sql}");
+    }
+    // The bound is the policy's.
+    let strict = Guard::new(Policy::read_only().max_constant_bytes(10));
+    assert!(!strict.check("SELECT repeat('-', 80)").is_allowed());
+}

@@ -92,6 +92,22 @@ async fn prove(
             Err(format!("{name}: {all} functions, {volatile} volatile"))
         };
     }
+    if let Some(name) = proof.strip_prefix("immutable:") {
+        // Immutable: PostgreSQL folds a call with constant arguments while planning.
+        let row = client
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE provolatile = 'i') FROM pg_proc WHERE proname = $1",
+                &[&name],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let (all, immutable): (i64, i64) = (row.get(0), row.get(1));
+        return if all > 0 && immutable == all {
+            Ok(())
+        } else {
+            Err(format!("{name}: {all} functions, {immutable} immutable"))
+        };
+    }
     if let Some(name) = proof.strip_prefix("absent:") {
         let row = client
             .query_one("SELECT count(*) FROM pg_proc WHERE proname = $1", &[&name])
@@ -203,4 +219,57 @@ async fn the_extended_protocol_refuses_several_statements_too() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::SYNTAX_ERROR));
+}
+
+/// Why constant expansions are refused by size: PostgreSQL builds them while it plans,
+/// before a timeout or a row cap could apply, in the backend's memory. EXPLAIN (which
+/// only plans) shows the whole computation folded to a number, and the backend's peak
+/// memory grows by the size of the value.
+#[tokio::test]
+async fn constant_expansion_is_built_while_planning() {
+    let (_db, client) = sample_database().await;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let peak = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+    };
+    let before = peak();
+    let rows = client
+        .simple_query("EXPLAIN (VERBOSE) SELECT length(repeat(repeat('x', 1000), 50000))")
+        .await
+        .unwrap();
+    let plan: String = rows
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        plan.contains("50000000"),
+        "not folded while planning: {plan}"
+    );
+    // The backend's peak memory, where this test can read it (a server on this machine).
+    if let (Some(before), Some(after)) = (before, peak()) {
+        assert!(
+            after >= before + 40_000,
+            "peak memory {before} kB -> {after} kB for a 50 MB constant"
+        );
+    }
+    assert_eq!(
+        sluice_sqlguard::Guard::read_only()
+            .check("SELECT length(repeat(repeat('x', 1000), 50000))")
+            .refusal()
+            .map(|r| r.reason),
+        Some(sluice_sqlguard::RefusalReason::TooLarge)
+    );
 }

@@ -98,3 +98,6 @@ SELECT 10 / 2 AS half, 'a/b' AS path
 SELECT X'1F' AS bits, B'101' AS more_bits, U&'caf\00e9' AS cafe
 SELECT * FROM customers UNION SELECT * FROM customers
 SELECT enum_range(NULL::mood), enum_first(NULL::mood)
+SELECT repeat('-', 40) AS rule, lpad('7', 3, '0') AS padded, format('%10s|', 'x')
+SELECT repeat(name, 3) FROM customers
+SELECT to_char(total, '999999999990.00') FROM orders
