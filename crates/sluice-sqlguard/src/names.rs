@@ -13,10 +13,26 @@ use crate::verdict::Names;
 /// An identifier as PostgreSQL sees it: unquoted names fold to lower case, quoted names
 /// keep their case exactly.
 pub(crate) fn fold(ident: &sqlparser::ast::Ident) -> String {
-    match ident.quote_style {
+    let mut name = match ident.quote_style {
         Some(_) => ident.value.clone(),
         // PostgreSQL folds ASCII letters only (in UTF-8): `ᴋ` and the Kelvin sign stay.
         None => ident.value.to_ascii_lowercase(),
+    };
+    truncate_identifier(&mut name);
+    name
+}
+
+/// PostgreSQL keeps the first 63 bytes of a longer name (`NAMEDATALEN - 1`), cut at a
+/// character boundary, and resolves that: a 70-character call names the function whose
+/// name is its first 63 bytes.
+fn truncate_identifier(name: &mut String) {
+    const MAX: usize = 63;
+    if name.len() > MAX {
+        let mut end = MAX;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
     }
 }
 

@@ -278,3 +278,23 @@ fn sensitive_relations_are_a_list_the_operator_can_change() {
             .contains(&"pg_catalog.pg_authid")
     );
 }
+
+#[test]
+fn long_names_are_judged_as_postgres_truncates_them() {
+    // PostgreSQL resolves the first 63 bytes of a longer name, so the guard judges (and
+    // hands the catalog check) those, not the name as written.
+    let long = format!("f{}", "x".repeat(80));
+    let truncated: String = long.chars().take(63).collect();
+    let guard = Guard::new(Policy::read_only().allow_function(&format!("public.{truncated}")));
+    assert!(guard.check(&format!("SELECT public.{long}()")).is_allowed());
+    let Verdict::Allowed(allowed) = Guard::read_only().check(&format!("SELECT {long} FROM t"))
+    else {
+        panic!("a long column name");
+    };
+    assert_eq!(allowed.names.routines, Vec::<String>::new());
+    let Verdict::Allowed(allowed) = Guard::read_only().check(&format!("SELECT c.{long} FROM t c"))
+    else {
+        panic!("a long qualified name");
+    };
+    assert_eq!(allowed.names.routines, [truncated]);
+}
