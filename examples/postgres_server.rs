@@ -9,7 +9,7 @@
 //!
 //! Every flag has an environment variable; `--help` lists them. Logs go to standard
 //! error (`RUST_LOG` filters them): standard output carries the protocol.
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stderr, clippy::print_stdout)]
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -84,6 +84,17 @@ struct Flags {
     /// Most connections in the pool.
     #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 8)]
     pool_size: usize,
+
+    /// Print the SQL that creates a role that may only read (named ROLE, default
+    /// sluice_reader) in the database of --database-url, for --read-database-url, and
+    /// exit. Run it once as the database's owner: `postgres_server --print-setup-sql |
+    /// psql "$DATABASE_URL"`.
+    #[arg(long, value_name = "ROLE", num_args = 0..=1, default_missing_value = "sluice_reader")]
+    print_setup_sql: Option<String>,
+
+    /// The schemas the read role of --print-setup-sql may read (comma-separated).
+    #[arg(long, default_value = "public")]
+    setup_schemas: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +145,23 @@ async fn main() -> ExitCode {
     }
     if let Some(root) = std::env::var_os("PGSSLROOTCERT").filter(|_| !says("sslrootcert")) {
         tls.root_cert = Some(root.into());
+    }
+    if let Some(role) = &flags.print_setup_sql {
+        let database = postgres
+            .get_dbname()
+            .or(postgres.get_user())
+            .unwrap_or("postgres");
+        let schemas: Vec<&str> = flags
+            .setup_schemas
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        print!(
+            "{}",
+            sluice_postgres::setup::read_role_sql(role, database, &schemas)
+        );
+        return ExitCode::SUCCESS;
     }
     let mut config = DatabaseConfig::new(postgres);
     config.tls = tls;

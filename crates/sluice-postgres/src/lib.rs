@@ -60,6 +60,7 @@ pub mod errors;
 pub mod introspect;
 mod objects;
 mod session;
+pub mod setup;
 pub mod tls;
 pub mod tools;
 
