@@ -83,7 +83,6 @@ async fn the_printed_setup_makes_a_reader_the_server_reads_as() {
         };
         let who = ask(call(1, "queryDatabase", "SELECT current_user AS who, body FROM notes"));
         let wrote = ask(call(2, "executeDatabase", "INSERT INTO notes VALUES (2, 'second')"));
-        drop(ask);
         drop(stdin);
         let status = child.wait().unwrap();
         (init, who, wrote, status)
