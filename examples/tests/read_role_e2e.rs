@@ -98,8 +98,7 @@ async fn the_printed_setup_makes_a_reader_the_server_reads_as() {
     assert_eq!(rows[0][0], serde_json::json!(role), "{who}");
     assert_eq!(rows[0][1], "first");
     assert_eq!(
-        wrote["result"]["structuredContent"]["rowsAffected"],
-        1,
+        wrote["result"]["structuredContent"]["rowsAffected"], 1,
         "{wrote}"
     );
     assert!(status.success());
