@@ -13,7 +13,7 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::describe::{describe, is_ddl_kind, writes_data};
-use crate::names::{Collected, fold, relation_name, write_targets};
+use crate::names::{self, Collected, fold, relation_name, write_targets};
 use crate::policy::{Mode, Policy};
 use crate::verdict::{Allowed, Refusal, RefusalReason, StatementKind, Verdict};
 use crate::{agreement, expansion, relations};
@@ -425,6 +425,11 @@ impl Visitor for Walker<'_> {
     }
 
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<Verdict> {
+        for part in &relation.0 {
+            if let ObjectNamePart::Identifier(ident) = part {
+                self.check_not_reserved(ident)?;
+            }
+        }
         let name = relation_name(relation);
         self.collected.relation(relation);
         if let Some(refusal) = relations::sensitive(self.policy, &name) {
@@ -450,6 +455,10 @@ impl Visitor for Walker<'_> {
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Verdict> {
         self.collected.expr(expr);
         match expr {
+            Expr::Identifier(ident) => self.check_not_reserved(ident),
+            Expr::CompoundIdentifier(idents) => {
+                idents.iter().try_for_each(|ident| self.check_not_reserved(ident))
+            }
             Expr::Function(function) => {
                 self.check_function_name(&function.name)?;
                 self.check_expansion(function)
@@ -462,6 +471,23 @@ impl Visitor for Walker<'_> {
 }
 
 impl Walker<'_> {
+    /// Refuses a reserved key word that sqlparser read as a name.
+    fn check_not_reserved(&self, ident: &sqlparser::ast::Ident) -> ControlFlow<Verdict> {
+        if names::is_reserved(ident) {
+            return ControlFlow::Break(Verdict::refused(
+                RefusalReason::Unparsable,
+                format!(
+                    "{} is a reserved word in PostgreSQL and cannot be a name here; if it \
+                     is one, quote it (\"{}\"). Only statements the guard can parse as \
+                     PostgreSQL does are run.",
+                    ident.value.to_uppercase(),
+                    ident.value.to_ascii_lowercase()
+                ),
+            ));
+        }
+        ControlFlow::Continue(())
+    }
+
     /// Refuses a call that would build a value above the policy's bound: while planning,
     /// when its arguments are constants, or for every row, when its count is.
     fn check_expansion(&self, function: &Function) -> ControlFlow<Verdict> {

@@ -90,6 +90,28 @@ pub(crate) fn write_targets(statement: &Statement, out: &mut BTreeSet<String>) {
     let _ = statement.visit(&mut Targets(out));
 }
 
+/// PostgreSQL's reserved key words (`RESERVED_KEYWORD` in its `kwlist.h`): never a bare
+/// name to PostgreSQL. sqlparser reads some of them as names where PostgreSQL reports a
+/// syntax error (`SELECT 'x' + FROM t` is a column `FROM` to sqlparser); the guard
+/// refuses them there too, so that its reading never has a name PostgreSQL's lacks.
+/// (The reserved words that are values to PostgreSQL — `current_user`, `user`,
+/// `current_date`, `true`, `null`, … — are left out: both read them as expressions.)
+const RESERVED: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both",
+    "case", "cast", "check", "collate", "column", "constraint", "create", "default",
+    "deferrable", "desc", "distinct", "do", "else", "end", "except", "fetch", "for",
+    "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
+    "lateral", "leading", "limit", "not", "offset", "on", "only", "or", "order", "placing",
+    "primary", "references", "returning", "select", "some", "symmetric", "table", "then",
+    "to", "trailing", "union", "unique", "using", "variadic", "when", "where", "window",
+    "with",
+];
+
+/// True for an unquoted name PostgreSQL reserves as a key word.
+pub(crate) fn is_reserved(ident: &sqlparser::ast::Ident) -> bool {
+    ident.quote_style.is_none() && RESERVED.contains(&ident.value.to_ascii_lowercase().as_str())
+}
+
 /// What a statement names that only the catalog can resolve: relations (a view runs
 /// its body), routines (a user overload can out-rank a built-in, `t.f` may call `f(t)`),
 /// operators and the types of casts. Gathered during the walk, handed out as [`Names`].
