@@ -21,4 +21,9 @@ expect 1 '"reason":"statement_not_allowed"' --policy read "DELETE FROM t WHERE i
 expect 2 'unknown policy' --policy admin "SELECT 1"
 out=$(echo "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d" | "$bin" || true)
 [[ "$out" == *'"reason":"data_modifying_cte"'* ]] || { echo "FAIL: stdin: $out"; fail=1; }
-if [ $fail = 0 ]; then echo "sqlguard example: 7 passed, 0 failed"; else exit 1; fi
+# The review's crash: 12,000 chained NOTNULLs on a 256 KiB stack. A refusal, not an abort.
+chain="SELECT 1$(printf ' NOTNULL%.0s' $(seq 12000))"
+rc=0
+out=$( (ulimit -s 256; echo "$chain" | "$bin") 2>&1) || rc=$?
+[[ $rc == 1 && "$out" == *'"reason":"too_complex"'* ]] || { echo "FAIL: small stack: exit $rc: ${out:0:200}"; fail=1; }
+if [ $fail = 0 ]; then echo "sqlguard example: 8 passed, 0 failed"; else exit 1; fi
