@@ -456,9 +456,9 @@ impl Visitor for Walker<'_> {
         self.collected.expr(expr);
         match expr {
             Expr::Identifier(ident) => self.check_not_reserved(ident),
-            Expr::CompoundIdentifier(idents) => {
-                idents.iter().try_for_each(|ident| self.check_not_reserved(ident))
-            }
+            Expr::CompoundIdentifier(idents) => idents
+                .iter()
+                .try_for_each(|ident| self.check_not_reserved(ident)),
             Expr::Function(function) => {
                 self.check_function_name(&function.name)?;
                 self.check_expansion(function)
