@@ -68,7 +68,8 @@ fn extension_member(class: &str, oid: &str) -> String {
 
 /// The quick check: the pins, and index look-ups that find whether the statement can
 /// reach anything the full check must judge (a user view, a foreign table, a relation
-/// with row-level security, a user function or operator of a name it uses, a domain it
+/// with row-level security, a parent table while foreign tables exist (a partition or
+/// child may be one), a user function or operator of a name it uses, a domain it
 /// casts to, an implicit user cast). Fails with [`DEEP_MARKER`] when it can.
 pub(crate) fn quick() -> String {
     let user = FIRST_USER_OID;
@@ -80,7 +81,8 @@ pub(crate) fn quick() -> String {
      AND EXISTS (SELECT FROM pg_catalog.unnest($1::pg_catalog.text[]) r
         JOIN pg_catalog.pg_class c ON c.oid {EQ} pg_catalog.to_regclass(r)::pg_catalog.oid
         WHERE c.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
-          AND (c.relkind {EQ} 'v' OR c.relkind {EQ} 'f' OR c.relrowsecurity)))
+          AND (c.relkind {EQ} 'v' OR c.relkind {EQ} 'f' OR c.relrowsecurity
+               OR (c.relhassubclass AND EXISTS (SELECT FROM pg_catalog.pg_foreign_table)))))
  OR (pg_catalog.cardinality($2::pg_catalog.text[]) OPERATOR(pg_catalog.>) 0
      AND EXISTS (SELECT FROM pg_catalog.pg_proc p
         WHERE p.proname {EQ} ANY ($2::pg_catalog.text[])
@@ -154,6 +156,12 @@ reached AS (
     UNION
     SELECT refobjid FROM body WHERE refclassid {EQ} {class}
 ),
+scanned AS (
+    SELECT oid FROM reached
+    UNION
+    SELECT i.inhrelid FROM scanned s
+    JOIN pg_catalog.pg_inherits i ON i.inhparent {EQ} s.oid
+),
 domains AS (
     SELECT t.oid FROM pg_catalog.pg_type t
     WHERE t.typtype {EQ} 'd' AND t.typname {EQ} ANY ($4::pg_catalog.text[])
@@ -205,7 +213,7 @@ refused AS (
     END
     UNION
     SELECT pg_catalog.concat('foreign table ', n.nspname, '.', c.relname)
-    FROM reached r
+    FROM scanned r
     JOIN pg_catalog.pg_class c ON c.oid {EQ} r.oid
     JOIN pg_catalog.pg_namespace n ON n.oid {EQ} c.relnamespace
     WHERE c.relkind {EQ} 'f'

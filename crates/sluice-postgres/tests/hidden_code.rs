@@ -43,6 +43,8 @@ ALTER TABLE guarded_rows FORCE ROW LEVEL SECURITY;
 CREATE POLICY p ON guarded_rows USING (side_effect(111) = 1);
 CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
 CREATE FOREIGN TABLE host_file (line text) SERVER files OPTIONS (filename '/etc/hostname');
+CREATE TABLE parted (line text) PARTITION BY LIST (line);
+CREATE FOREIGN TABLE parted_file PARTITION OF parted DEFAULT SERVER files OPTIONS (filename '/etc/hostname');
 CREATE VIEW v_dblink AS SELECT dblink_exec('dbname=' || current_database(), 'INSERT INTO audit VALUES (''x'')') AS r;
 CREATE VIEW v_secrets AS SELECT rolname, rolpassword FROM pg_authid;
 CREATE VIEW v_honest AS SELECT id, upper(s) AS s FROM t WHERE n > 0;
@@ -62,6 +64,7 @@ const ATTACKS: &[(&str, Proof)] = &[
     ("SELECT 1::tag", Proof::Lock),
     ("SELECT * FROM guarded_rows", Proof::LockAsReader),
     ("SELECT * FROM host_file", Proof::Rows),
+    ("SELECT * FROM parted", Proof::Rows),
     ("SELECT * FROM v_dblink", Proof::Audit),
     ("SELECT * FROM v_secrets", Proof::Rows),
 ];

@@ -71,6 +71,12 @@ pub(crate) fn write_targets(statement: &Statement, out: &mut BTreeSet<String>) {
                 Statement::CreateTable(create) => {
                     self.0.insert(relation_name(&create.name));
                 }
+                Statement::CreateView(create) => {
+                    self.0.insert(relation_name(&create.name));
+                }
+                Statement::CreateIndex(create) => {
+                    self.0.insert(relation_name(&create.table_name));
+                }
                 Statement::AlterTable(alter) => {
                     self.0.insert(relation_name(&alter.name));
                 }

@@ -31,6 +31,7 @@ pub(crate) const SENSITIVE_RELATIONS: &[&str] = &[
     "pg_catalog.pg_subscription",
     "pg_catalog.pg_replication_slots",
     "pg_catalog.pg_foreign_server",
+    "pg_catalog.pg_foreign_table",
     "pg_catalog.pg_largeobject",
     "pg_catalog.pg_largeobject_metadata",
     "pg_catalog.pg_statistic",
@@ -40,6 +41,7 @@ pub(crate) const SENSITIVE_RELATIONS: &[&str] = &[
     "information_schema.user_mappings",
     "information_schema.user_mapping_options",
     "information_schema.foreign_server_options",
+    "information_schema.foreign_table_options",
 ];
 
 /// Schemas that belong to the system: nothing in them may be written.

@@ -239,6 +239,11 @@ fn writers_may_not_touch_the_system_catalogs() {
                 "MERGE INTO pg_catalog.pg_class c USING s ON c.oid = s.id WHEN MATCHED THEN DELETE",
                 Err("system_catalog_write"),
             ),
+            // DDL, where enabled, names its target too.
+            (
+                "CREATE VIEW pg_catalog.v AS SELECT 1",
+                Err("statement_not_allowed"),
+            ),
             // A table of one's own whose name starts with pg_, written with its schema.
             ("INSERT INTO public.pg_notes VALUES (1)", Ok(Insert)),
             // INTO in any branch of a set operation, for writers too.
@@ -257,6 +262,25 @@ fn writers_may_not_touch_the_system_catalogs() {
             ),
         ],
     );
+}
+
+#[test]
+fn ddl_never_targets_the_catalogs() {
+    let guard = Guard::new(Policy::write().allow_ddl(true));
+    for sql in [
+        "CREATE VIEW pg_catalog.v AS SELECT 1",
+        "CREATE VIEW pg_temp.customers AS SELECT 1 AS id",
+        "CREATE INDEX i ON pg_catalog.pg_class (relname)",
+        "ALTER TABLE pg_class ADD COLUMN x int",
+        "DROP TABLE pg_catalog.pg_description",
+    ] {
+        assert_eq!(
+            guard.check(sql).refusal().map(|r| r.reason.as_str()),
+            Some("system_catalog_write"),
+            "{sql}"
+        );
+    }
+    assert!(guard.check("CREATE VIEW public.v AS SELECT 1").is_allowed());
 }
 
 #[test]
