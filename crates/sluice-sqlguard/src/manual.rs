@@ -170,7 +170,8 @@
 //! their rules (recursively), match routine names and operator symbols against the
 //! user-defined functions and operators visible on the `search_path`, follow domain
 //! checks, row-level security policies and user casts (implicit ones always, since
-//! they apply unseen) to their functions, and find foreign tables. Because PostgreSQL
+//! they apply unseen) to their functions, and find foreign tables, also among the
+//! partitions and children of a table read. Because PostgreSQL
 //! records no dependency on a built-in function, the definitions of views, domain checks
 //! and policies are also deparsed and judged by the read guard, once per definition.
 //!
