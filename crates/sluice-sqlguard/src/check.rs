@@ -44,6 +44,7 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
     if let Some(refusal) = explain_analyse(&tokens) {
         return refusal;
     }
+    let tokens = xml_element_labels(tokens);
     // Operator chains (`1 + 1 + … + 1`) are built by a loop in the parser, so its
     // recursion limit does not see them, yet the tree they make is as deep as they are
     // long, and walking or even dropping it recurses. Count them before parsing.
@@ -564,6 +565,39 @@ fn has_into(body: &SetExpr) -> bool {
         SetExpr::Query(query) => has_into(query.body.as_ref()),
         _ => false,
     }
+}
+
+/// `xmlelement(name li, …)`: sqlparser does not parse the element's label, a name that
+/// PostgreSQL never evaluates. The guard parses the call without the label (as
+/// `xmlelement(name, …)`), which leaves every expression in it to be judged.
+fn xml_element_labels(
+    mut tokens: Vec<sqlparser::tokenizer::TokenWithSpan>,
+) -> Vec<sqlparser::tokenizer::TokenWithSpan> {
+    let significant: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let word = |i: usize, value: &str| {
+        matches!(&tokens[i].token, Token::Word(w)
+            if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(value))
+    };
+    let mut labels = Vec::new();
+    for window in significant.windows(4) {
+        let [call, open, name, label] = [window[0], window[1], window[2], window[3]];
+        if word(call, "xmlelement")
+            && matches!(tokens[open].token, Token::LParen)
+            && word(name, "name")
+            && matches!(tokens[label].token, Token::Word(_))
+        {
+            labels.push(label);
+        }
+    }
+    for label in labels.into_iter().rev() {
+        tokens.remove(label);
+    }
+    tokens
 }
 
 /// `EXPLAIN ANALYSE …`, the British spelling sqlparser does not parse, gets the same

@@ -50,6 +50,11 @@ pub(crate) const SAFE_FUNCTIONS: &[&str] = &[
     "any_value",
     "range_agg",
     "xmlagg",
+    "xmlelement",
+    "xmlattributes",
+    "xmlforest",
+    "xmlconcat",
+    "xmlcomment",
     // Window functions.
     "row_number",
     "rank",

@@ -221,10 +221,11 @@
 //! ## Limits of the guard
 //!
 //! - Valid PostgreSQL that sqlparser cannot parse is refused (`DO`, `FOR NO KEY UPDATE`,
-//!   `ALTER SYSTEM`, `xmlelement(name li, …)`, `U&'…' UESCAPE '!'`, some operators), and
+//!   `ALTER SYSTEM`, `U&'…' UESCAPE '!'`, some operators), and
 //!   so is text the two lexers read differently even where it would be harmless
 //!   (a string continued on the next line).
-//! - `TABLE name` is judged as `SELECT * FROM name`.
+//! - `TABLE name` is judged as `SELECT * FROM name`, and `xmlelement(name li, …)` as
+//!   `xmlelement(name, …)` (the label is no expression; sqlparser does not parse it).
 //! - Relation names in verdicts are as written, not resolved through `search_path`.
 //! - Expansion bounds are estimates from the text: a value grown by a function outside
 //!   the list above is bounded by the statement timeout and the result caps only.

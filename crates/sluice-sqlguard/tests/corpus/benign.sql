@@ -101,3 +101,5 @@ SELECT enum_range(NULL::mood), enum_first(NULL::mood)
 SELECT repeat('-', 40) AS rule, lpad('7', 3, '0') AS padded, format('%10s|', 'x')
 SELECT repeat(name, 3) FROM customers
 SELECT to_char(total, '999999999990.00') FROM orders
+SELECT xmlelement(name li, name), xmlelement(NAME "Item", 'x') FROM customers
+SELECT xmlelement(name li, xmlattributes(id AS n), name) FROM customers
