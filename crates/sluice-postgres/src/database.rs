@@ -1,9 +1,9 @@
 //! The pool and guarded execution: [`Database`].
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::{StreamExt, pin_mut};
 use serde::Serialize;
 use serde_json::Value;
@@ -15,148 +15,16 @@ use tokio_postgres::{RowStream, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::binary::{self, OutputSettings};
-use crate::check_sql;
+use crate::checked::{
+    Access, Checked, RunError, allows_more_than_defaults, prepare_check, recover,
+};
+use crate::config::{ConnectError, DatabaseConfig};
 use crate::convert;
 use crate::errors::{ClientError, sanitise, with_causes};
-use crate::objects::{self, AllowLists, CheckParams, Found, Judged};
+use crate::lease::Lease;
+use crate::objects::{self, AllowLists, CheckParams, Judged};
 use crate::session::{self, END_READ, END_READ_UNLOCK, END_WRITE, RESET};
 use crate::tls::TlsConfig;
-
-/// How a [`Database`] connects and what it allows.
-#[derive(Debug, Clone)]
-pub struct DatabaseConfig {
-    /// Where to connect. Its `ssl_mode` is set from [`tls`](Self::tls) at connect time,
-    /// except that, as with libpq, a configuration naming only Unix-domain sockets
-    /// (`host=/var/run/postgresql`) connects without TLS whatever `sslmode` says.
-    pub postgres: tokio_postgres::Config,
-    /// TLS: whether to encrypt, and what to check (libpq's `sslmode`, `sslrootcert`).
-    pub tls: TlsConfig,
-    /// Where reads connect, when not where writes do: a role that may only read, so
-    /// the database's own permissions are the last line of defence (default: none, reads
-    /// use [`postgres`](Self::postgres)).
-    pub reads: Option<ReadConnection>,
-    /// Most connections in the pool (default 8).
-    pub pool_size: usize,
-    /// Longest a statement may run (default 30 s), enforced by PostgreSQL.
-    pub statement_timeout: Duration,
-    /// Longest a call waits for a pooled connection, and for a new connection to open
-    /// (default 10 s).
-    pub acquire_timeout: Duration,
-    /// Most rows returned to the client (default 1000); the result says when it was cut.
-    pub max_rows: usize,
-    /// Most bytes of values returned to the client (default 1 MiB), counted as they are
-    /// sent: JSON-escaped, and twice, since a result goes out both as text and as
-    /// structured content.
-    pub max_bytes: usize,
-    /// The guard for reads (default: the read-only policy).
-    pub read_guard: Guard,
-    /// The guard for writes (default: the write policy).
-    pub write_guard: Guard,
-    /// Run each statement in one round trip, its results in PostgreSQL's binary format
-    /// (default `true`). A result with a type the binary decoders do not reproduce
-    /// exactly is read again through the text path. `false` sends every statement
-    /// through the text path (two round trips).
-    pub binary_results: bool,
-}
-
-impl DatabaseConfig {
-    /// Defaults for a connection string (`postgres://…` URL or libpq `key=value` form).
-    ///
-    /// # Errors
-    ///
-    /// When the string is not a valid connection string.
-    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
-        let (postgres, tls) = parse_connection_string(url)?;
-        let mut config = DatabaseConfig::new(postgres);
-        config.tls = tls;
-        Ok(config)
-    }
-
-    /// Defaults for a tokio-postgres configuration.
-    pub fn new(postgres: tokio_postgres::Config) -> Self {
-        DatabaseConfig {
-            postgres,
-            tls: TlsConfig::default(),
-            reads: None,
-            pool_size: 8,
-            statement_timeout: Duration::from_secs(30),
-            acquire_timeout: Duration::from_secs(10),
-            max_rows: 1000,
-            max_bytes: 1024 * 1024,
-            read_guard: Guard::read_only(),
-            write_guard: Guard::write(),
-            binary_results: true,
-        }
-    }
-}
-
-/// A separate connection for reads ([`DatabaseConfig::reads`]).
-#[derive(Debug, Clone)]
-pub struct ReadConnection {
-    /// Where to connect, as a role that may only read.
-    pub postgres: tokio_postgres::Config,
-    /// TLS for it.
-    pub tls: TlsConfig,
-}
-
-impl ReadConnection {
-    /// From a connection string.
-    ///
-    /// # Errors
-    ///
-    /// [`ConnectError::Config`] when the string is not a valid connection string.
-    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
-        let (postgres, tls) = parse_connection_string(url)?;
-        Ok(ReadConnection { postgres, tls })
-    }
-}
-
-/// Reads a connection string (`postgres://…` URL or libpq `key=value` form), including
-/// the TLS options tokio-postgres does not know (`sslmode=verify-ca|verify-full`,
-/// `sslrootcert`).
-///
-/// ```
-/// use sluice_postgres::parse_connection_string;
-/// use sluice_postgres::tls::TlsMode;
-///
-/// let (config, tls) =
-///     parse_connection_string("postgres://app@db.internal/shop?sslmode=verify-full").unwrap();
-/// assert_eq!(config.get_dbname(), Some("shop"));
-/// assert_eq!(tls.mode, TlsMode::VerifyFull);
-/// ```
-///
-/// # Errors
-///
-/// [`ConnectError::Config`] when the string is not a valid connection string.
-pub fn parse_connection_string(
-    text: &str,
-) -> Result<(tokio_postgres::Config, TlsConfig), ConnectError> {
-    let (rest, tls) = crate::tls::split_options(text).map_err(ConnectError::Config)?;
-    let postgres = rest
-        .parse::<tokio_postgres::Config>()
-        .map_err(|e| ConnectError::Config(e.to_string()))?;
-    Ok((postgres, tls))
-}
-
-/// Connecting failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The connection string is not valid.
-    #[error("invalid database connection string: {0}")]
-    Config(String),
-    /// The pool could not be built.
-    #[error("cannot build the connection pool: {0}")]
-    Pool(String),
-    /// The database did not answer the start-up check.
-    #[error("cannot reach the database at {target}: {reason}")]
-    Unreachable {
-        /// Where we tried (no password).
-        target: String,
-        /// What went wrong.
-        reason: String,
-    },
-}
 
 /// A statement was not run, or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -765,129 +633,6 @@ impl Database {
     }
 }
 
-/// True when `policy` lets functions be called that the default read policy does not.
-fn allows_more_than_defaults(policy: &sluice_sqlguard::Policy) -> bool {
-    let defaults = sluice_sqlguard::Policy::read_only();
-    let defaults: std::collections::HashSet<&str> = defaults.allowed_functions().collect();
-    policy
-        .allowed_functions()
-        .any(|name| !defaults.contains(name))
-}
-
-/// The catalog checks with the pins ([`crate::check_sql`]), SQL built once.
-static QUICK_SQL: LazyLock<String> = LazyLock::new(check_sql::quick);
-static FULL_SQL: LazyLock<String> = LazyLock::new(check_sql::full);
-
-/// A connection with the catalog check (and the pins) to run on it for one statement.
-struct Checked<'a> {
-    client: &'a Object,
-    statement: &'a tokio_postgres::Statement,
-    params: &'a CheckParams,
-}
-
-/// The check statement the parameters ask for, prepared once per connection (it
-/// survives the session reset, which does not deallocate).
-async fn prepare_check(
-    client: &Object,
-    params: &CheckParams,
-) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    let sql = if params.full { &FULL_SQL } else { &QUICK_SQL };
-    client
-        .prepare_typed_cached(sql, &check_sql::PARAMETER_TYPES)
-        .await
-}
-
-impl Checked<'_> {
-    /// Runs the check. It fails, aborting the transaction before the statement that
-    /// follows it is parsed, when the statement would run code it may not.
-    async fn run(&self) -> Result<(), RunError> {
-        let outcome = async {
-            let stream = self
-                .client
-                .query_raw(self.statement, self.params.as_params())
-                .await?;
-            pin_mut!(stream);
-            while let Some(row) = stream.next().await {
-                row?;
-            }
-            Ok(())
-        }
-        .await;
-        outcome.map_err(|e: tokio_postgres::Error| match objects::found(&e) {
-            Some(Found::Refused(refusal)) => RunError::Refused(refusal),
-            Some(Found::Unjudged(keys)) => RunError::Unjudged(keys),
-            Some(Found::Deep) => RunError::Deep,
-            None => RunError::Database(e),
-        })
-    }
-}
-
-/// Why running a statement failed.
-#[derive(Debug)]
-enum RunError {
-    /// The catalog check refused it; it did not run.
-    Refused(Refusal),
-    /// The catalog check found definitions (views, domain checks, policies) not judged
-    /// yet; it did not run.
-    Unjudged(Vec<String>),
-    /// The quick catalog check found something for the full one; it did not run.
-    Deep,
-    /// The database failed it.
-    Database(tokio_postgres::Error),
-    /// Failed before reaching the database, with a message for the client.
-    Client(ClientError),
-    /// Failed as a query error already.
-    Query(QueryError),
-}
-
-impl From<tokio_postgres::Error> for RunError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        RunError::Database(e)
-    }
-}
-
-impl RunError {
-    fn into_query_error(self) -> QueryError {
-        match self {
-            RunError::Refused(refusal) => QueryError::Refused(refusal),
-            RunError::Unjudged(_) | RunError::Deep => QueryError::Database(ClientError::new(
-                "the database's definitions changed while the statement was checked; try again",
-            )),
-            RunError::Database(e) => QueryError::Database(sanitise(&e)),
-            RunError::Client(e) => QueryError::Database(e),
-            RunError::Query(e) => e,
-        }
-    }
-}
-
-/// Reading or writing: how the transaction begins and ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// `BEGIN READ ONLY` … `ROLLBACK`, always.
-    Read,
-    /// `BEGIN` … `COMMIT`, then the session reset.
-    Write,
-}
-
-impl Access {
-    fn begin(self) -> &'static str {
-        match self {
-            Access::Read => "BEGIN READ ONLY",
-            Access::Write => "BEGIN",
-        }
-    }
-}
-
-/// After a failed call: ends whatever transaction is open and resets the session. False
-/// when the connection did not answer, so it must not go back to the pool.
-async fn recover(client: &Object) -> bool {
-    let (rolled_back, reset) = tokio::join!(
-        client.batch_execute("ROLLBACK"),
-        client.batch_execute(RESET)
-    );
-    rolled_back.is_ok() && reset.is_ok()
-}
-
 /// A value's raw bytes, whatever its type (`None` for SQL `NULL`).
 struct RawBytes<'a>(Option<&'a [u8]>);
 
@@ -902,57 +647,6 @@ impl<'a> FromSql<'a> for RawBytes<'a> {
 
     fn accepts(_: &Type) -> bool {
         true
-    }
-}
-
-/// A pooled connection that is only returned to the pool when the statement finished
-/// cleanly. Dropped mid-statement (the client cancelled, or the caller's future was
-/// dropped), it cancels the running statement on the server and closes the connection
-/// instead of handing a half-finished transaction to the next caller.
-struct Lease<'a> {
-    client: Option<Object>,
-    tls: &'a MakeRustlsConnect,
-}
-
-impl Lease<'_> {
-    fn client(&self) -> Result<&Object, QueryError> {
-        self.client.as_ref().ok_or_else(|| {
-            QueryError::Database(ClientError::new(
-                "internal error: connection already released",
-            ))
-        })
-    }
-
-    fn release(&mut self) {
-        // Dropping the object returns it to the pool.
-        self.client.take();
-    }
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        let Some(client) = self.client.take() else {
-            return;
-        };
-        let token = client.cancel_token();
-        let tls = self.tls.clone();
-        // Detach from the pool: this connection may be mid-transaction.
-        drop(Object::take(client));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                // PostgreSQL ignores a cancel request that arrives while the backend
-                // reads the next protocol message (between Parse, Bind and Execute of
-                // a statement), so ask again a little later. A request for a statement
-                // that has ended does nothing: the connection is gone.
-                for delay in [0, 50, 250] {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    if let Err(e) = token.cancel_query(tls.clone()).await {
-                        tracing::debug!(error = %e, "could not cancel an abandoned statement");
-                        break;
-                    }
-                }
-            });
-        }
     }
 }
 

@@ -54,17 +54,18 @@
 
 mod binary;
 mod check_sql;
+mod checked;
+mod config;
 pub mod convert;
 mod database;
 pub mod errors;
 pub mod introspect;
+mod lease;
 mod objects;
 mod session;
 pub mod setup;
 pub mod tls;
 pub mod tools;
 
-pub use database::{
-    ColumnInfo, ConnectError, Database, DatabaseConfig, QueryError, QueryOutput, ReadConnection,
-    parse_connection_string,
-};
+pub use config::{ConnectError, DatabaseConfig, ReadConnection, parse_connection_string};
+pub use database::{ColumnInfo, Database, QueryError, QueryOutput};

@@ -1,0 +1,137 @@
+//! Running a statement behind the catalog check on one connection: the check's
+//! statement, how a call ends or recovers, and why it failed.
+
+use std::sync::LazyLock;
+
+use deadpool_postgres::Object;
+use futures_util::{StreamExt, pin_mut};
+use sluice_sqlguard::Refusal;
+
+use crate::QueryError;
+use crate::check_sql;
+use crate::errors::{ClientError, sanitise};
+use crate::objects::{self, CheckParams, Found};
+use crate::session::RESET;
+
+/// True when `policy` lets functions be called that the default read policy does not.
+pub(crate) fn allows_more_than_defaults(policy: &sluice_sqlguard::Policy) -> bool {
+    let defaults = sluice_sqlguard::Policy::read_only();
+    let defaults: std::collections::HashSet<&str> = defaults.allowed_functions().collect();
+    policy
+        .allowed_functions()
+        .any(|name| !defaults.contains(name))
+}
+
+/// The catalog checks with the pins ([`crate::check_sql`]), SQL built once.
+static QUICK_SQL: LazyLock<String> = LazyLock::new(check_sql::quick);
+static FULL_SQL: LazyLock<String> = LazyLock::new(check_sql::full);
+
+/// A connection with the catalog check (and the pins) to run on it for one statement.
+pub(crate) struct Checked<'a> {
+    pub(crate) client: &'a Object,
+    pub(crate) statement: &'a tokio_postgres::Statement,
+    pub(crate) params: &'a CheckParams,
+}
+
+/// The check statement the parameters ask for, prepared once per connection (it
+/// survives the session reset, which does not deallocate).
+pub(crate) async fn prepare_check(
+    client: &Object,
+    params: &CheckParams,
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    let sql = if params.full { &FULL_SQL } else { &QUICK_SQL };
+    client
+        .prepare_typed_cached(sql, &check_sql::PARAMETER_TYPES)
+        .await
+}
+
+impl Checked<'_> {
+    /// Runs the check. It fails, aborting the transaction before the statement that
+    /// follows it is parsed, when the statement would run code it may not.
+    pub(crate) async fn run(&self) -> Result<(), RunError> {
+        let outcome = async {
+            let stream = self
+                .client
+                .query_raw(self.statement, self.params.as_params())
+                .await?;
+            pin_mut!(stream);
+            while let Some(row) = stream.next().await {
+                row?;
+            }
+            Ok(())
+        }
+        .await;
+        outcome.map_err(|e: tokio_postgres::Error| match objects::found(&e) {
+            Some(Found::Refused(refusal)) => RunError::Refused(refusal),
+            Some(Found::Unjudged(keys)) => RunError::Unjudged(keys),
+            Some(Found::Deep) => RunError::Deep,
+            None => RunError::Database(e),
+        })
+    }
+}
+
+/// Why running a statement failed.
+#[derive(Debug)]
+pub(crate) enum RunError {
+    /// The catalog check refused it; it did not run.
+    Refused(Refusal),
+    /// The catalog check found definitions (views, domain checks, policies) not judged
+    /// yet; it did not run.
+    Unjudged(Vec<String>),
+    /// The quick catalog check found something for the full one; it did not run.
+    Deep,
+    /// The database failed it.
+    Database(tokio_postgres::Error),
+    /// Failed before reaching the database, with a message for the client.
+    Client(ClientError),
+    /// Failed as a query error already.
+    Query(QueryError),
+}
+
+impl From<tokio_postgres::Error> for RunError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        RunError::Database(e)
+    }
+}
+
+impl RunError {
+    pub(crate) fn into_query_error(self) -> QueryError {
+        match self {
+            RunError::Refused(refusal) => QueryError::Refused(refusal),
+            RunError::Unjudged(_) | RunError::Deep => QueryError::Database(ClientError::new(
+                "the database's definitions changed while the statement was checked; try again",
+            )),
+            RunError::Database(e) => QueryError::Database(sanitise(&e)),
+            RunError::Client(e) => QueryError::Database(e),
+            RunError::Query(e) => e,
+        }
+    }
+}
+
+/// Reading or writing: how the transaction begins and ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// `BEGIN READ ONLY` … `ROLLBACK`, always.
+    Read,
+    /// `BEGIN` … `COMMIT`, then the session reset.
+    Write,
+}
+
+impl Access {
+    pub(crate) fn begin(self) -> &'static str {
+        match self {
+            Access::Read => "BEGIN READ ONLY",
+            Access::Write => "BEGIN",
+        }
+    }
+}
+
+/// After a failed call: ends whatever transaction is open and resets the session. False
+/// when the connection did not answer, so it must not go back to the pool.
+pub(crate) async fn recover(client: &Object) -> bool {
+    let (rolled_back, reset) = tokio::join!(
+        client.batch_execute("ROLLBACK"),
+        client.batch_execute(RESET)
+    );
+    rolled_back.is_ok() && reset.is_ok()
+}

@@ -1,0 +1,143 @@
+//! How a [`Database`](crate::Database) connects and what it allows: [`DatabaseConfig`].
+
+use std::time::Duration;
+
+use sluice_sqlguard::Guard;
+
+use crate::tls::TlsConfig;
+
+/// How a [`Database`](crate::Database) connects and what it allows.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Where to connect. Its `ssl_mode` is set from [`tls`](Self::tls) at connect time,
+    /// except that, as with libpq, a configuration naming only Unix-domain sockets
+    /// (`host=/var/run/postgresql`) connects without TLS whatever `sslmode` says.
+    pub postgres: tokio_postgres::Config,
+    /// TLS: whether to encrypt, and what to check (libpq's `sslmode`, `sslrootcert`).
+    pub tls: TlsConfig,
+    /// Where reads connect, when not where writes do: a role that may only read, so
+    /// the database's own permissions are the last line of defence (default: none, reads
+    /// use [`postgres`](Self::postgres)).
+    pub reads: Option<ReadConnection>,
+    /// Most connections in the pool (default 8).
+    pub pool_size: usize,
+    /// Longest a statement may run (default 30 s), enforced by PostgreSQL.
+    pub statement_timeout: Duration,
+    /// Longest a call waits for a pooled connection, and for a new connection to open
+    /// (default 10 s).
+    pub acquire_timeout: Duration,
+    /// Most rows returned to the client (default 1000); the result says when it was cut.
+    pub max_rows: usize,
+    /// Most bytes of values returned to the client (default 1 MiB), counted as they are
+    /// sent: JSON-escaped, and twice, since a result goes out both as text and as
+    /// structured content.
+    pub max_bytes: usize,
+    /// The guard for reads (default: the read-only policy).
+    pub read_guard: Guard,
+    /// The guard for writes (default: the write policy).
+    pub write_guard: Guard,
+    /// Run each statement in one round trip, its results in PostgreSQL's binary format
+    /// (default `true`). A result with a type the binary decoders do not reproduce
+    /// exactly is read again through the text path. `false` sends every statement
+    /// through the text path (two round trips).
+    pub binary_results: bool,
+}
+
+impl DatabaseConfig {
+    /// Defaults for a connection string (`postgres://…` URL or libpq `key=value` form).
+    ///
+    /// # Errors
+    ///
+    /// When the string is not a valid connection string.
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let (postgres, tls) = parse_connection_string(url)?;
+        let mut config = DatabaseConfig::new(postgres);
+        config.tls = tls;
+        Ok(config)
+    }
+
+    /// Defaults for a tokio-postgres configuration.
+    pub fn new(postgres: tokio_postgres::Config) -> Self {
+        DatabaseConfig {
+            postgres,
+            tls: TlsConfig::default(),
+            reads: None,
+            pool_size: 8,
+            statement_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(10),
+            max_rows: 1000,
+            max_bytes: 1024 * 1024,
+            read_guard: Guard::read_only(),
+            write_guard: Guard::write(),
+            binary_results: true,
+        }
+    }
+}
+
+/// A separate connection for reads ([`DatabaseConfig::reads`]).
+#[derive(Debug, Clone)]
+pub struct ReadConnection {
+    /// Where to connect, as a role that may only read.
+    pub postgres: tokio_postgres::Config,
+    /// TLS for it.
+    pub tls: TlsConfig,
+}
+
+impl ReadConnection {
+    /// From a connection string.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Config`] when the string is not a valid connection string.
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let (postgres, tls) = parse_connection_string(url)?;
+        Ok(ReadConnection { postgres, tls })
+    }
+}
+
+/// Reads a connection string (`postgres://…` URL or libpq `key=value` form), including
+/// the TLS options tokio-postgres does not know (`sslmode=verify-ca|verify-full`,
+/// `sslrootcert`).
+///
+/// ```
+/// use sluice_postgres::parse_connection_string;
+/// use sluice_postgres::tls::TlsMode;
+///
+/// let (config, tls) =
+///     parse_connection_string("postgres://app@db.internal/shop?sslmode=verify-full").unwrap();
+/// assert_eq!(config.get_dbname(), Some("shop"));
+/// assert_eq!(tls.mode, TlsMode::VerifyFull);
+/// ```
+///
+/// # Errors
+///
+/// [`ConnectError::Config`] when the string is not a valid connection string.
+pub fn parse_connection_string(
+    text: &str,
+) -> Result<(tokio_postgres::Config, TlsConfig), ConnectError> {
+    let (rest, tls) = crate::tls::split_options(text).map_err(ConnectError::Config)?;
+    let postgres = rest
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| ConnectError::Config(e.to_string()))?;
+    Ok((postgres, tls))
+}
+
+/// Connecting failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The connection string is not valid.
+    #[error("invalid database connection string: {0}")]
+    Config(String),
+    /// The pool could not be built.
+    #[error("cannot build the connection pool: {0}")]
+    Pool(String),
+    /// The database did not answer the start-up check.
+    #[error("cannot reach the database at {target}: {reason}")]
+    Unreachable {
+        /// Where we tried (no password).
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
