@@ -73,6 +73,10 @@ pub struct QueryOutput {
     pub rows_affected: Option<u64>,
 }
 
+/// What a value costs in a result beyond its own encoding: `", "` between JSON values and
+/// `" | "` between text columns.
+const SEPARATORS: usize = 4;
+
 /// A pool of PostgreSQL connections with guarded execution.
 #[derive(Clone)]
 pub struct Database {
@@ -450,7 +454,7 @@ impl Database {
                             let mut values = Vec::with_capacity(types.len());
                             for (i, ty) in types.iter().enumerate() {
                                 let value = convert::to_json(ty, row.get(i));
-                                bytes += convert::sent_len(&value);
+                                bytes += convert::sent_len(&value) + SEPARATORS;
                                 values.push(value);
                             }
                             if rows.len() >= max_rows || bytes > self.config.max_bytes {
@@ -602,7 +606,7 @@ impl Database {
                 let RawBytes(raw) = row.try_get(i)?;
                 match binary::decode(column.type_(), raw) {
                     Some(value) => {
-                        bytes += convert::sent_len(&value);
+                        bytes += convert::sent_len(&value) + SEPARATORS;
                         values.push(value);
                     }
                     None => {

@@ -228,7 +228,10 @@
 //!   `xmlelement(name, …)` (the label is no expression; sqlparser does not parse it).
 //! - Relation names in verdicts are as written, not resolved through `search_path`.
 //! - Expansion bounds are estimates from the text: a value grown by a function outside
-//!   the list above is bounded by the statement timeout and the result caps only.
+//!   the list above, or by a count that is not a constant (`repeat(x, n)` with `n` from a
+//!   column), is built while the statement runs and bounded by the statement timeout
+//!   only (a read role with `SET statement_timeout` and the server's own memory limits are
+//!   the rest).
 //! - A sqlparser bug found on the way is written up in `docs/upstream/` for reporting.
 //!
 //! [`TooLong`]: crate::RefusalReason::TooLong
