@@ -370,8 +370,10 @@ pub(crate) const SAFE_FUNCTIONS: &[&str] = &[
     "user",
     "current_catalog",
     "grouping",
-    // `ROW(…)` is a row constructor, which sqlparser reads as a call.
+    // `ROW(…)` and `ARRAY(SELECT …)` are constructors, which sqlparser reads as calls
+    // (both names are reserved: no function of anybody's can take their place).
     "row",
+    "array",
     // Enum helpers.
     "enum_range",
     "enum_first",

@@ -103,3 +103,4 @@ SELECT repeat(name, 3) FROM customers
 SELECT to_char(total, '999999999990.00') FROM orders
 SELECT xmlelement(name li, name), xmlelement(NAME "Item", 'x') FROM customers
 SELECT xmlelement(name li, xmlattributes(id AS n), name) FROM customers
+SELECT ARRAY(SELECT id FROM customers ORDER BY id) AS ids
