@@ -104,3 +104,29 @@ SELECT to_char(total, '999999999990.00') FROM orders
 SELECT xmlelement(name li, name), xmlelement(NAME "Item", 'x') FROM customers
 SELECT xmlelement(name li, xmlattributes(id AS n), name) FROM customers
 SELECT ARRAY(SELECT id FROM customers ORDER BY id) AS ids
+SELECT date_trunc('month', created_at) AS m, count(*) FROM orders GROUP BY 1 ORDER BY 1
+SELECT * FROM orders WHERE created_at > now() - interval '7 days'
+SELECT DISTINCT ON (customer_id) customer_id, total FROM orders ORDER BY customer_id, created_at DESC
+SELECT meta->>'plan' AS plan, meta->'limits'->'seats' FROM customers WHERE meta @> '{"plan": "pro"}'
+SELECT * FROM customers WHERE meta ? 'plan'
+SELECT * FROM customers WHERE tags && ARRAY['vip']
+SELECT name FROM customers WHERE name ~* '^a' OR email ILIKE '%example%'
+SELECT * FROM orders WHERE total BETWEEN 10 AND 100 AND status IS DISTINCT FROM 'cancelled'
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY total) FROM orders
+SELECT c.name, o.total FROM customers c LEFT JOIN LATERAL (SELECT total FROM orders WHERE customer_id = c.id ORDER BY created_at DESC LIMIT 1) o ON true
+SELECT * FROM orders ORDER BY total DESC NULLS LAST FETCH FIRST 5 ROWS ONLY
+SELECT schemaname, tablename FROM pg_catalog.pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'orders'
+SELECT relname, reltuples FROM pg_class WHERE relkind = 'r'
+SELECT generate_series(date '2024-01-01', date '2024-01-31', interval '1 day')::date AS d
+SELECT status, count(*) FROM orders GROUP BY GROUPING SETS ((status), ())
+SELECT * FROM customers WHERE id NOT IN (SELECT customer_id FROM orders)
+SELECT current_date, current_timestamp, localtime
+SELECT jsonb_agg(jsonb_build_object('id', id, 'name', name)) FROM customers
+SELECT * FROM jsonb_to_recordset('[{"a":1}]') AS x(a int)
+WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) SELECT * FROM r
+SELECT trim(both ' ' from '  x  '), overlay('abc' placing 'X' from 2 for 1)
+SELECT now() AT TIME ZONE 'UTC'
+SELECT has_table_privilege('orders', 'SELECT'), obj_description('orders'::regclass, 'pg_class')
+SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'orders'::regclass AND a.attnum > 0
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'orders'::regclass
