@@ -83,13 +83,7 @@ enum Proof {
 }
 
 async fn planted() -> (TestDatabase, Database) {
-    let db = sluice_testkit::database().await.unwrap();
-    db.connect()
-        .await
-        .unwrap()
-        .batch_execute(SCHEMA)
-        .await
-        .unwrap();
+    let db = sluice_testkit::database_with(SCHEMA).await.unwrap();
     let database = Database::connect(DatabaseConfig::new(db.config()))
         .await
         .unwrap();

@@ -10,13 +10,7 @@ const BENIGN: &str = include_str!("../../sluice-sqlguard/tests/corpus/benign.sql
 
 #[tokio::test]
 async fn the_corpus_of_honest_queries_runs_through_every_layer() {
-    let db = sluice_testkit::database().await.unwrap();
-    db.connect()
-        .await
-        .unwrap()
-        .batch_execute(SCHEMA)
-        .await
-        .unwrap();
+    let db = sluice_testkit::database_with(SCHEMA).await.unwrap();
     let database = Database::connect(DatabaseConfig::new(db.config()))
         .await
         .unwrap();

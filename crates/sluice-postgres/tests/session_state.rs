@@ -41,13 +41,7 @@ CREATE VIEW session_probe AS SELECT
 ";
 
 async fn database() -> (TestDatabase, Database) {
-    let db = sluice_testkit::database().await.unwrap();
-    db.connect()
-        .await
-        .unwrap()
-        .batch_execute(SCHEMA)
-        .await
-        .unwrap();
+    let db = sluice_testkit::database_with(SCHEMA).await.unwrap();
     let mut config = DatabaseConfig::new(db.config());
     config.pool_size = 1;
     // The probe's own functions, and the owner's locking function, allowed as an

@@ -144,6 +144,18 @@ pub async fn database() -> Result<TestDatabase, Error> {
     })
 }
 
+/// A fresh database, as [`database`], with `sql` (a schema and its rows) already run
+/// in it.
+///
+/// # Errors
+///
+/// As [`database`], and [`Error::Postgres`] when `sql` fails.
+pub async fn database_with(sql: &str) -> Result<TestDatabase, Error> {
+    let db = database().await?;
+    db.connect().await?.batch_execute(sql).await?;
+    Ok(db)
+}
+
 impl TestDatabase {
     /// The database's name (unique to this test).
     pub fn name(&self) -> &str {
