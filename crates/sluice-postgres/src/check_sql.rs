@@ -168,6 +168,12 @@ domains AS (
     UNION
     SELECT t.oid FROM body b JOIN pg_catalog.pg_type t ON t.oid {EQ} b.refobjid
     WHERE b.refclassid {EQ} {type_} AND t.typtype {EQ} 'd'
+    UNION
+    -- A domain over a domain checks both.
+    SELECT base.oid FROM domains d
+    JOIN pg_catalog.pg_type t ON t.oid {EQ} d.oid
+    JOIN pg_catalog.pg_type base ON base.oid {EQ} t.typbasetype
+    WHERE base.typtype {EQ} 'd'
 ),
 candidates AS (
     SELECT p.oid FROM pg_catalog.pg_proc p

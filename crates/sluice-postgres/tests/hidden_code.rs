@@ -29,6 +29,7 @@ CREATE VIEW v_nested AS SELECT * FROM v_builtin;
 CREATE FUNCTION check_it(int) RETURNS boolean LANGUAGE sql AS $$ SELECT side_effect(105) = 1 $$;
 CREATE DOMAIN checked AS int CHECK (check_it(VALUE));
 CREATE DOMAIN locked AS int CHECK (pg_try_advisory_lock(VALUE::bigint));
+CREATE DOMAIN rechecked AS checked CHECK (VALUE > 0);
 CREATE FUNCTION op_text(text, int) RETURNS text LANGUAGE sql AS $$ SELECT side_effect(108)::text $$;
 CREATE OPERATOR + (LEFTARG = text, RIGHTARG = int, FUNCTION = op_text);
 CREATE FUNCTION agg_step(int, text) RETURNS int LANGUAGE sql AS $$ SELECT side_effect(109) $$;
@@ -59,6 +60,7 @@ const ATTACKS: &[(&str, Proof)] = &[
     ("SELECT * FROM v_nested", Proof::Lock),
     ("SELECT 1::checked", Proof::Lock),
     ("SELECT 1::locked", Proof::Lock),
+    ("SELECT 1::rechecked", Proof::Lock),
     ("SELECT 'a'::text + 1", Proof::Lock),
     ("SELECT sum(s) FROM t", Proof::Lock),
     ("SELECT 1::tag", Proof::Lock),
