@@ -472,8 +472,22 @@ impl Visitor for Walker<'_> {
 }
 
 impl Walker<'_> {
-    /// Refuses a reserved key word that sqlparser read as a name.
+    /// Refuses a name PostgreSQL would not read as one: a reserved key word, or a name
+    /// written in single quotes or backticks (`a.'x'`, which sqlparser accepts as a
+    /// column and PostgreSQL rejects).
     fn check_not_reserved(&self, ident: &sqlparser::ast::Ident) -> ControlFlow<Verdict> {
+        if !matches!(ident.quote_style, None | Some('"')) {
+            return ControlFlow::Break(Verdict::refused(
+                RefusalReason::Unparsable,
+                format!(
+                    "{}{}{} is a string where PostgreSQL expects a name; write names plainly \
+                     or in double quotes.",
+                    ident.quote_style.unwrap_or('\''),
+                    ident.value,
+                    ident.quote_style.unwrap_or('\'')
+                ),
+            ));
+        }
         if names::is_reserved(ident) {
             return ControlFlow::Break(Verdict::refused(
                 RefusalReason::Unparsable,
