@@ -43,6 +43,7 @@ use tokio_postgres::types::ToSql;
 use crate::check_sql::{
     CONSTRAINT_TEXT, DEEP_MARKER, MARKER, POLICY_TEXT, VERIFY_MARKER, VIEW_TEXT,
 };
+use crate::setup::quote_identifier;
 
 /// A policy's allow-list as the full check takes it, built once per guard.
 #[derive(Debug)]
@@ -133,11 +134,6 @@ impl CheckParams {
             &self.timeout_ms,
         ]
     }
-}
-
-/// `"name"`, with inner quotes doubled, as `to_regclass` reads it.
-fn quote_identifier(part: &str) -> String {
-    format!("\"{}\"", part.replace('"', "\"\""))
 }
 
 /// What the check's own failure says.

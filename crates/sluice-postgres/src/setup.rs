@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 /// The role gets no password: set one (`\password` in psql) unless the server trusts
 /// local connections, and put it in the read connection string, never in the script.
 pub fn read_role_sql(role: &str, database: &str, schemas: &[&str]) -> String {
-    let role_q = quote(role);
+    let role_q = quote_identifier(role);
     let mut sql = String::new();
     let _ = writeln!(
         sql,
@@ -43,10 +43,10 @@ pub fn read_role_sql(role: &str, database: &str, schemas: &[&str]) -> String {
     let _ = writeln!(
         sql,
         "GRANT CONNECT ON DATABASE {} TO {role_q};",
-        quote(database)
+        quote_identifier(database)
     );
     for schema in schemas {
-        let schema_q = quote(schema);
+        let schema_q = quote_identifier(schema);
         let _ = writeln!(sql, "GRANT USAGE ON SCHEMA {schema_q} TO {role_q};");
         let _ = writeln!(
             sql,
@@ -69,7 +69,8 @@ pub fn read_role_sql(role: &str, database: &str, schemas: &[&str]) -> String {
     sql
 }
 
-/// `"name"`, with inner quotes doubled.
-fn quote(name: &str) -> String {
+/// `"name"`, with inner quotes doubled: an identifier as PostgreSQL reads it, whatever
+/// it holds (also how the catalog check hands names to `to_regclass`).
+pub(crate) fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

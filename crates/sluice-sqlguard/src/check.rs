@@ -510,9 +510,8 @@ impl Walker<'_> {
             return ControlFlow::Continue(());
         }
         let bound = self.policy.max_constant_bytes as u128;
-        let size = expansion::oversized_count(function, bound).or_else(|| {
-            expansion::constant_size(&Expr::Function(function.clone())).filter(|s| *s > bound)
-        });
+        let size = expansion::oversized_count(function, bound)
+            .or_else(|| expansion::function_size(function).filter(|s| *s > bound));
         match size {
             Some(size) => ControlFlow::Break(Verdict::refused(
                 RefusalReason::TooLarge,

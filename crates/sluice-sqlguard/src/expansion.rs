@@ -106,7 +106,8 @@ fn bare_name(function: &Function) -> Option<String> {
         .map(fold)
 }
 
-fn function_size(function: &Function) -> Option<u128> {
+/// [`constant_size`] of a call.
+pub(crate) fn function_size(function: &Function) -> Option<u128> {
     let args = arguments(function)?;
     let sizes: Vec<u128> = args
         .iter()
