@@ -3,15 +3,12 @@
 //! a second connection what the session changed in the database, and what it did not.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::example_binary;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-/// The built example, next to this test's own binary (`cargo test` builds examples).
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    debug.join("examples").join("postgres_server")
-}
 
 /// A Python with the `mcp` package: `SLUICE_PYTHON`, else the repo's `.venv` that
 /// `scripts/test` creates.

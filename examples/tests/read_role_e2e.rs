@@ -3,15 +3,12 @@
 //! and writes through `--database-url`, driven over stdio as an MCP client would.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod common;
 
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    debug.join("examples").join("postgres_server")
-}
+use common::example_binary;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_setup_makes_a_reader_the_server_reads_as() {

@@ -77,36 +77,15 @@ async fn prove(
     proof: &str,
     sql: &str,
 ) -> Result<(), String> {
-    if let Some(name) = proof.strip_prefix("volatile:") {
-        let row = client
-            .query_one(
-                "SELECT count(*), count(*) FILTER (WHERE provolatile = 'v') FROM pg_proc WHERE proname = $1",
-                &[&name],
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let (all, volatile): (i64, i64) = (row.get(0), row.get(1));
-        return if all > 0 && volatile == all {
-            Ok(())
-        } else {
-            Err(format!("{name}: {all} functions, {volatile} volatile"))
-        };
-    }
-    if let Some(name) = proof.strip_prefix("immutable:") {
-        // Immutable: PostgreSQL folds a call with constant arguments while planning.
-        let row = client
-            .query_one(
-                "SELECT count(*), count(*) FILTER (WHERE provolatile = 'i') FROM pg_proc WHERE proname = $1",
-                &[&name],
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let (all, immutable): (i64, i64) = (row.get(0), row.get(1));
-        return if all > 0 && immutable == all {
-            Ok(())
-        } else {
-            Err(format!("{name}: {all} functions, {immutable} immutable"))
-        };
+    // Volatile: side effects. Immutable: PostgreSQL folds a call with constant arguments
+    // while planning.
+    for (prefix, letter, word) in [
+        ("volatile:", "v", "volatile"),
+        ("immutable:", "i", "immutable"),
+    ] {
+        if let Some(name) = proof.strip_prefix(prefix) {
+            return every_function_is(client, name, letter, word).await;
+        }
     }
     if let Some(name) = proof.strip_prefix("absent:") {
         let row = client
@@ -180,6 +159,29 @@ async fn prove(
             })
         }
         other => Err(format!("unknown proof kind {other}")),
+    }
+}
+
+/// Every function named `name` on the server has volatility `letter` (`pg_proc.provolatile`).
+async fn every_function_is(
+    client: &Client,
+    name: &str,
+    letter: &str,
+    word: &str,
+) -> Result<(), String> {
+    let row = client
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE provolatile::text = $2) FROM pg_proc \
+             WHERE proname = $1",
+            &[&name, &letter],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let (all, matching): (i64, i64) = (row.get(0), row.get(1));
+    if all > 0 && matching == all {
+        Ok(())
+    } else {
+        Err(format!("{name}: {all} functions, {matching} {word}"))
     }
 }
 
