@@ -47,3 +47,7 @@ mod policy;
 
 pub use identity::Identity;
 pub use policy::{AuthError, Permission, PermissionPolicy, PolicyFileError, PolicyToolFilter};
+
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
+pub mod oauth;

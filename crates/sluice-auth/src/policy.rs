@@ -9,7 +9,10 @@ use sluice_mcp::{Extensions, Tool, ToolFilter};
 use crate::identity::Identity;
 
 /// What a caller may do. Ordered: `None < Read < Write`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Permission {
     /// Nothing at all: no tools.
@@ -27,6 +30,15 @@ pub enum AuthError {
     /// The request carries no identity.
     #[error("this request carries no identity; the server cannot tell who is calling")]
     Anonymous,
+    /// The caller's credential (its token's scopes) does not cover what the tool needs,
+    /// whatever the policy says.
+    #[error("{login}'s access token was not granted the {scope} scope; sign in again and approve it")]
+    ScopeMissing {
+        /// The caller's login.
+        login: String,
+        /// The scope that would grant it.
+        scope: &'static str,
+    },
     /// The caller lacks the permission the tool needs.
     #[error("{login} may not {needed}: ask an administrator to add this login to the {list} list")]
     Forbidden {
@@ -180,21 +192,35 @@ impl PermissionPolicy {
         })
     }
 
-    /// What `identity` may do.
+    /// What `identity` may do: what the policy grants its login or id, capped by the
+    /// identity's [`ceiling`](Identity::ceiling) (the scopes of its token).
     pub fn permission(&self, identity: Option<&Identity>) -> Permission {
         let Some(identity) = identity else {
             return Permission::None;
         };
+        let granted = self.granted(identity);
+        match identity.ceiling {
+            Some(ceiling) => granted.min(ceiling),
+            None => granted,
+        }
+    }
+
+    /// What the policy alone grants `identity`, ignoring its ceiling.
+    fn granted(&self, identity: &Identity) -> Permission {
         let login = normalise(&identity.login);
         if login.is_empty() {
             return Permission::None;
         }
-        if self.writers.contains(&login) {
+        let id = identity.id.as_deref().map(normalise);
+        let named = |list: &BTreeSet<String>| {
+            list.contains(&login) || id.as_ref().is_some_and(|id| list.contains(id))
+        };
+        if named(&self.writers) {
             return Permission::Write;
         }
         match &self.readers {
             None => Permission::Read,
-            Some(readers) if readers.contains(&login) => Permission::Read,
+            Some(readers) if named(readers) => Permission::Read,
             Some(_) => Permission::None,
         }
     }
@@ -215,6 +241,16 @@ impl PermissionPolicy {
         let identity = Identity::of(extensions).ok_or(AuthError::Anonymous)?;
         if self.permission(Some(identity)) >= needed {
             return Ok(identity);
+        }
+        if self.granted(identity) >= needed {
+            // The policy allows it; the token's scopes do not.
+            return Err(AuthError::ScopeMissing {
+                login: identity.login.clone(),
+                scope: match needed {
+                    Permission::Write => "write",
+                    _ => "read",
+                },
+            });
         }
         let (needed, list) = match needed {
             Permission::Write => ("write", "writers"),
@@ -355,6 +391,30 @@ mod tests {
         assert!(!sees("mallory", "queryDatabase"));
         assert!(!sees("mallory", "someNewTool"));
         assert!(!filter.allows(&tool("queryDatabase"), &Extensions::new()));
+    }
+
+    #[test]
+    fn ids_name_people_and_ceilings_cap_them() {
+        let policy = PermissionPolicy::from_lists("github:42", Some("github:7"));
+        let alice = Identity::new("alice").with_id("github:42");
+        let renamed = Identity::new("alice-new").with_id("GitHub:42");
+        let squatter = Identity::new("alice").with_id("github:99");
+        let bob = Identity::new("bob").with_id("github:7");
+        assert_eq!(policy.permission(Some(&alice)), Permission::Write);
+        assert_eq!(policy.permission(Some(&renamed)), Permission::Write);
+        // Someone who registered the login later is not the person the policy names.
+        assert_eq!(policy.permission(Some(&squatter)), Permission::None);
+        assert_eq!(policy.permission(Some(&bob)), Permission::Read);
+        // A token granted only reading caps a writer at reading, and says why.
+        let capped = alice.clone().with_ceiling(Permission::Read);
+        assert_eq!(policy.permission(Some(&capped)), Permission::Read);
+        let err = policy
+            .require(&capped.into_extensions(), Permission::Write)
+            .unwrap_err();
+        assert!(matches!(err, AuthError::ScopeMissing { scope: "write", .. }), "{err}");
+        // A ceiling never raises what the policy grants.
+        let raised = bob.with_ceiling(Permission::Write);
+        assert_eq!(policy.permission(Some(&raised)), Permission::Read);
     }
 
     #[test]

@@ -154,6 +154,9 @@ pub struct HttpConfig {
     pub verifier: Option<Arc<dyn TokenVerifier>>,
     /// The URL of the protected resource metadata (RFC 9728), named in `401` challenges.
     pub resource_metadata: Option<String>,
+    /// The scopes a `401` challenge names (`scope="…"`), so a client knows what to ask
+    /// the authorization server for.
+    pub challenge_scope: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -172,6 +175,7 @@ impl Default for HttpConfig {
             keep_alive: Duration::from_secs(15),
             verifier: None,
             resource_metadata: None,
+            challenge_scope: None,
         }
     }
 }
@@ -225,6 +229,13 @@ impl HttpConfig {
         self
     }
 
+    /// Names the scopes to ask for in `WWW-Authenticate` challenges.
+    #[must_use]
+    pub fn with_challenge_scope(mut self, scope: impl Into<String>) -> Self {
+        self.challenge_scope = Some(scope.into());
+        self
+    }
+
     /// Sets the largest request body accepted.
     #[must_use]
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
@@ -251,24 +262,9 @@ pub async fn serve(
     config: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     let endpoint = Endpoint::new(server, config);
     let app = endpoint.router();
-    let listener = listener.tap_io(|socket| {
-        if let Err(e) = socket.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let closing = endpoint.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Ends the open event streams, so the graceful shutdown can finish.
-            closing.shared.shutdown.cancel();
-        })
-        .await;
-    endpoint.close();
-    result
+    endpoint.serve_app(listener, app, shutdown).await
 }
 
 /// The MCP endpoint as an axum router, to mount in an application of your own (add
@@ -308,6 +304,42 @@ impl Endpoint {
         Router::new()
             .route(&self.shared.config.path, any(handle))
             .with_state(Arc::clone(&self.shared))
+    }
+
+    /// Serves `app` — this endpoint's [`router`](Self::router) merged with routes of your
+    /// own (an authorization server, health checks) — on `listener` until `shutdown`
+    /// completes, then closes every session. Handlers can read the peer's address as
+    /// `axum::extract::ConnectInfo<std::net::SocketAddr>`; accepted sockets get
+    /// `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// When the listener fails.
+    pub async fn serve_app(
+        &self,
+        listener: tokio::net::TcpListener,
+        app: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|socket| {
+            if let Err(e) = socket.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let closing = self.clone();
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Ends the open event streams, so the graceful shutdown can finish.
+            closing.shared.shutdown.cancel();
+        })
+        .await;
+        self.close();
+        result
     }
 
     /// The number of open sessions.
@@ -658,6 +690,13 @@ impl Shared {
         let mut parts = Vec::new();
         if let Some(url) = &self.config.resource_metadata {
             parts.push(format!("resource_metadata=\"{url}\""));
+        }
+        if let Some(scope) = &self.config.challenge_scope {
+            let scope: String = scope
+                .chars()
+                .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+                .collect();
+            parts.push(format!("scope=\"{scope}\""));
         }
         if let Some(refusal) = refusal {
             parts.push(format!("error=\"{}\"", refusal.error));
