@@ -40,6 +40,7 @@
 //!     .build();
 //! # let _ = (server, Identity::new("alice"));
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod identity;

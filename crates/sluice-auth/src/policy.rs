@@ -32,7 +32,9 @@ pub enum AuthError {
     Anonymous,
     /// The caller's credential (its token's scopes) does not cover what the tool needs,
     /// whatever the policy says.
-    #[error("{login}'s access token was not granted the {scope} scope; sign in again and approve it")]
+    #[error(
+        "{login}'s access token was not granted the {scope} scope; sign in again and approve it"
+    )]
     ScopeMissing {
         /// The caller's login.
         login: String,
@@ -411,7 +413,10 @@ mod tests {
         let err = policy
             .require(&capped.into_extensions(), Permission::Write)
             .unwrap_err();
-        assert!(matches!(err, AuthError::ScopeMissing { scope: "write", .. }), "{err}");
+        assert!(
+            matches!(err, AuthError::ScopeMissing { scope: "write", .. }),
+            "{err}"
+        );
         // A ceiling never raises what the policy grants.
         let raised = bob.with_ceiling(Permission::Write);
         assert_eq!(policy.permission(Some(&raised)), Permission::Read);

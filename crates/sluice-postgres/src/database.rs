@@ -182,7 +182,7 @@ impl Pooled {
 
 /// Where a configuration connects, for messages: `user@host:port/database`, never the
 /// password.
-fn target(pg: &tokio_postgres::Config) -> String {
+pub(crate) fn target(pg: &tokio_postgres::Config) -> String {
     let host = match pg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),

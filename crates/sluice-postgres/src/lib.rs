@@ -50,6 +50,7 @@
 //!     Ok(())
 //! }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod binary;
@@ -65,7 +66,12 @@ mod objects;
 mod session;
 pub mod setup;
 pub mod tls;
+#[cfg(feature = "oauth")]
+mod token_store;
 pub mod tools;
 
 pub use config::{ConnectError, DatabaseConfig, ReadConnection, parse_connection_string};
 pub use database::{ColumnInfo, Database, QueryError, QueryOutput};
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
+pub use token_store::PgTokenStore;

@@ -29,6 +29,9 @@
 //! and dropped (with `WITH (FORCE)`, so open connections do not keep it alive) when the
 //! value is dropped. Tests can therefore run in parallel and leave nothing behind.
 //!
+//! [`github::FakeGitHub`] is the other real component the OAuth tests need: a
+//! loopback GitHub that signs people in the way GitHub does.
+//!
 //! ## Example
 //!
 //! ```
@@ -47,6 +50,7 @@
 
 mod cluster;
 mod connstr;
+pub mod github;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

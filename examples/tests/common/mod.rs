@@ -10,3 +10,5 @@ pub(crate) fn example_binary() -> PathBuf {
     let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
     debug.join("examples").join("postgres_server")
 }
+
+pub(crate) mod oauth;

@@ -25,7 +25,11 @@ pub(crate) const CSRF_COOKIE: &str = "sluice-csrf";
 pub(crate) const STATE_COOKIE: &str = "sluice-state";
 
 /// The client's redirect URI with `params` and our `iss` added (RFC 9207).
-pub(crate) fn client_redirect(inner: &Inner, redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+pub(crate) fn client_redirect(
+    inner: &Inner,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+) -> Response {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return pages::error_page(
             StatusCode::BAD_REQUEST,
@@ -75,7 +79,10 @@ pub(crate) fn parse_scopes(scope: Option<&str>) -> Result<Vec<String>, String> {
     let mut granted = Vec::new();
     for s in scope.split(' ').filter(|s| !s.is_empty()) {
         if !SCOPES.contains(&s) {
-            return Err(format!("unknown scope {s:?}; this server knows {}", SCOPES.join(", ")));
+            return Err(format!(
+                "unknown scope {s:?}; this server knows {}",
+                SCOPES.join(", ")
+            ));
         }
         if !granted.iter().any(|g| g == s) {
             granted.push(s.to_owned());
@@ -105,7 +112,11 @@ pub(crate) async fn start(
     // Until the client and its redirect URI are known good, errors are shown here,
     // never redirected (no open redirect).
     let Some(client_id) = get("client_id") else {
-        return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", "client_id is missing.");
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "client_id is missing.",
+        );
     };
     let client = match inner.clients.find(inner.store.as_ref(), client_id).await {
         Ok(c) => c,
@@ -143,15 +154,28 @@ pub(crate) async fn start(
     let fail = |code: &str, why: &str| refuse(&inner, &redirect_uri, state, code, why);
     match get("response_type") {
         Some("code") => {}
-        Some(_) => return fail("unsupported_response_type", "only response_type=code is supported"),
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
         None => return fail("invalid_request", "response_type is missing"),
     }
     let Some(challenge) = get("code_challenge") else {
-        return fail("invalid_request", "PKCE is required: code_challenge is missing");
+        return fail(
+            "invalid_request",
+            "PKCE is required: code_challenge is missing",
+        );
     };
     match get("code_challenge_method") {
         Some("S256") => {}
-        Some(_) => return fail("invalid_request", "only code_challenge_method=S256 is supported"),
+        Some(_) => {
+            return fail(
+                "invalid_request",
+                "only code_challenge_method=S256 is supported",
+            );
+        }
         None => {
             return fail(
                 "invalid_request",
@@ -165,7 +189,10 @@ pub(crate) async fn start(
     if let Some(resource) = get("resource")
         && resource != inner.resource
     {
-        return fail("invalid_target", "the resource is not this server's MCP endpoint");
+        return fail(
+            "invalid_target",
+            "the resource is not this server's MCP endpoint",
+        );
     }
     let scopes = match parse_scopes(get("scope")) {
         Ok(s) => s,
@@ -210,9 +237,11 @@ pub(crate) async fn start(
     });
     replies::add_cookie(
         &mut response,
-        &inner
-            .cookies
-            .set(CSRF_COOKIE, &csrf_cookie, inner.config.sign_in_ttl.as_secs()),
+        &inner.cookies.set(
+            CSRF_COOKIE,
+            &csrf_cookie,
+            inner.config.sign_in_ttl.as_secs(),
+        ),
     );
     response
 }
@@ -274,13 +303,31 @@ pub(crate) async fn decide(
     };
     let state = request.state.as_deref();
     if get("decision") != Some("approve") {
-        return refuse(&inner, &request.redirect_uri, state, "access_denied", "the person denied access");
+        return refuse(
+            &inner,
+            &request.redirect_uri,
+            state,
+            "access_denied",
+            "the person denied access",
+        );
     }
     let Some(github) = &inner.github else {
-        return refuse(&inner, &request.redirect_uri, state, "temporarily_unavailable", "no sign-in configured");
+        return refuse(
+            &inner,
+            &request.redirect_uri,
+            state,
+            "temporarily_unavailable",
+            "no sign-in configured",
+        );
     };
     let Ok(upstream_state) = crypto::new_token("") else {
-        return refuse(&inner, &request.redirect_uri, state, "server_error", "no randomness available");
+        return refuse(
+            &inner,
+            &request.redirect_uri,
+            state,
+            "server_error",
+            "no randomness available",
+        );
     };
     let (location, verifier) = github.authorize_url(&upstream_state);
     let ttl = inner.config.sign_in_ttl.as_secs();
@@ -291,7 +338,11 @@ pub(crate) async fn decide(
     };
     match inner
         .store
-        .add_pending(&crypto::hash(&upstream_state), pending, inner.config.limits.max_pending)
+        .add_pending(
+            &crypto::hash(&upstream_state),
+            pending,
+            inner.config.limits.max_pending,
+        )
         .await
     {
         Ok(true) => {}
@@ -306,12 +357,21 @@ pub(crate) async fn decide(
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot keep a pending sign-in");
-            return refuse(&inner, &request.redirect_uri, state, "server_error", "the token store failed");
+            return refuse(
+                &inner,
+                &request.redirect_uri,
+                state,
+                "server_error",
+                "the token store failed",
+            );
         }
     }
     let mut response = replies::redirect(&location);
     let cookie_value = inner.key.seal("state-cookie", &upstream_state);
-    replies::add_cookie(&mut response, &inner.cookies.set(STATE_COOKIE, &cookie_value, ttl));
+    replies::add_cookie(
+        &mut response,
+        &inner.cookies.set(STATE_COOKIE, &cookie_value, ttl),
+    );
     replies::add_cookie(&mut response, &inner.cookies.clear(CSRF_COOKIE));
     response
 }

@@ -43,7 +43,10 @@ async fn handle(
     };
     let get = |k: &str| params.get(k).map(String::as_str);
     let Some(state) = get("state") else {
-        return bad("Invalid sign-in answer", "GitHub's answer carries no state.");
+        return bad(
+            "Invalid sign-in answer",
+            "GitHub's answer carries no state.",
+        );
     };
     let cookie_state = inner
         .cookies
@@ -95,11 +98,7 @@ async fn handle(
         Ok(identity) => identity,
         Err(e) => {
             tracing::warn!(error = %e, "a GitHub sign-in failed");
-            return pages::error_page(
-                StatusCode::BAD_GATEWAY,
-                "Sign-in failed",
-                &format!("{e}."),
-            );
+            return pages::error_page(StatusCode::BAD_GATEWAY, "Sign-in failed", &format!("{e}."));
         }
     };
     let (Ok(code), Ok(grant_id)) = (crypto::new_token("slc_code_"), crypto::new_token("")) else {

@@ -16,7 +16,9 @@ use super::store::{ClientRecord, StoreError, TokenStore};
 pub(crate) fn check_redirect_uri(uri: &str) -> Result<(), String> {
     let url = Url::parse(uri).map_err(|e| format!("{uri:?} is not a URL ({e})"))?;
     if url.fragment().is_some() {
-        return Err(format!("{uri:?} has a fragment, which redirect URIs may not"));
+        return Err(format!(
+            "{uri:?} has a fragment, which redirect URIs may not"
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{uri:?} carries credentials"));
@@ -196,7 +198,10 @@ impl Clients {
             .await
             .map_err(|e| bad(describe_fetch_error(&e)))?;
         if !response.status().is_success() {
-            return Err(bad(format!("it answered HTTP {}", response.status().as_u16())));
+            return Err(bad(format!(
+                "it answered HTTP {}",
+                response.status().as_u16()
+            )));
         }
         let body = fence::read_limited(response, self.documents.max_bytes)
             .await
@@ -207,11 +212,11 @@ impl Clients {
                     self.documents.max_bytes
                 ))
             })?;
-        let doc: DocumentFields =
-            serde_json::from_slice(&body).map_err(|e| bad(format!("it is not valid JSON metadata ({e})")))?;
+        let doc: DocumentFields = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("it is not valid JSON metadata ({e})")))?;
         if doc.client_id != client_id {
             return Err(bad(
-                "its client_id is not the URL it was fetched from".to_owned(),
+                "its client_id is not the URL it was fetched from".to_owned()
             ));
         }
         if doc.redirect_uris.is_empty() {

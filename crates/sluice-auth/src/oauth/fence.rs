@@ -157,7 +157,12 @@ mod tests {
             let ip: IpAddr = blocked.parse().unwrap();
             assert!(!is_public(ip), "{blocked} must be fenced off");
         }
-        for open in ["140.82.112.3", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for open in [
+            "140.82.112.3",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             let ip: IpAddr = open.parse().unwrap();
             assert!(is_public(ip), "{open} is public");
         }

@@ -42,7 +42,9 @@ impl GitHub {
         let bad = |e: url::ParseError| UpstreamError::Config(e.to_string());
         let client = BasicClient::new(ClientId::new(config.client_id.clone()))
             .set_client_secret(ClientSecret::new(config.client_secret.clone()))
-            .set_auth_uri(AuthUrl::new(join(&config.web_url, "/login/oauth/authorize")?).map_err(bad)?)
+            .set_auth_uri(
+                AuthUrl::new(join(&config.web_url, "/login/oauth/authorize")?).map_err(bad)?,
+            )
             .set_token_uri(
                 TokenUrl::new(join(&config.web_url, "/login/oauth/access_token")?).map_err(bad)?,
             )
@@ -80,7 +82,11 @@ impl GitHub {
     }
 
     /// Exchanges GitHub's code and asks who signed in.
-    pub(crate) async fn sign_in(&self, code: &str, verifier: &str) -> Result<Identity, UpstreamError> {
+    pub(crate) async fn sign_in(
+        &self,
+        code: &str,
+        verifier: &str,
+    ) -> Result<Identity, UpstreamError> {
         let token = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))

@@ -13,7 +13,10 @@ use super::config::SCOPES;
 
 pub(crate) fn resource_metadata_url(inner: &Inner) -> String {
     let path = inner.config.resource.path().trim_end_matches('/');
-    format!("{}/.well-known/oauth-protected-resource{path}", inner.issuer)
+    format!(
+        "{}/.well-known/oauth-protected-resource{path}",
+        inner.issuer
+    )
 }
 
 fn document(value: &serde_json::Value) -> Response {

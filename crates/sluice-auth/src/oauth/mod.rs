@@ -147,7 +147,8 @@ impl AuthorizationServer {
         let callback = format!("{issuer}/callback");
         let github = match &config.github {
             Some(gh) => Some(
-                github::GitHub::new(gh, &callback).map_err(|e| StartError::GitHub(e.to_string()))?,
+                github::GitHub::new(gh, &callback)
+                    .map_err(|e| StartError::GitHub(e.to_string()))?,
             ),
             None => None,
         };
@@ -185,7 +186,13 @@ impl AuthorizationServer {
     /// caller's address.
     pub fn router(&self) -> Router {
         let state = Arc::clone(&self.inner);
-        let mcp_path = self.inner.config.resource.path().trim_end_matches('/').to_owned();
+        let mcp_path = self
+            .inner
+            .config
+            .resource
+            .path()
+            .trim_end_matches('/')
+            .to_owned();
         let mut router = Router::new()
             .route(
                 "/.well-known/oauth-protected-resource",
@@ -202,10 +209,7 @@ impl AuthorizationServer {
             );
         }
         router
-            .route(
-                "/authorize",
-                get(authorize::start).post(authorize::decide),
-            )
+            .route("/authorize", get(authorize::start).post(authorize::decide))
             .route("/callback", get(callback::callback))
             .route("/token", post(token::token))
             .route("/revoke", post(token::revoke))

@@ -56,7 +56,10 @@ pub(crate) fn secure_headers(headers: &mut axum::http::HeaderMap) {
         ),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -99,13 +102,7 @@ pub(crate) fn consent(c: &Consent<'_>) -> Response {
     let scopes: String = c
         .scopes
         .iter()
-        .map(|s| {
-            format!(
-                "<li><code>{}</code>: {}</li>",
-                escape(s),
-                scope_words(s)
-            )
-        })
+        .map(|s| format!("<li><code>{}</code>: {}</li>", escape(s), scope_words(s)))
         .collect();
     let warning = if c.loopback_redirect {
         "<p class=\"warn\">This client runs on your own computer (it receives the answer \

@@ -43,20 +43,35 @@ pub(crate) async fn register(
     body: Bytes,
 ) -> Response {
     if !inner.config.dynamic_registration {
-        return oauth_error(StatusCode::FORBIDDEN, "access_denied", "dynamic registration is closed on this server");
+        return oauth_error(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "dynamic registration is closed on this server",
+        );
     }
     if let Err(after) = inner.limiter.check(Endpoint::Register, addr) {
         return replies::too_many(after);
     }
     if body.len() > MAX_BODY {
-        return invalid("invalid_client_metadata", "the registration request is too large");
+        return invalid(
+            "invalid_client_metadata",
+            "the registration request is too large",
+        );
     }
     let meta: Metadata = match serde_json::from_slice(&body) {
         Ok(m) => m,
-        Err(e) => return invalid("invalid_client_metadata", &format!("not valid client metadata: {e}")),
+        Err(e) => {
+            return invalid(
+                "invalid_client_metadata",
+                &format!("not valid client metadata: {e}"),
+            );
+        }
     };
     if meta.redirect_uris.is_empty() || meta.redirect_uris.len() > 20 {
-        return invalid("invalid_redirect_uri", "give between 1 and 20 redirect_uris");
+        return invalid(
+            "invalid_redirect_uri",
+            "give between 1 and 20 redirect_uris",
+        );
     }
     for uri in &meta.redirect_uris {
         if uri.len() > 2000 {
@@ -67,7 +82,10 @@ pub(crate) async fn register(
         }
     }
     let method = meta.token_endpoint_auth_method.as_deref().unwrap_or("none");
-    if !matches!(method, "none" | "client_secret_post" | "client_secret_basic") {
+    if !matches!(
+        method,
+        "none" | "client_secret_post" | "client_secret_basic"
+    ) {
         return invalid(
             "invalid_client_metadata",
             "token_endpoint_auth_method must be none, client_secret_post or client_secret_basic",
@@ -76,35 +94,61 @@ pub(crate) async fn register(
     let grant_types = meta
         .grant_types
         .unwrap_or_else(|| vec!["authorization_code".to_owned(), "refresh_token".to_owned()]);
-    if grant_types.iter().any(|g| g != "authorization_code" && g != "refresh_token") {
+    if grant_types
+        .iter()
+        .any(|g| g != "authorization_code" && g != "refresh_token")
+    {
         return invalid(
             "invalid_client_metadata",
             "grant_types may hold only authorization_code and refresh_token",
         );
     }
-    let response_types = meta.response_types.unwrap_or_else(|| vec!["code".to_owned()]);
+    let response_types = meta
+        .response_types
+        .unwrap_or_else(|| vec!["code".to_owned()]);
     if response_types.iter().any(|r| r != "code") {
-        return invalid("invalid_client_metadata", "response_types may hold only code");
+        return invalid(
+            "invalid_client_metadata",
+            "response_types may hold only code",
+        );
     }
     let name = meta
         .client_name
-        .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect::<String>()
+        })
         .filter(|n| !n.trim().is_empty());
     let Ok(client_id) = crypto::new_token("slc_client_") else {
-        return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "no randomness available");
+        return oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "no randomness available",
+        );
     };
-    let mut record = ClientRecord::public(client_id.clone(), name.clone(), meta.redirect_uris.clone());
+    let mut record =
+        ClientRecord::public(client_id.clone(), name.clone(), meta.redirect_uris.clone());
     let secret = if method == "none" {
         None
     } else {
         let Ok(secret) = crypto::new_token("slc_secret_") else {
-            return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "no randomness available");
+            return oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "no randomness available",
+            );
         };
         record = record.with_secret_hash(crypto::hash(&secret));
         Some(secret)
     };
     let issued_at = record.created_at;
-    match inner.store.add_client(record, inner.config.limits.max_clients).await {
+    match inner
+        .store
+        .add_client(record, inner.config.limits.max_clients)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => {
             return oauth_error(
@@ -115,7 +159,11 @@ pub(crate) async fn register(
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot register a client");
-            return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the token store failed");
+            return oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token store failed",
+            );
         }
     }
     let mut answer = json!({

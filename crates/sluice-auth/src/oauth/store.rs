@@ -147,6 +147,13 @@ pub struct AccessGrant {
     pub expires_at: u64,
 }
 
+impl AccessGrant {
+    /// An access token's grant (for store implementations).
+    pub fn new(grant: GrantRecord, expires_at: u64) -> Self {
+        AccessGrant { grant, expires_at }
+    }
+}
+
 /// The outcome of using a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -173,8 +180,11 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
     fn kind(&self) -> &'static str;
 
     /// Adds a client unless the store already holds `max_clients`; false when full.
-    async fn add_client(&self, client: ClientRecord, max_clients: usize)
-    -> Result<bool, StoreError>;
+    async fn add_client(
+        &self,
+        client: ClientRecord,
+        max_clients: usize,
+    ) -> Result<bool, StoreError>;
 
     /// The client with this id.
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;

@@ -40,7 +40,11 @@ fn store_failed(e: &dyn std::fmt::Display) -> Response {
 
 /// The client making the request, authenticated: a secret (HTTP Basic or in the
 /// form) for confidential clients, the `client_id` alone for public ones.
-async fn authenticate(inner: &Inner, headers: &HeaderMap, params: &Params) -> Result<ClientRecord, Response> {
+async fn authenticate(
+    inner: &Inner,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<ClientRecord, Response> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -64,7 +68,9 @@ async fn authenticate(inner: &Inner, headers: &HeaderMap, params: &Params) -> Re
                     .unwrap_or_default()
             };
             if params.contains_key("client_secret") {
-                return Err(invalid_request("use one client authentication method, not two"));
+                return Err(invalid_request(
+                    "use one client authentication method, not two",
+                ));
             }
             (unescape(id), Some(unescape(secret)))
         }
@@ -79,7 +85,9 @@ async fn authenticate(inner: &Inner, headers: &HeaderMap, params: &Params) -> Re
     if let Some(form_id) = params.get("client_id")
         && *form_id != client_id
     {
-        return Err(replies::invalid_client("client_id does not match the credentials"));
+        return Err(replies::invalid_client(
+            "client_id does not match the credentials",
+        ));
     }
     let client = match inner.clients.find(inner.store.as_ref(), &client_id).await {
         Ok(c) => c,
@@ -179,8 +187,13 @@ async fn code_grant(inner: &Inner, client: &ClientRecord, params: &Params) -> Re
     if !pkce_shaped(verifier) || !crypto::same(&crypto::s256(verifier), &request.code_challenge) {
         return invalid_grant("the code_verifier does not match the code_challenge");
     }
-    let (Ok(access), Ok(refresh)) = (crypto::new_token("slc_at_"), crypto::new_token("slc_rt_")) else {
-        return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "no randomness available");
+    let (Ok(access), Ok(refresh)) = (crypto::new_token("slc_at_"), crypto::new_token("slc_rt_"))
+    else {
+        return oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "no randomness available",
+        );
     };
     let grant = GrantRecord {
         id: record.grant_id.clone(),
@@ -193,7 +206,12 @@ async fn code_grant(inner: &Inner, client: &ClientRecord, params: &Params) -> Re
     let access_expires = now + inner.config.access_ttl.as_secs();
     if let Err(e) = inner
         .store
-        .add_grant(grant, &crypto::hash(&access), access_expires, &crypto::hash(&refresh))
+        .add_grant(
+            grant,
+            &crypto::hash(&access),
+            access_expires,
+            &crypto::hash(&refresh),
+        )
         .await
     {
         return store_failed(&e);
@@ -208,10 +226,13 @@ async fn refresh_grant(inner: &Inner, client: &ClientRecord, params: &Params) ->
     let hash = crypto::hash(refresh);
     // A client may only use its own refresh tokens (and a wrong client must not burn
     // someone else's).
-    match inner.store.refresh_grant(&hash).await {
+    let grant_id = match inner.store.refresh_grant(&hash).await {
         Ok(Some(grant)) if grant.client_id == client.client_id => {
             if let Some(scope) = params.get("scope")
-                && scope.split(' ').filter(|s| !s.is_empty()).any(|s| !grant.scopes.iter().any(|g| g == s))
+                && scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .any(|s| !grant.scopes.iter().any(|g| g == s))
             {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
@@ -219,12 +240,19 @@ async fn refresh_grant(inner: &Inner, client: &ClientRecord, params: &Params) ->
                     "a refresh cannot add scopes the grant does not have",
                 );
             }
+            grant.id
         }
         Ok(_) => return invalid_grant("unknown, expired or revoked refresh token"),
         Err(e) => return store_failed(&e),
-    }
-    let (Ok(access), Ok(new_refresh)) = (crypto::new_token("slc_at_"), crypto::new_token("slc_rt_")) else {
-        return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "no randomness available");
+    };
+    let (Ok(access), Ok(new_refresh)) =
+        (crypto::new_token("slc_at_"), crypto::new_token("slc_rt_"))
+    else {
+        return oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "no randomness available",
+        );
     };
     let now = now();
     let rotation = inner
@@ -240,6 +268,7 @@ async fn refresh_grant(inner: &Inner, client: &ClientRecord, params: &Params) ->
     match rotation {
         Ok(Rotation::Rotated(grant)) => issued(inner, &access, &new_refresh, &grant.scopes),
         Ok(Rotation::Reused) => {
+            inner.verifier.forget_grant(&grant_id);
             tracing::warn!(target: "sluice::audit", client_id = %client.client_id, "a replaced refresh token was used again; the whole grant is revoked");
             invalid_grant("the refresh token was already used; the grant is revoked, sign in again")
         }

@@ -281,11 +281,9 @@ mod tests {
 
     #[tokio::test]
     async fn static_tokens_verify_and_others_do_not() {
-        let tokens = StaticTokens::parse(&format!(
-            "ci-bot={}",
-            StaticTokens::hash_of("s3cret-token")
-        ))
-        .unwrap();
+        let tokens =
+            StaticTokens::parse(&format!("ci-bot={}", StaticTokens::hash_of("s3cret-token")))
+                .unwrap();
         let verifier = BearerVerifier::static_only(tokens);
         let ok = verifier.verify("s3cret-token").await.unwrap();
         assert_eq!(Identity::of(&ok.extensions).unwrap().login, "ci-bot");

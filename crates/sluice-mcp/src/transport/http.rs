@@ -157,6 +157,9 @@ pub struct HttpConfig {
     /// The scopes a `401` challenge names (`scope="…"`), so a client knows what to ask
     /// the authorization server for.
     pub challenge_scope: Option<String>,
+    /// What sessions carry when no [`verifier`](Self::verifier) is configured (for a
+    /// server on loopback serving one local person, as stdio does). Empty by default.
+    pub anonymous: Extensions,
 }
 
 impl Default for HttpConfig {
@@ -176,6 +179,7 @@ impl Default for HttpConfig {
             verifier: None,
             resource_metadata: None,
             challenge_scope: None,
+            anonymous: Extensions::new(),
         }
     }
 }
@@ -226,6 +230,13 @@ impl HttpConfig {
     #[must_use]
     pub fn with_resource_metadata(mut self, url: impl Into<String>) -> Self {
         self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Sets what sessions carry when no verifier is configured.
+    #[must_use]
+    pub fn with_anonymous(mut self, extensions: Extensions) -> Self {
+        self.anonymous = extensions;
         self
     }
 
@@ -879,7 +890,7 @@ impl Shared {
         }
         let (subject, extensions) = match verified {
             Some(v) => (Some(v.subject), v.extensions),
-            None => (None, Extensions::new()),
+            None => (None, self.config.anonymous.clone()),
         };
         let (session, own_messages) = Session::new(&self.server, extensions);
         let mut streams = Streams {

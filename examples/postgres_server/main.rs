@@ -1,10 +1,13 @@
 //! The Sluice PostgreSQL MCP server: `listTables`, `queryDatabase` and
-//! `executeDatabase` over stdio, guarded by the SQL guard, read-only transactions and a
-//! per-login permission policy.
+//! `executeDatabase` over stdio or Streamable HTTP, guarded by the SQL guard, read-only
+//! transactions and a per-login permission policy. Over HTTP, people sign in with
+//! GitHub (OAuth 2.1) or present a static service token.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://app@localhost/app \
 //!   cargo run --example postgres_server -- --user alice --writers alice
+//! GITHUB_CLIENT_ID=… GITHUB_CLIENT_SECRET=… SLUICE_PUBLIC_URL=https://db.example.com/mcp \
+//!   cargo run --example postgres_server -- --transport http --writers github:12345
 //! ```
 //!
 //! Every flag has an environment variable; `--help` lists them. Logs go to standard
@@ -13,6 +16,9 @@
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod http;
+mod tls_serve;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,16 +52,26 @@ struct Flags {
     #[arg(long, value_enum, default_value_t = Transport::Stdio, env = "SLUICE_TRANSPORT")]
     transport: Transport,
 
-    /// Address for the HTTP transport (endpoint path /mcp).
+    /// Address for the HTTP transport (endpoint path /mcp). A non-loopback address
+    /// needs authentication (GitHub sign-in or static tokens).
     #[arg(long, default_value = "127.0.0.1:8000", env = "SLUICE_BIND")]
     bind: String,
 
-    /// The caller's login on stdio, where there is no OAuth. Unset: the operating
-    /// system's user name ($USER).
+    #[command(flatten)]
+    http: http::HttpFlags,
+
+    /// Read a token on standard input, print the `sha256:<hex>` form SLUICE_STATIC_TOKENS
+    /// takes, and exit.
+    #[arg(long)]
+    hash_token: bool,
+
+    /// The caller's login on stdio (and over HTTP on loopback without authentication),
+    /// where there is no OAuth. Unset: the operating system's user name ($USER).
     #[arg(long, env = "SLUICE_USER")]
     user: Option<String>,
 
-    /// Comma-separated logins allowed to write (executeDatabase).
+    /// Comma-separated logins allowed to write (executeDatabase). Over HTTP, name GitHub
+    /// users by numeric id (`github:12345`): logins can be renamed and re-registered.
     #[arg(long, env = "SLUICE_WRITERS", default_value = "")]
     writers: String,
 
@@ -109,13 +125,17 @@ enum Transport {
 async fn main() -> ExitCode {
     examples::init_logging();
     let flags = Flags::parse();
-    if flags.transport == Transport::Http {
-        eprintln!(
-            "postgres_server: --transport http is not available yet (it comes with the OAuth \
-             issue); use --transport stdio. (--bind {} was not used.)",
-            flags.bind
+    if flags.hash_token {
+        let mut token = String::new();
+        if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
+            eprintln!("postgres_server: --hash-token reads the token on standard input");
+            return ExitCode::from(2);
+        }
+        println!(
+            "{}",
+            sluice_auth::oauth::StaticTokens::hash_of(token.trim())
         );
-        return ExitCode::from(2);
+        return ExitCode::SUCCESS;
     }
     let (postgres, mut tls) = match &flags.database_url {
         Some(url) => match sluice_postgres::parse_connection_string(url) {
@@ -163,8 +183,8 @@ async fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let mut config = DatabaseConfig::new(postgres);
-    config.tls = tls;
+    let mut config = DatabaseConfig::new(postgres.clone());
+    config.tls = tls.clone();
     if let Some(url) = &flags.read_database_url {
         match ReadConnection::from_url(url) {
             Ok(mut reads) => {
@@ -203,6 +223,37 @@ async fn main() -> ExitCode {
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_default();
+    let builder = Server::builder("sluice-postgres", env!("CARGO_PKG_VERSION"))
+        .title("Sluice PostgreSQL")
+        .instructions(
+            "Tools for a PostgreSQL database. Call listTables first to learn the schema, then \
+             queryDatabase with one read-only SQL query at a time. executeDatabase changes \
+             data and is only offered to logins allowed to write.",
+        );
+    let server =
+        sluice_postgres::tools::register(builder, database.clone(), policy.clone()).build();
+    if flags.transport == Transport::Http {
+        let served = http::serve(
+            &flags.http,
+            http::Context {
+                bind: &flags.bind,
+                server,
+                policy: &policy,
+                local_login: login,
+                postgres: &postgres,
+                tls: &tls,
+            },
+        )
+        .await;
+        database.close();
+        return match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("postgres_server: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let identity = Identity::new(login.clone());
     let permission = match policy.permission(Some(&identity)) {
         Permission::Write => "read and write",
@@ -216,14 +267,6 @@ async fn main() -> ExitCode {
         may = permission,
         "serving PostgreSQL over MCP on stdio"
     );
-    let builder = Server::builder("sluice-postgres", env!("CARGO_PKG_VERSION"))
-        .title("Sluice PostgreSQL")
-        .instructions(
-            "Tools for a PostgreSQL database. Call listTables first to learn the schema, then \
-             queryDatabase with one read-only SQL query at a time. executeDatabase changes \
-             data and is only offered to logins allowed to write.",
-        );
-    let server = sluice_postgres::tools::register(builder, database.clone(), policy).build();
     let served = sluice_mcp::transport::stdio::serve(&server, identity.into_extensions()).await;
     database.close();
     match served {
@@ -233,6 +276,29 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
 }
 
 /// Fills what a connection string left out (`postgres:///shop` has no host or user)
