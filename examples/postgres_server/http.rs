@@ -131,6 +131,39 @@ fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
+/// Refuses, before anything starts, to listen on an address others can reach without
+/// authentication.
+pub(crate) fn refuse_open_without_auth(flags: &HttpFlags, bind: &str) -> Result<(), String> {
+    let github = flags
+        .github_client_id
+        .as_deref()
+        .is_some_and(|v| !v.is_empty())
+        && flags
+            .github_client_secret
+            .as_deref()
+            .is_some_and(|v| !v.is_empty());
+    let tokens = flags
+        .static_tokens
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty());
+    if github || tokens {
+        return Ok(());
+    }
+    let loopback = match bind.parse::<SocketAddr>() {
+        Ok(addr) => is_loopback(&addr),
+        Err(_) => bind.starts_with("localhost:"),
+    };
+    if loopback {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {bind} without authentication: anyone who can reach it could \
+         use the database. Configure GitHub sign-in (GITHUB_CLIENT_ID and \
+         GITHUB_CLIENT_SECRET) or static tokens (SLUICE_STATIC_TOKENS), or bind a loopback \
+         address (127.0.0.1)."
+    ))
+}
+
 /// Serves until Ctrl-C / SIGTERM. Errors are for the person starting the server.
 pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), String> {
     let addr: SocketAddr = tokio::net::lookup_host(cx.bind)
@@ -173,16 +206,7 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
             );
         }
     };
-    let authenticated = github.is_some() || !static_tokens.is_empty();
-    if !authenticated && !is_loopback(&addr) {
-        return Err(format!(
-            "refusing to listen on {addr} without authentication: anyone who can reach it \
-             could use the database. Configure GitHub sign-in (GITHUB_CLIENT_ID and \
-             GITHUB_CLIENT_SECRET) or static tokens (SLUICE_STATIC_TOKENS), or bind a \
-             loopback address (127.0.0.1)."
-        ));
-    }
-
+    refuse_open_without_auth(flags, &addr.to_string())?;
     let mut http = HttpConfig::default().with_path(path.clone());
     if let Some(host) = public_url.host_str() {
         http = http.allow_host(host);

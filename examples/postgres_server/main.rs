@@ -137,6 +137,12 @@ async fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if flags.transport == Transport::Http
+        && let Err(e) = http::refuse_open_without_auth(&flags.http, &flags.bind)
+    {
+        eprintln!("postgres_server: {e}");
+        return ExitCode::from(2);
+    }
     let (postgres, mut tls) = match &flags.database_url {
         Some(url) => match sluice_postgres::parse_connection_string(url) {
             Ok((config, tls)) => (with_libpq_fallbacks(config), tls),
