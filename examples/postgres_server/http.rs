@@ -95,6 +95,11 @@ pub(crate) struct HttpFlags {
     /// plain http. Never in a deployment: it opens the SSRF fence to this host.
     #[arg(long, hide = true, env = "SLUICE_TEST_LOOPBACK_CLIENT_METADATA")]
     test_loopback_client_metadata: bool,
+
+    /// For tests only: a PEM root certificate trusted when fetching client metadata
+    /// documents (a self-signed test server).
+    #[arg(long, hide = true, env = "SLUICE_TEST_CLIENT_METADATA_CA")]
+    test_client_metadata_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -250,6 +255,12 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         let mut config = OAuthConfig::new(public_url.clone()).with_github(github);
         config.metadata_documents.allow_loopback_for_tests = flags.test_loopback_client_metadata;
         config.access_ttl = Duration::from_secs(flags.access_token_ttl.max(1));
+        if let Some(ca) = &flags.test_client_metadata_ca {
+            config.metadata_documents.extra_roots_pem = Some(
+                std::fs::read(ca)
+                    .map_err(|e| format!("--test-client-metadata-ca {}: {e}", ca.display()))?,
+            );
+        }
         if let Some(file) = &flags.oauth_clients {
             for client in read_clients(file)? {
                 config = config.with_client(client);

@@ -61,6 +61,7 @@ struct FakeState {
     client_id: String,
     client_secret: String,
     user: Option<FakeUser>,
+    queue: std::collections::VecDeque<FakeUser>,
     codes: HashMap<String, Code>,
     tokens: HashMap<String, FakeUser>,
     issued: Vec<String>,
@@ -122,6 +123,13 @@ impl FakeGitHub {
         lock(&self.state).user = Some(user);
     }
 
+    /// The people who sign in next, one per sign-in, in order; after the queue, the
+    /// last one set with [`sign_in_as`](Self::sign_in_as) (for tests where a client
+    /// drives several sign-ins on its own).
+    pub fn queue_sign_ins(&self, users: impl IntoIterator<Item = FakeUser>) {
+        lock(&self.state).queue.extend(users);
+    }
+
     /// Every access token the fake has handed out (to check none leaks further).
     pub fn issued_tokens(&self) -> Vec<String> {
         lock(&self.state).issued.clone()
@@ -152,7 +160,8 @@ async fn authorize(
         return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response();
     };
     let state_param = get("state");
-    let Some(user) = s.user.clone() else {
+    let next = s.queue.pop_front().or_else(|| s.user.clone());
+    let Some(user) = next else {
         target
             .query_pairs_mut()
             .append_pair("error", "access_denied")

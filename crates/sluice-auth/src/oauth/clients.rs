@@ -95,7 +95,11 @@ pub(crate) enum ClientError {
 impl Clients {
     pub(crate) fn new(configured: Vec<ClientRecord>, documents: MetadataDocuments) -> Self {
         let fetcher = if documents.enabled {
-            match fence::fenced_client(documents.allow_loopback_for_tests, documents.timeout) {
+            match fence::fenced_client(
+                documents.allow_loopback_for_tests,
+                documents.timeout,
+                documents.extra_roots_pem.as_deref(),
+            ) {
                 Ok(client) => Some(client),
                 Err(e) => {
                     tracing::warn!(error = %e, "client metadata documents disabled: no HTTP client");

@@ -85,6 +85,9 @@ pub struct MetadataDocuments {
     /// For tests only: also fetch from loopback addresses, over plain `http`. Never set
     /// this in a deployment: it opens the SSRF fence to the server's own host.
     pub allow_loopback_for_tests: bool,
+    /// Extra root certificates (PEM) trusted for these fetches besides the system's,
+    /// for tests (a self-signed loopback server) or clients on a private PKI.
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 impl Default for MetadataDocuments {
@@ -95,6 +98,7 @@ impl Default for MetadataDocuments {
             timeout: Duration::from_secs(5),
             cache_for: Duration::from_secs(300),
             allow_loopback_for_tests: false,
+            extra_roots_pem: None,
         }
     }
 }

@@ -94,8 +94,15 @@ impl Resolve for FencedResolver {
 pub(crate) fn fenced_client(
     allow_loopback: bool,
     timeout: std::time::Duration,
+    extra_roots_pem: Option<&[u8]>,
 ) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if let Some(pem) = extra_roots_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .dns_resolver(Arc::new(FencedResolver { allow_loopback }))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
