@@ -91,6 +91,11 @@ pub(crate) struct HttpFlags {
     #[arg(long, env = "SLUICE_ACCESS_TOKEN_TTL", default_value_t = 3600)]
     access_token_ttl: u64,
 
+    /// Requests per minute each client address may make to each of /authorize,
+    /// /callback, /token, /register and /revoke (beyond it: 429 with Retry-After).
+    #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT", default_value_t = 120)]
+    auth_rate_limit: u32,
+
     /// For tests only: fetch client metadata documents from loopback addresses over
     /// plain http. Never in a deployment: it opens the SSRF fence to this host.
     #[arg(long, hide = true, env = "SLUICE_TEST_LOOPBACK_CLIENT_METADATA")]
@@ -255,6 +260,7 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         let mut config = OAuthConfig::new(public_url.clone()).with_github(github);
         config.metadata_documents.allow_loopback_for_tests = flags.test_loopback_client_metadata;
         config.access_ttl = Duration::from_secs(flags.access_token_ttl.max(1));
+        config.limits.requests_per_minute = flags.auth_rate_limit.max(1);
         if let Some(ca) = &flags.test_client_metadata_ca {
             config.metadata_documents.extra_roots_pem = Some(
                 std::fs::read(ca)
