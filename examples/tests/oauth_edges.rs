@@ -14,10 +14,29 @@ use sluice_testkit::github::{FakeGitHub, FakeUser};
 
 const REDIRECT: &str = "http://127.0.0.1:33418/callback";
 
-fn server(db: &sluice_testkit::TestDatabase, github: &FakeGitHub, secret: &str, extra: &[&str]) -> ServerProcess {
-    let mut args = vec!["--database-url", db.url(), "--github-url", github.url(), "--github-api-url", github.url()];
+fn server(
+    db: &sluice_testkit::TestDatabase,
+    github: &FakeGitHub,
+    secret: &str,
+    extra: &[&str],
+) -> ServerProcess {
+    let mut args = vec![
+        "--database-url",
+        db.url(),
+        "--github-url",
+        github.url(),
+        "--github-api-url",
+        github.url(),
+    ];
     args.extend_from_slice(extra);
-    ServerProcess::start(free_port(), &args, &[("GITHUB_CLIENT_ID", GITHUB_ID), ("GITHUB_CLIENT_SECRET", secret)])
+    ServerProcess::start(
+        free_port(),
+        &args,
+        &[
+            ("GITHUB_CLIENT_ID", GITHUB_ID),
+            ("GITHUB_CLIENT_SECRET", secret),
+        ],
+    )
 }
 
 /// Consent approved; returns the browser and GitHub's redirect back to our callback.
@@ -25,9 +44,18 @@ async fn to_callback(base: &str) -> (Browser, String) {
     let client_id = register(base, REDIRECT).await;
     let (_, challenge) = pkce();
     let mut browser = Browser::new();
-    let (_, _, html) = browser.get(&authorize_url(base, &client_id, REDIRECT, &challenge, &[])).await;
+    let (_, _, html) = browser
+        .get(&authorize_url(base, &client_id, REDIRECT, &challenge, &[]))
+        .await;
     let (status, headers, _) = browser
-        .post_form(&format!("{base}/authorize"), &[("request", &hidden(&html, "request")), ("csrf", &hidden(&html, "csrf")), ("decision", "approve")])
+        .post_form(
+            &format!("{base}/authorize"),
+            &[
+                ("request", &hidden(&html, "request")),
+                ("csrf", &hidden(&html, "csrf")),
+                ("decision", "approve"),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::FOUND);
     let (_, headers, _) = browser.get(&location(&headers)).await;
@@ -47,7 +75,10 @@ async fn github_failures_become_readable_pages() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(body.contains("Sign-in failed"), "{body}");
     assert!(headers.get("location").is_none());
-    assert!(!body.contains(wrong) && !s.log().contains(wrong), "the secret leaked");
+    assert!(
+        !body.contains(wrong) && !s.log().contains(wrong),
+        "the secret leaked"
+    );
     assert!(!s.log().contains("panicked"));
 
     // The person cancels at GitHub: the client hears access_denied, with its state.
@@ -82,10 +113,28 @@ async fn the_authorization_endpoints_have_a_request_budget() {
             assert!(response.headers().contains_key("retry-after"));
         }
     }
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 5, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 3);
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        3
+    );
     // Another endpoint has its own budget; the MCP endpoint has none of these limits.
-    let response = http.post(format!("{}/token", s.base)).form(&[("grant_type", "refresh_token")]).send().await.unwrap();
+    let response = http
+        .post(format!("{}/token", s.base))
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -114,11 +163,16 @@ async fn https_directly_with_host_prefixed_cookies() {
             "--tls-key",
             key.to_str().unwrap(),
         ],
-        &[("GITHUB_CLIENT_ID", GITHUB_ID), ("GITHUB_CLIENT_SECRET", GITHUB_SECRET)],
+        &[
+            ("GITHUB_CLIENT_ID", GITHUB_ID),
+            ("GITHUB_CLIENT_SECRET", GITHUB_SECRET),
+        ],
     );
     let base = format!("https://127.0.0.1:{port}");
     let https = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -143,7 +197,13 @@ async fn https_directly_with_host_prefixed_cookies() {
         .unwrap();
     let (_, challenge) = pkce();
     let page = https
-        .get(authorize_url(&base, registered["client_id"].as_str().unwrap(), REDIRECT, &challenge, &[]))
+        .get(authorize_url(
+            &base,
+            registered["client_id"].as_str().unwrap(),
+            REDIRECT,
+            &challenge,
+            &[],
+        ))
         .send()
         .await
         .unwrap();
@@ -154,9 +214,18 @@ async fn https_directly_with_host_prefixed_cookies() {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
     assert_eq!(page.headers()["x-frame-options"], "DENY");
-    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     // Plain HTTP to the HTTPS port gets nowhere.
-    assert!(reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err_or_not_ok());
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_err_or_not_ok()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

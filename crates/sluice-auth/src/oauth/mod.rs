@@ -20,30 +20,42 @@
 //! Tokens are opaque, 256 random bits, and kept only as SHA-256 hashes in a
 //! [`TokenStore`]: [`MemoryStore`] here, a PostgreSQL store in `sluice-postgres`.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use sluice_auth::oauth::{AuthorizationServer, GitHubConfig, MemoryStore, OAuthConfig, StaticTokens};
 //! use sluice_mcp::transport::http::{Endpoint, HttpConfig};
 //! use sluice_mcp::Server;
 //!
-//! # async fn run(server: Server) -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let resource = url::Url::parse("https://db.example.com/mcp")?;
 //! let config = OAuthConfig::new(resource)
 //!     .with_github(GitHubConfig::new("Iv1.client-id", "client-secret"));
-//! let auth = AuthorizationServer::start(config, Arc::new(MemoryStore::new()), None, StaticTokens::new()).await?;
+//! let store = Arc::new(MemoryStore::new());
+//! let auth = AuthorizationServer::start(config, store, None, StaticTokens::new()).await?;
+//! assert_eq!(auth.issuer(), "https://db.example.com");
+//!
+//! // The MCP endpoint checks bearer tokens with the server's verifier; the OAuth routes
+//! // sit beside it on the same origin.
 //! let http = HttpConfig::default()
 //!     .allow_host("db.example.com")
 //!     .with_verifier(auth.verifier())
 //!     .with_resource_metadata(auth.resource_metadata_url())
 //!     .with_challenge_scope(auth.challenge_scope());
-//! let app = Endpoint::new(server, http).router().merge(auth.router());
-//! # let _ = app; Ok(()) }
+//! let server = Server::builder("db", "1.0.0").build();
+//! let endpoint = Endpoint::new(server, http);
+//! let app = endpoint.router().merge(auth.router());
+//! // Serve `app` with endpoint.serve_app(listener, app, shutdown).await
+//! # let _ = app;
+//! # Ok(())
+//! # }
 //! ```
 
 mod authorize;
 mod callback;
 mod clients;
 mod config;
+pub mod contract;
 mod crypto;
 mod fence;
 mod github;
