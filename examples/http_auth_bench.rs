@@ -68,9 +68,12 @@ fn start(binary: &Path, args: &[&str], envs: &[(&str, &str)], ready: &str) -> (P
     for (k, v) in envs {
         command.env(k, v);
     }
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let mut process = Process(
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", binary.display())),
+    );
+    let child = &mut process.0;
     let (tx, rx) = std::sync::mpsc::channel();
     for stream in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -89,7 +92,7 @@ fn start(binary: &Path, args: &[&str], envs: &[(&str, &str)], ready: &str) -> (P
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("{} did not start", binary.display()));
         if line.contains(ready) {
-            return (Process(child), line);
+            return (process, line);
         }
     }
 }

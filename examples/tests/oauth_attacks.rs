@@ -490,7 +490,7 @@ async fn forged_and_replayed_state_and_consent_without_csrf_are_refused() {
     let callback = location(&headers);
     let (status, _, _) = browser.get(&callback).await;
     assert_eq!(status, StatusCode::FOUND);
-    let mut replay = Browser::new();
+    let replay = Browser::new();
     let response = replay
         .http
         .get(&callback)

@@ -149,7 +149,7 @@ async fn https_directly_with_host_prefixed_cookies() {
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
     let port = free_port();
-    let s = ServerProcess::start(
+    let _server = ServerProcess::start(
         port,
         &[
             "--database-url",

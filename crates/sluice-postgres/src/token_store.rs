@@ -275,7 +275,9 @@ impl TokenStore for PgTokenStore {
                 grant_id: row.get(2),
             });
         }
-        Ok(Redemption::Fresh(from_json(row.get::<_, &str>(0))?))
+        Ok(Redemption::Fresh(Box::new(from_json(
+            row.get::<_, &str>(0),
+        )?)))
     }
 
     async fn add_grant(
@@ -401,7 +403,7 @@ impl TokenStore for PgTokenStore {
         .await
         .map_err(|e| db(&e))?;
         tx.commit().await.map_err(|e| db(&e))?;
-        Ok(Rotation::Rotated(grant))
+        Ok(Rotation::Rotated(Box::new(grant)))
     }
 
     async fn refresh_grant(&self, refresh_hash: &str) -> Result<Option<GrantRecord>, StoreError> {

@@ -212,9 +212,8 @@ pub(crate) async fn start(
         scopes,
         state: state.map(str::to_owned),
     };
-    let sealed = match seal_request(&inner, &request) {
-        Some(s) => s,
-        None => return fail("server_error", "the request could not be encoded"),
+    let Some(sealed) = seal_request(&inner, &request) else {
+        return fail("server_error", "the request could not be encoded");
     };
     let Ok(csrf_cookie) = crypto::new_token("") else {
         return fail("server_error", "no randomness available");

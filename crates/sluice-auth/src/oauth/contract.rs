@@ -131,11 +131,11 @@ pub async fn verify_store(store: Arc<dyn TokenStore>) -> Result<(), String> {
     for racer in racers {
         match racer.await.map_err(|e| e.to_string())?.map_err(err)? {
             Redemption::Fresh(got) => {
-                ensure!(got == record, "a redeemed code came back changed");
+                ensure!(*got == record, "a redeemed code came back changed");
                 fresh_count += 1;
             }
             Redemption::Reused { grant_id: g } => {
-                ensure!(g == grant_id, "a reused code named another grant")
+                ensure!(g == grant_id, "a reused code named another grant");
             }
             Redemption::Unknown => return Err("a stored code was unknown".to_owned()),
         }

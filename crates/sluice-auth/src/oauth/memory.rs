@@ -121,7 +121,7 @@ impl TokenStore for MemoryStore {
             });
         }
         *spent = true;
-        Ok(Redemption::Fresh(record.clone()))
+        Ok(Redemption::Fresh(Box::new(record.clone())))
     }
 
     async fn add_grant(
@@ -195,7 +195,7 @@ impl TokenStore for MemoryStore {
         state
             .access
             .insert(new_access_hash.to_owned(), (grant_id, access_expires_at));
-        Ok(Rotation::Rotated(record))
+        Ok(Rotation::Rotated(Box::new(record)))
     }
 
     async fn refresh_grant(&self, refresh_hash: &str) -> Result<Option<GrantRecord>, StoreError> {

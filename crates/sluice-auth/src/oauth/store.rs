@@ -109,7 +109,7 @@ pub struct CodeRecord {
 #[non_exhaustive]
 pub enum Redemption {
     /// First use: the code, now spent.
-    Fresh(CodeRecord),
+    Fresh(Box<CodeRecord>),
     /// The code was spent before: its grant must be revoked.
     Reused {
         /// The grant the first use opened.
@@ -159,7 +159,7 @@ impl AccessGrant {
 #[non_exhaustive]
 pub enum Rotation {
     /// The current refresh token: replaced by the new one, the new access token stored.
-    Rotated(GrantRecord),
+    Rotated(Box<GrantRecord>),
     /// A refresh token already replaced: someone holds a stolen copy. The store has
     /// revoked the whole grant.
     Reused,
