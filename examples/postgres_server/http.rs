@@ -277,7 +277,7 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
             .map_err(|e| format!("authorization server: {e}"))?;
         server.spawn_cleanup(Duration::from_secs(300));
         http = http
-            .with_verifier(server.verifier())
+            .with_verifier(server.verifier().with_write_tools(["executeDatabase"]))
             .with_resource_metadata(server.resource_metadata_url())
             .with_challenge_scope(server.challenge_scope());
         issuer = server.issuer().to_owned();

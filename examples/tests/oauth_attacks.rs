@@ -606,13 +606,22 @@ async fn a_token_granted_only_reading_caps_a_writer() {
             .await
             .contains(&"executeDatabase".to_owned())
     );
-    let (error, text) = mcp
-        .call(
-            "executeDatabase",
-            serde_json::json!({"sql": "CREATE TABLE t (x int)"}),
+    // Calling it anyway: 403 insufficient_scope, naming the scopes to ask for (step-up).
+    let answer = mcp
+        .post(
+            "tools/call",
+            serde_json::json!({"name": "executeDatabase", "arguments": {"sql": "CREATE TABLE t (x int)"}}),
         )
         .await;
-    assert!(error, "{text}");
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    let www = answer.headers["www-authenticate"].to_str().unwrap();
+    assert!(www.contains("error=\"insufficient_scope\""), "{www}");
+    assert!(www.contains("scope=\"db:read db:write\""), "{www}");
+    // Reading is still fine.
+    let (error, text) = mcp
+        .call("queryDatabase", serde_json::json!({"sql": "SELECT 1"}))
+        .await;
+    assert!(!error, "{text}");
     // Unknown scopes are refused.
     let mut browser = Browser::new();
     let unknown = authorize_url(

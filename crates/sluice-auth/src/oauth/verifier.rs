@@ -117,6 +117,9 @@ const MAX_TOKEN_LEN: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct BearerVerifier {
     inner: Arc<VerifierInner>,
+    /// Tools whose calls need a token with the write scope (else `403
+    /// insufficient_scope`, so the client can ask for it).
+    write_tools: Arc<[String]>,
 }
 
 #[derive(Debug)]
@@ -141,6 +144,7 @@ impl BearerVerifier {
                 static_tokens,
                 issued: None,
             }),
+            write_tools: Arc::new([]),
         }
     }
 
@@ -160,7 +164,21 @@ impl BearerVerifier {
                     cache: Mutex::new(HashMap::new()),
                 }),
             }),
+            write_tools: Arc::new([]),
         }
+    }
+
+    /// Names the tools whose calls need the write scope: a token without it gets `403
+    /// insufficient_scope` (with the scopes to ask for) instead of a tool error. The
+    /// permission policy still decides whether the person may write at all.
+    #[must_use]
+    pub fn with_write_tools<I, S>(mut self, tools: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.write_tools = tools.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Forgets a cached lookup (after a revocation in this process).
@@ -261,6 +279,30 @@ fn verified(identity: Identity) -> Verified {
 impl TokenVerifier for BearerVerifier {
     fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
         Box::pin(self.check(token))
+    }
+
+    fn authorize_request(
+        &self,
+        verified: &Verified,
+        method: &str,
+        params: &serde_json::Value,
+    ) -> Result<(), Unauthorized> {
+        if method != "tools/call" {
+            return Ok(());
+        }
+        let Some(tool) = params.get("name").and_then(serde_json::Value::as_str) else {
+            return Ok(());
+        };
+        let capped = Identity::of(&verified.extensions)
+            .and_then(|i| i.ceiling)
+            .is_some_and(|c| c < Permission::Write);
+        if capped && self.write_tools.iter().any(|t| t == tool) {
+            return Err(Unauthorized {
+                error: "insufficient_scope",
+                description: format!("{tool} needs a token with the {SCOPE_WRITE} scope"),
+            });
+        }
+        Ok(())
     }
 }
 

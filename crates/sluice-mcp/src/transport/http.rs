@@ -86,6 +86,24 @@ pub type VerifyFuture<'a> =
 pub trait TokenVerifier: Send + Sync + 'static {
     /// Verifies `token` (the text after `Bearer `).
     fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a>;
+
+    /// Checks that a verified caller's token covers one request (the scopes a method or
+    /// a tool needs). A refusal with `insufficient_scope` becomes `403` with a challenge
+    /// naming the scopes, so the client can ask for more (step-up). The default allows
+    /// every request.
+    ///
+    /// # Errors
+    ///
+    /// The refusal to answer with.
+    fn authorize_request(
+        &self,
+        verified: &Verified,
+        method: &str,
+        params: &serde_json::Value,
+    ) -> Result<(), Unauthorized> {
+        let _ = (verified, method, params);
+        Ok(())
+    }
 }
 
 /// A verified caller.
@@ -843,6 +861,13 @@ impl Shared {
                 );
             }
         };
+        if let (Some(verifier), Some(who), Incoming::Request { method, params, .. }) =
+            (&self.config.verifier, &verified, &incoming)
+            && let Err(refusal) = verifier.authorize_request(who, method, params)
+        {
+            tracing::info!(error = refusal.error, reason = %refusal.description, "refused a request its token does not cover");
+            return self.challenge(Some(&refusal));
+        }
         let initialize =
             matches!(&incoming, Incoming::Request { method, .. } if method == "initialize");
         let session = if initialize {
