@@ -11,8 +11,15 @@
 //!   [`PermissionPolicy::require`] for the check inside every tool call, because hiding
 //!   a tool is never the only protection.
 //!
-//! Bearer-token verifiers and the OAuth 2.1 authorization server (GitHub upstream) come
-//! with the HTTP transport.
+//! - [`oauth`] (feature `oauth`): for the HTTP transport, the OAuth 2.1 authorization
+//!   server with GitHub as the upstream identity provider (discovery, registration,
+//!   consent, PKCE, rotating refresh tokens, revocation), the [`oauth::BearerVerifier`]
+//!   that turns its tokens and static service tokens into an [`Identity`], and the
+//!   [`oauth::TokenStore`] seam (in memory here; PostgreSQL in `sluice-postgres`).
+//!
+//! Policies name people by login or, better, by the provider's stable id
+//! (`github:12345`): logins can be renamed and re-registered by someone else. A token's
+//! scopes cap what the policy grants ([`Identity::ceiling`]).
 //!
 //! ## Example
 //!

@@ -24,6 +24,9 @@
 //!   connect as a role that may only read ([`ReadConnection`]).
 //! - [`tls`]: encryption and certificate checks as libpq's `sslmode` says, with rustls;
 //!   [`parse_connection_string`] reads URLs and `key=value` strings with them.
+//! - `PgTokenStore` (feature `oauth`): the OAuth token store of `sluice-auth`'s
+//!   authorization server in PostgreSQL (schema `sluice_oauth`, hashes only), shared by
+//!   every server process and kept across restarts.
 //! - [`convert`]: values to faithful JSON (numeric as exact strings, bytea as base64,
 //!   json as JSON, arrays as arrays, unknown types as text); results arrive in
 //!   PostgreSQL's binary format and are decoded to exactly the same JSON.
