@@ -50,7 +50,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -64,11 +63,17 @@ use axum::routing::any;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Extensions, Related, StreamItem};
+use crate::context::{Related, StreamItem};
 use crate::jsonrpc::{self, ErrorObject, Incoming, PARSE_ERROR};
 use crate::protocol::SUPPORTED_PROTOCOL_VERSIONS;
 use crate::server::Server;
 use crate::session::Session;
+
+mod auth;
+mod config;
+
+pub use auth::{TokenVerifier, Unauthorized, Verified, VerifyFuture};
+pub use config::HttpConfig;
 
 /// The session header.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -76,209 +81,6 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 /// The stream of a session's own messages (the `GET` stream).
 const SESSION_STREAM: u64 = 0;
-
-/// The future a [`TokenVerifier`] returns.
-pub type VerifyFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Verified, Unauthorized>> + Send + 'a>>;
-
-/// Checks bearer tokens: the hook through which an authorization layer (OAuth, API keys)
-/// tells the transport who is calling.
-pub trait TokenVerifier: Send + Sync + 'static {
-    /// Verifies `token` (the text after `Bearer `).
-    fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a>;
-
-    /// Checks that a verified caller's token covers one request (the scopes a method or
-    /// a tool needs). A refusal with `insufficient_scope` becomes `403` with a challenge
-    /// naming the scopes, so the client can ask for more (step-up). The default allows
-    /// every request.
-    ///
-    /// # Errors
-    ///
-    /// The refusal to answer with.
-    fn authorize_request(
-        &self,
-        verified: &Verified,
-        method: &str,
-        params: &serde_json::Value,
-    ) -> Result<(), Unauthorized> {
-        let _ = (verified, method, params);
-        Ok(())
-    }
-}
-
-/// A verified caller.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    /// Who the token belongs to; a session opened with one subject refuses requests
-    /// carrying another's token.
-    pub subject: String,
-    /// What the session's handlers will see in
-    /// [`RequestContext::extensions`](crate::RequestContext::extensions) (the identity).
-    pub extensions: Extensions,
-}
-
-/// A refused token: the transport answers `401` (or `403` for `insufficient_scope`) with a
-/// `WWW-Authenticate: Bearer` challenge carrying this error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{error}: {description}")]
-pub struct Unauthorized {
-    /// The RFC 6750 error code: `invalid_token`, `insufficient_scope` or
-    /// `invalid_request`.
-    pub error: &'static str,
-    /// A human-readable reason.
-    pub description: String,
-}
-
-impl Unauthorized {
-    /// An invalid, expired or revoked token.
-    pub fn invalid_token(description: impl Into<String>) -> Self {
-        Unauthorized {
-            error: "invalid_token",
-            description: description.into(),
-        }
-    }
-}
-
-/// How the HTTP transport behaves. Start from [`HttpConfig::default`].
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct HttpConfig {
-    /// The endpoint's path (default `/mcp`).
-    pub path: String,
-    /// Host names (without port) accepted in `Host` and `Origin`; default the loopback
-    /// names `localhost`, `127.0.0.1` and `[::1]`. Empty accepts any host: only behind a
-    /// proxy that checks.
-    pub allowed_hosts: Vec<String>,
-    /// Further origins accepted (`https://app.example.com`), compared exactly.
-    pub allowed_origins: Vec<String>,
-    /// The largest request body accepted (default 4 MiB).
-    pub max_body_bytes: usize,
-    /// How long a session may stay unused before it is closed (default 30 minutes).
-    pub session_idle_timeout: Duration,
-    /// The most sessions open at once (default 10 000).
-    pub max_sessions: usize,
-    /// The most requests one session handles at once (default 64); more wait.
-    pub max_in_flight: usize,
-    /// The most `POST`s the endpoint holds at once, handled or waiting (default 1024):
-    /// beyond it, `503` with `Retry-After`, so a flood cannot buffer unbounded bodies.
-    pub max_pending_posts: usize,
-    /// The most events kept per stream for resumption (default 1024).
-    pub max_events_per_stream: usize,
-    /// The reconnection delay suggested to clients (`retry`, default 1 s).
-    pub retry: Duration,
-    /// How often an idle event stream carries a keep-alive comment (default 15 s).
-    pub keep_alive: Duration,
-    /// Checks bearer tokens; without one, requests need none.
-    pub verifier: Option<Arc<dyn TokenVerifier>>,
-    /// The URL of the protected resource metadata (RFC 9728), named in `401` challenges.
-    pub resource_metadata: Option<String>,
-    /// The scopes a `401` challenge names (`scope="…"`), so a client knows what to ask
-    /// the authorization server for.
-    pub challenge_scope: Option<String>,
-    /// What sessions carry when no [`verifier`](Self::verifier) is configured (for a
-    /// server on loopback serving one local person, as stdio does). Empty by default.
-    pub anonymous: Extensions,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            path: "/mcp".to_owned(),
-            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
-            allowed_origins: Vec::new(),
-            max_body_bytes: 4 * 1024 * 1024,
-            session_idle_timeout: Duration::from_secs(30 * 60),
-            max_sessions: 10_000,
-            max_in_flight: 64,
-            max_pending_posts: 1024,
-            max_events_per_stream: 1024,
-            retry: Duration::from_secs(1),
-            keep_alive: Duration::from_secs(15),
-            verifier: None,
-            resource_metadata: None,
-            challenge_scope: None,
-            anonymous: Extensions::new(),
-        }
-    }
-}
-
-impl std::fmt::Debug for HttpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpConfig")
-            .field("path", &self.path)
-            .field("allowed_hosts", &self.allowed_hosts)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("session_idle_timeout", &self.session_idle_timeout)
-            .field("verifier", &self.verifier.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl HttpConfig {
-    /// Serves on `path` instead of `/mcp`.
-    #[must_use]
-    pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
-        self
-    }
-
-    /// Also accepts `host` (a name without port) in `Host` and `Origin`.
-    #[must_use]
-    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
-        self.allowed_hosts.push(host.into().to_ascii_lowercase());
-        self
-    }
-
-    /// Also accepts requests from `origin` (`scheme://host[:port]`).
-    #[must_use]
-    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
-        self.allowed_origins.push(origin.into());
-        self
-    }
-
-    /// Requires a bearer token on every request, checked by `verifier`.
-    #[must_use]
-    pub fn with_verifier(mut self, verifier: impl TokenVerifier) -> Self {
-        self.verifier = Some(Arc::new(verifier));
-        self
-    }
-
-    /// Names the protected resource metadata URL in `WWW-Authenticate` challenges.
-    #[must_use]
-    pub fn with_resource_metadata(mut self, url: impl Into<String>) -> Self {
-        self.resource_metadata = Some(url.into());
-        self
-    }
-
-    /// Sets what sessions carry when no verifier is configured.
-    #[must_use]
-    pub fn with_anonymous(mut self, extensions: Extensions) -> Self {
-        self.anonymous = extensions;
-        self
-    }
-
-    /// Names the scopes to ask for in `WWW-Authenticate` challenges.
-    #[must_use]
-    pub fn with_challenge_scope(mut self, scope: impl Into<String>) -> Self {
-        self.challenge_scope = Some(scope.into());
-        self
-    }
-
-    /// Sets the largest request body accepted.
-    #[must_use]
-    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
-        self
-    }
-
-    /// Sets how long an unused session lives.
-    #[must_use]
-    pub fn with_session_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.session_idle_timeout = timeout;
-        self
-    }
-}
 
 /// Serves `server` on `listener` until `shutdown` completes, then closes every session.
 ///

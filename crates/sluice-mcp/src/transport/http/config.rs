@@ -1,0 +1,148 @@
+//! [`HttpConfig`]: how the HTTP transport behaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::auth::TokenVerifier;
+use crate::context::Extensions;
+
+/// How the HTTP transport behaves. Start from [`HttpConfig::default`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// The endpoint's path (default `/mcp`).
+    pub path: String,
+    /// Host names (without port) accepted in `Host` and `Origin`; default the loopback
+    /// names `localhost`, `127.0.0.1` and `[::1]`. Empty accepts any host: only behind a
+    /// proxy that checks.
+    pub allowed_hosts: Vec<String>,
+    /// Further origins accepted (`https://app.example.com`), compared exactly.
+    pub allowed_origins: Vec<String>,
+    /// The largest request body accepted (default 4 MiB).
+    pub max_body_bytes: usize,
+    /// How long a session may stay unused before it is closed (default 30 minutes).
+    pub session_idle_timeout: Duration,
+    /// The most sessions open at once (default 10 000).
+    pub max_sessions: usize,
+    /// The most requests one session handles at once (default 64); more wait.
+    pub max_in_flight: usize,
+    /// The most `POST`s the endpoint holds at once, handled or waiting (default 1024):
+    /// beyond it, `503` with `Retry-After`, so a flood cannot buffer unbounded bodies.
+    pub max_pending_posts: usize,
+    /// The most events kept per stream for resumption (default 1024).
+    pub max_events_per_stream: usize,
+    /// The reconnection delay suggested to clients (`retry`, default 1 s).
+    pub retry: Duration,
+    /// How often an idle event stream carries a keep-alive comment (default 15 s).
+    pub keep_alive: Duration,
+    /// Checks bearer tokens; without one, requests need none.
+    pub verifier: Option<Arc<dyn TokenVerifier>>,
+    /// The URL of the protected resource metadata (RFC 9728), named in `401` challenges.
+    pub resource_metadata: Option<String>,
+    /// The scopes a `401` challenge names (`scope="…"`), so a client knows what to ask
+    /// the authorization server for.
+    pub challenge_scope: Option<String>,
+    /// What sessions carry when no [`verifier`](Self::verifier) is configured (for a
+    /// server on loopback serving one local person, as stdio does). Empty by default.
+    pub anonymous: Extensions,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            path: "/mcp".to_owned(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
+            max_in_flight: 64,
+            max_pending_posts: 1024,
+            max_events_per_stream: 1024,
+            retry: Duration::from_secs(1),
+            keep_alive: Duration::from_secs(15),
+            verifier: None,
+            resource_metadata: None,
+            challenge_scope: None,
+            anonymous: Extensions::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("path", &self.path)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("verifier", &self.verifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpConfig {
+    /// Serves on `path` instead of `/mcp`.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Also accepts `host` (a name without port) in `Host` and `Origin`.
+    #[must_use]
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Also accepts requests from `origin` (`scheme://host[:port]`).
+    #[must_use]
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Requires a bearer token on every request, checked by `verifier`.
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: impl TokenVerifier) -> Self {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
+    /// Names the protected resource metadata URL in `WWW-Authenticate` challenges.
+    #[must_use]
+    pub fn with_resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Sets what sessions carry when no verifier is configured.
+    #[must_use]
+    pub fn with_anonymous(mut self, extensions: Extensions) -> Self {
+        self.anonymous = extensions;
+        self
+    }
+
+    /// Names the scopes to ask for in `WWW-Authenticate` challenges.
+    #[must_use]
+    pub fn with_challenge_scope(mut self, scope: impl Into<String>) -> Self {
+        self.challenge_scope = Some(scope.into());
+        self
+    }
+
+    /// Sets the largest request body accepted.
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets how long an unused session lives.
+    #[must_use]
+    pub fn with_session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = timeout;
+        self
+    }
+}
