@@ -139,6 +139,11 @@ pub enum ClientRequestError {
     /// The client answered with an error.
     #[error("the client answered with error {}: {}", .0.code, .0.message)]
     Rejected(ErrorObject),
+    /// The request came under MCP 2026-07-28, where a server sends no requests to the
+    /// client; input is asked for with an `input_required` result instead, which this
+    /// server does not offer yet.
+    #[error("requests to the client are not available under protocol version 2026-07-28")]
+    Stateless,
 }
 
 /// The context of one request, handed to every handler.
@@ -150,6 +155,8 @@ pub struct RequestContext {
     pub(crate) progress_token: Option<Value>,
     pub(crate) related: Related,
     pub(crate) state: Arc<State>,
+    /// Set for a 2026-07-28 request: what it says about its client.
+    pub(crate) era: Option<Arc<crate::era::RequestEra>>,
 }
 
 impl RequestContext {
@@ -170,19 +177,30 @@ impl RequestContext {
         &self.cancellation
     }
 
-    /// The protocol revision agreed with the client.
+    /// The protocol revision of this request: the one it names in `_meta` (2026-07-28),
+    /// else the one agreed at initialisation.
     pub fn protocol_version(&self) -> &'static str {
-        self.state.protocol_version()
+        match &self.era {
+            Some(era) => era.version,
+            None => self.state.protocol_version(),
+        }
     }
 
-    /// The capabilities the client declared at initialisation (`Value::Null` before).
+    /// The capabilities the client declared: with this request (2026-07-28), else at
+    /// initialisation (`Value::Null` before).
     pub fn client_capabilities(&self) -> Value {
-        self.state.client_capabilities()
+        match &self.era {
+            Some(era) => era.capabilities.clone(),
+            None => self.state.client_capabilities(),
+        }
     }
 
     /// The client's `clientInfo` (name and version), when it sent one.
     pub fn client_info(&self) -> Option<Value> {
-        self.state.client_info()
+        match &self.era {
+            Some(era) => era.client_info.clone(),
+            None => self.state.client_info(),
+        }
     }
 
     /// Sends `notifications/progress` when the client asked for progress (by sending a
@@ -210,7 +228,12 @@ impl RequestContext {
 
     /// Like [`log`](Self::log), naming the logger the entry comes from.
     pub fn log_as(&self, level: LogLevel, logger: Option<&str>, data: Value) {
-        if !self.state.wants_log(level) {
+        let wanted = match &self.era {
+            // 2026-07-28: only when this request asked for a level.
+            Some(era) => era.wants_log(level),
+            None => self.state.wants_log(level),
+        };
+        if !wanted {
             return;
         }
         let mut params = json!({"level": level, "data": data});
@@ -246,6 +269,9 @@ impl RequestContext {
         method: &str,
         params: Value,
     ) -> Result<Value, ClientRequestError> {
+        if self.era.is_some() {
+            return Err(ClientRequestError::Stateless);
+        }
         let (id, answer) = self.state.register_pending();
         let mut guard = PendingGuard {
             state: &self.state,
@@ -307,7 +333,7 @@ impl RequestContext {
     }
 
     fn require_capability(&self, name: &'static str) -> Result<(), ClientRequestError> {
-        if self.state.client_capabilities().get(name).is_some() {
+        if self.client_capabilities().get(name).is_some() {
             Ok(())
         } else {
             Err(ClientRequestError::NotSupported(name))

@@ -68,6 +68,7 @@
 
 pub mod completion;
 mod context;
+pub mod era;
 pub mod jsonrpc;
 pub mod prompts;
 pub mod protocol;

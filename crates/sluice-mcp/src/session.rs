@@ -31,6 +31,13 @@ fn resource_not_found(uri: &str) -> ErrorObject {
     error
 }
 
+/// What the server offers, the same under every revision.
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": true}, "logging": {},
+           "resources": {"subscribe": true},
+           "prompts": {}, "completions": {}})
+}
+
 /// Marks a cancelled request internally; never sent to the client.
 const CANCELLED: i64 = -32800;
 
@@ -271,6 +278,7 @@ impl Session {
             progress_token: None,
             related,
             state: Arc::clone(&self.state),
+            era: None,
         }
     }
 
@@ -281,21 +289,69 @@ impl Session {
         params: Value,
         related: Related,
     ) -> Result<Answer, ErrorObject> {
-        match method {
-            "initialize" => return Ok(Answer::Value(self.initialize(&params))),
-            "ping" => return Ok(Answer::Value(json!({}))),
-            _ => {}
+        if method == "initialize" {
+            // initialize always opens a legacy (2025-11-25 or older) session.
+            return Ok(Answer::Value(self.initialize(&params)));
         }
-        if !self.is_initialized() {
+        // A request naming its protocol version in _meta is served on its own, under
+        // 2026-07-28; the others follow the session's initialize.
+        let era = match crate::era::of_request(&params) {
+            None => None,
+            Some(Ok(era)) => Some(Arc::new(era)),
+            Some(Err(error)) => return Err(error),
+        };
+        let outcome = match method {
+            "ping" => Some(json!({})),
+            // Answered in every era, before initialize too: clients use it as a probe.
+            "server/discover" => Some(self.discover()),
+            _ => None,
+        };
+        if let Some(result) = outcome {
+            return Ok(Answer::Value(match era {
+                Some(_) => self.mark_complete(result),
+                None => result,
+            }));
+        }
+        if era.is_none() && !self.is_initialized() {
             return Err(ErrorObject::new(
                 INVALID_REQUEST,
                 format!("{method} before initialize: the session is not initialized yet"),
             ));
         }
+        let modern = era.is_some();
+        let answer = self.run(id, method, params, related, era).await?;
+        if !modern {
+            return Ok(answer);
+        }
+        // 2026-07-28 results say they are complete and name the server.
+        let value = match answer {
+            Answer::Value(value) => value,
+            Answer::Raw(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| ErrorObject::internal(e.to_string()))?
+            }
+        };
+        Ok(Answer::Value(self.mark_complete(value)))
+    }
+
+    fn mark_complete(&self, result: Value) -> Value {
+        let info = serde_json::to_value(&self.server.inner.info).unwrap_or(Value::Null);
+        crate::era::complete(result, &info)
+    }
+
+    /// Runs a request's handler, cancellable, with its context.
+    async fn run(
+        &self,
+        id: &RequestId,
+        method: &str,
+        params: Value,
+        related: Related,
+        era: Option<Arc<crate::era::RequestEra>>,
+    ) -> Result<Answer, ErrorObject> {
         // Every request can be cancelled by the client, and ends with the session.
         let cancellation = self.state.closed.child_token();
         lock(&self.state.in_flight).insert(id.clone(), cancellation.clone());
         let mut context = self.context(id, cancellation.clone(), related);
+        context.era = era;
         context.progress_token = params
             .get("_meta")
             .and_then(|meta| meta.get("progressToken"))
@@ -517,10 +573,25 @@ impl Session {
         let inner = &self.server.inner;
         let mut result = json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": true}, "logging": {},
-                             "resources": {"subscribe": true},
-                             "prompts": {}, "completions": {}},
+            "capabilities": capabilities(),
             "serverInfo": inner.info,
+        });
+        if let Some(instructions) = &inner.instructions {
+            result["instructions"] = json!(instructions);
+        }
+        result
+    }
+
+    /// `server/discover`: the revisions we speak and what we offer.
+    fn discover(&self) -> Value {
+        let inner = &self.server.inner;
+        let mut result = json!({
+            "supportedVersions": crate::era::ALL_PROTOCOL_VERSIONS,
+            "capabilities": capabilities(),
+            "serverInfo": inner.info,
+            // The answer changes only when the server is rebuilt; anyone may cache it.
+            "ttlMs": 60_000,
+            "cacheScope": "public",
         });
         if let Some(instructions) = &inner.instructions {
             result["instructions"] = json!(instructions);

@@ -1,0 +1,217 @@
+//! MCP 2026-07-28 requests: a request whose `_meta` carries
+//! `io.modelcontextprotocol/protocolVersion` is served on its own, without `initialize`,
+//! under that revision; everything about the client (its capabilities, its name, the
+//! log level it wants) comes with the request. The constants here name the keys, codes and revisions; the session reads them
+//! from such a request; requests without the key follow their session's `initialize`.
+
+use serde_json::{Value, json};
+
+use crate::context::LogLevel;
+use crate::jsonrpc::ErrorObject;
+
+/// The stateless revision.
+pub const MODERN_PROTOCOL_VERSION: &str = "2026-07-28";
+
+/// `_meta` key: the request's protocol revision.
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key: the client's capabilities for this request.
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// `_meta` key: the client's name and version.
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+/// `_meta` key: the log level the client wants for this request.
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+/// `_meta` key of results: the server's name and version.
+pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// `-32020`: HTTP headers disagree with the body.
+pub const HEADER_MISMATCH: i64 = -32020;
+/// `-32021`: the request needs a client capability it did not declare.
+pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+/// `-32022`: the request's protocol revision is not one we serve statelessly.
+pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+
+/// Every revision a client may name, the stateless one first.
+pub const ALL_PROTOCOL_VERSIONS: &[&str] = &[
+    MODERN_PROTOCOL_VERSION,
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+];
+
+/// What a 2026-07-28 request says about its client.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RequestEra {
+    pub(crate) version: &'static str,
+    pub(crate) capabilities: Value,
+    pub(crate) client_info: Option<Value>,
+    /// `None`: the client wants no log notifications for this request.
+    pub(crate) log_level: Option<LogLevel>,
+}
+
+impl RequestEra {
+    /// True when the client asked for log entries of `level` and above.
+    pub(crate) fn wants_log(&self, level: LogLevel) -> bool {
+        self.log_level.is_some_and(|wanted| level >= wanted)
+    }
+}
+
+/// Reads the era of a request: `None` when its `_meta` names no protocol version (a
+/// legacy request, served by its session); otherwise the era, or the error the
+/// specification asks for when `_meta` is malformed or names a revision we do not
+/// serve statelessly.
+pub(crate) fn of_request(params: &Value) -> Option<Result<RequestEra, ErrorObject>> {
+    let meta = params.get("_meta")?;
+    let version = meta.get(META_PROTOCOL_VERSION)?;
+    Some(read(meta, version))
+}
+
+fn read(meta: &Value, version: &Value) -> Result<RequestEra, ErrorObject> {
+    let Some(requested) = version.as_str() else {
+        return Err(ErrorObject::invalid_params(format!(
+            "_meta[\"{META_PROTOCOL_VERSION}\"] must be a string"
+        )));
+    };
+    if requested != MODERN_PROTOCOL_VERSION {
+        let shown: String = requested.chars().take(64).collect();
+        let mut error = ErrorObject::new(
+            UNSUPPORTED_PROTOCOL_VERSION,
+            format!(
+                "protocol version {shown:?} is not supported per request; this server serves \
+                 {MODERN_PROTOCOL_VERSION} per request and older revisions through initialize"
+            ),
+        );
+        error.data = Some(json!({"supported": ALL_PROTOCOL_VERSIONS, "requested": shown}));
+        return Err(error);
+    }
+    let capabilities = match meta.get(META_CLIENT_CAPABILITIES) {
+        Some(Value::Object(map)) => Value::Object(map.clone()),
+        Some(_) => {
+            return Err(ErrorObject::invalid_params(format!(
+                "_meta[\"{META_CLIENT_CAPABILITIES}\"] must be an object"
+            )));
+        }
+        None => {
+            return Err(ErrorObject::invalid_params(format!(
+                "_meta[\"{META_CLIENT_CAPABILITIES}\"] is required (an empty object declares none)"
+            )));
+        }
+    };
+    let client_info = match meta.get(META_CLIENT_INFO) {
+        None | Some(Value::Null) => None,
+        Some(info @ Value::Object(_)) => Some(info.clone()),
+        Some(_) => {
+            return Err(ErrorObject::invalid_params(format!(
+                "_meta[\"{META_CLIENT_INFO}\"] must be an object"
+            )));
+        }
+    };
+    let log_level = match meta.get(META_LOG_LEVEL) {
+        None | Some(Value::Null) => None,
+        Some(level) => Some(
+            serde_json::from_value::<LogLevel>(level.clone()).map_err(|_| {
+                ErrorObject::invalid_params(format!(
+                    "_meta[\"{META_LOG_LEVEL}\"] must be a log level (debug … emergency)"
+                ))
+            })?,
+        ),
+    };
+    Ok(RequestEra {
+        version: MODERN_PROTOCOL_VERSION,
+        capabilities,
+        client_info,
+        log_level,
+    })
+}
+
+/// Marks a result as complete and names the server in its `_meta`, as every
+/// 2026-07-28 result must and should.
+pub(crate) fn complete(mut result: Value, server_info: &Value) -> Value {
+    if let Value::Object(map) = &mut result {
+        map.insert("resultType".to_owned(), json!("complete"));
+        let meta = map.entry("_meta").or_insert_with(|| json!({}));
+        if let Value::Object(meta) = meta {
+            meta.insert(META_SERVER_INFO.to_owned(), server_info.clone());
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(m: Value) -> Value {
+        json!({"_meta": m})
+    }
+
+    #[test]
+    fn requests_without_a_version_are_legacy() {
+        assert!(of_request(&json!({})).is_none());
+        assert!(of_request(&json!({"_meta": {"progressToken": 1}})).is_none());
+        assert!(of_request(&Value::Null).is_none());
+    }
+
+    #[test]
+    fn malformed_meta_gets_the_specified_errors() {
+        let err = |m: Value| of_request(&meta(m)).unwrap().unwrap_err();
+        let unsupported =
+            err(json!({META_PROTOCOL_VERSION: "2099-01-01", META_CLIENT_CAPABILITIES: {}}));
+        assert_eq!(unsupported.code, UNSUPPORTED_PROTOCOL_VERSION);
+        assert_eq!(
+            unsupported.data.as_ref().unwrap()["requested"],
+            "2099-01-01"
+        );
+        assert_eq!(
+            unsupported.data.as_ref().unwrap()["supported"][0],
+            MODERN_PROTOCOL_VERSION
+        );
+        // A legacy revision named per request is not served statelessly.
+        assert_eq!(
+            err(json!({META_PROTOCOL_VERSION: "2025-11-25", META_CLIENT_CAPABILITIES: {}})).code,
+            UNSUPPORTED_PROTOCOL_VERSION
+        );
+        assert_eq!(err(json!({META_PROTOCOL_VERSION: 20260728})).code, -32602);
+        assert_eq!(
+            err(json!({META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION})).code,
+            -32602
+        );
+        assert_eq!(err(json!({META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES: []})).code, -32602);
+        assert_eq!(err(json!({META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES: {}, META_LOG_LEVEL: "loud"})).code, -32602);
+        assert_eq!(err(json!({META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES: {}, META_CLIENT_INFO: "me"})).code, -32602);
+        // A huge version string is echoed only in part.
+        let huge = "x".repeat(100_000);
+        let e = err(json!({META_PROTOCOL_VERSION: huge, META_CLIENT_CAPABILITIES: {}}));
+        assert!(e.message.len() < 400);
+    }
+
+    #[test]
+    fn a_well_formed_request_carries_its_client() {
+        let era = of_request(&meta(json!({
+            META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION,
+            META_CLIENT_CAPABILITIES: {"elicitation": {}},
+            META_CLIENT_INFO: {"name": "c", "version": "1"},
+            META_LOG_LEVEL: "warning",
+        })))
+        .unwrap()
+        .unwrap();
+        assert_eq!(era.capabilities["elicitation"], json!({}));
+        assert!(era.wants_log(LogLevel::Error) && !era.wants_log(LogLevel::Info));
+        let quiet = of_request(&meta(
+            json!({META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES: {}}),
+        ))
+        .unwrap()
+        .unwrap();
+        assert!(
+            !quiet.wants_log(LogLevel::Emergency),
+            "no log level: no log notifications"
+        );
+    }
+
+    #[test]
+    fn complete_results_say_so_and_name_the_server() {
+        let r = complete(json!({"tools": []}), &json!({"name": "s", "version": "1"}));
+        assert_eq!(r["resultType"], "complete");
+        assert_eq!(r["_meta"][META_SERVER_INFO]["name"], "s");
+    }
+}
