@@ -1,8 +1,9 @@
 //! MCP 2026-07-28 requests: a request whose `_meta` carries
 //! `io.modelcontextprotocol/protocolVersion` is served on its own, without `initialize`,
 //! under that revision; everything about the client (its capabilities, its name, the
-//! log level it wants) comes with the request. The constants here name the keys, codes and revisions; the session reads them
-//! from such a request; requests without the key follow their session's `initialize`.
+//! log level it wants) comes with the request. Requests without the key follow their
+//! session's `initialize`. The constants below name the `_meta` keys, error codes and
+//! revisions involved.
 
 use serde_json::{Value, json};
 
