@@ -25,8 +25,15 @@ use crate::server::Server;
 /// The MCP error code for an unknown resource.
 const RESOURCE_NOT_FOUND: i64 = -32002;
 
-fn resource_not_found(uri: &str) -> ErrorObject {
-    let mut error = ErrorObject::new(RESOURCE_NOT_FOUND, format!("resource not found: {uri}"));
+/// An unknown resource: `-32002` for sessions of 2025-11-25 and older, `-32602` (invalid
+/// params) for 2026-07-28 requests, as that revision says.
+fn resource_not_found_in(uri: &str, modern: bool) -> ErrorObject {
+    let code = if modern {
+        jsonrpc::INVALID_PARAMS
+    } else {
+        RESOURCE_NOT_FOUND
+    };
+    let mut error = ErrorObject::new(code, format!("resource not found: {uri}"));
     error.data = Some(json!({"uri": uri}));
     error
 }
@@ -473,7 +480,7 @@ impl Session {
         if known {
             Ok(uri.to_owned())
         } else {
-            Err(resource_not_found(uri))
+            Err(resource_not_found_in(uri, false))
         }
     }
 
@@ -676,12 +683,15 @@ impl Session {
                         .map(|vars| (Arc::clone(&t.handler), vars))
                 })
             });
+        let modern = context.era.is_some();
         let Some((handler, variables)) = found else {
-            return Err(resource_not_found(uri));
+            return Err(resource_not_found_in(uri, modern));
         };
         match handler.read(uri.to_owned(), variables, context).await {
             Ok(contents) => Ok(json!({"contents": contents})),
-            Err(crate::resources::ResourceError::NotFound(_)) => Err(resource_not_found(uri)),
+            Err(crate::resources::ResourceError::NotFound(_)) => {
+                Err(resource_not_found_in(uri, modern))
+            }
             Err(e) => Err(ErrorObject::internal(e.to_string())),
         }
     }

@@ -228,6 +228,19 @@ async fn legacy_sessions_are_unchanged_beside_modern_requests() {
             .unwrap()
             .starts_with("2026-07-28")
     );
+    // An unknown resource: -32002 in the legacy session, -32602 under 2026-07-28.
+    let (_, legacy_missing) = pipe
+        .call(5, "resources/read", json!({"uri": "test://nothing"}))
+        .await;
+    assert_eq!(legacy_missing["error"]["code"], -32002);
+    let (_, modern_missing) = pipe
+        .call(
+            6,
+            "resources/read",
+            json!({"uri": "test://nothing", "_meta": modern(json!({}))}),
+        )
+        .await;
+    assert_eq!(modern_missing["error"]["code"], -32602);
     // server/discover answers in the legacy era too (no resultType there).
     let (_, discovered) = pipe.call(4, "server/discover", json!({})).await;
     assert_eq!(discovered["result"]["supportedVersions"][0], "2026-07-28");
