@@ -40,6 +40,26 @@ pub const ALL_PROTOCOL_VERSIONS: &[&str] = &[
     "2024-11-05",
 ];
 
+/// Who may reuse a cached answer (2026-07-28 `cacheScope`), as HTTP's `Cache-Control`
+/// `public` and `private`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheScope {
+    /// The answer is the same for every caller: shared caches may keep it.
+    Public,
+    /// The answer depends on the caller's authorization: caches are per caller.
+    Private,
+}
+
+/// The methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`.
+pub(crate) const CACHEABLE_METHODS: &[&str] = &[
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
 /// What a 2026-07-28 request says about its client.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RequestEra {

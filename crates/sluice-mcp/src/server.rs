@@ -95,6 +95,10 @@ pub(crate) struct Inner {
     pub(crate) completion: Option<Arc<dyn CompletionHandler>>,
     pub(crate) page_size: usize,
     pub(crate) client_timeout: Duration,
+    /// `ttlMs` of cacheable 2026-07-28 results.
+    pub(crate) cache_ttl_ms: u64,
+    /// `cacheScope` of cacheable 2026-07-28 results.
+    pub(crate) cache_scope: crate::era::CacheScope,
 }
 
 /// An MCP server: what it offers, shared by all its sessions. Cheap to clone.
@@ -133,6 +137,7 @@ impl Server {
             completion: None,
             page_size: 100,
             client_timeout: Duration::from_secs(60),
+            cache: None,
         }
     }
 
@@ -215,6 +220,7 @@ pub struct ServerBuilder {
     completion: Option<Arc<dyn CompletionHandler>>,
     page_size: usize,
     client_timeout: Duration,
+    cache: Option<(Duration, crate::era::CacheScope)>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -342,6 +348,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Sets the cache hints of 2026-07-28 list results and `resources/read`: how long a
+    /// client may keep an answer (`ttlMs`) and who may share it (`cacheScope`). Default:
+    /// 0 ms (always re-fetch; list changes are also announced), and `private` when a
+    /// [`tool_filter`](Self::tool_filter) is set (the tool list depends on the caller),
+    /// else `public`.
+    #[must_use]
+    pub fn cache_hints(mut self, ttl: Duration, scope: crate::era::CacheScope) -> Self {
+        self.cache = Some((ttl, scope));
+        self
+    }
+
     /// Sets the handler that answers `completion/complete` (without one, every request
     /// is answered with no suggestions).
     #[must_use]
@@ -367,6 +384,14 @@ impl ServerBuilder {
 
     /// Finishes the server.
     pub fn build(self) -> Server {
+        let (cache_ttl, cache_scope) = self.cache.unwrap_or((
+            Duration::ZERO,
+            if self.filter.is_some() {
+                crate::era::CacheScope::Private
+            } else {
+                crate::era::CacheScope::Public
+            },
+        ));
         let (changes, _) = broadcast::channel(16);
         let (updates, _) = broadcast::channel(256);
         Server {
@@ -384,6 +409,8 @@ impl ServerBuilder {
                 completion: self.completion,
                 page_size: self.page_size,
                 client_timeout: self.client_timeout,
+                cache_ttl_ms: u64::try_from(cache_ttl.as_millis()).unwrap_or(u64::MAX),
+                cache_scope,
             }),
         }
     }

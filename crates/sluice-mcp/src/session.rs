@@ -331,12 +331,19 @@ impl Session {
             return Ok(answer);
         }
         // 2026-07-28 results say they are complete and name the server.
-        let value = match answer {
+        let mut value = match answer {
             Answer::Value(value) => value,
             Answer::Raw(raw) => {
                 serde_json::from_str(raw.get()).map_err(|e| ErrorObject::internal(e.to_string()))?
             }
         };
+        if crate::era::CACHEABLE_METHODS.contains(&method)
+            && let Value::Object(map) = &mut value
+        {
+            let inner = &self.server.inner;
+            map.insert("ttlMs".to_owned(), json!(inner.cache_ttl_ms));
+            map.insert("cacheScope".to_owned(), json!(inner.cache_scope));
+        }
         Ok(Answer::Value(self.mark_complete(value)))
     }
 

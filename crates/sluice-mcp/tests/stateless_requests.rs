@@ -112,6 +112,9 @@ async fn modern_requests_need_no_initialize_and_say_they_are_complete() {
         .call(2, "tools/list", json!({"_meta": modern(json!({}))}))
         .await;
     assert_eq!(listed["result"]["resultType"], "complete");
+    // Cache hints: the defaults of a server without a tool filter.
+    assert_eq!(listed["result"]["ttlMs"], 0);
+    assert_eq!(listed["result"]["cacheScope"], "public");
     assert_eq!(listed["result"]["tools"].as_array().unwrap().len(), 2);
 
     let (before, called) = pipe
@@ -209,6 +212,11 @@ async fn legacy_sessions_are_unchanged_beside_modern_requests() {
         .call(2, "tools/call", json!({"name": "echo", "arguments": {}}))
         .await;
     assert!(legacy["result"].get("resultType").is_none(), "{legacy}");
+    let (_, legacy_list) = pipe.call(7, "tools/list", json!({})).await;
+    assert!(
+        legacy_list["result"].get("ttlMs").is_none(),
+        "{legacy_list}"
+    );
     assert!(
         legacy["result"]["content"][0]["text"]
             .as_str()
@@ -244,4 +252,28 @@ async fn legacy_sessions_are_unchanged_beside_modern_requests() {
     // server/discover answers in the legacy era too (no resultType there).
     let (_, discovered) = pipe.call(4, "server/discover", json!({})).await;
     assert_eq!(discovered["result"]["supportedVersions"][0], "2026-07-28");
+}
+
+#[tokio::test]
+async fn caller_dependent_lists_are_private_and_hints_are_a_builder_choice() {
+    struct Nobody;
+    impl sluice_mcp::ToolFilter for Nobody {
+        fn allows(&self, _tool: &Tool, _extensions: &Extensions) -> bool {
+            false
+        }
+    }
+    let filtered = Server::builder("f", "1").tool_filter(Nobody).build();
+    let (session, _rx) = sluice_mcp::Session::new(&filtered, Extensions::new());
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": modern(json!({}))}});
+    let answer: Value =
+        serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap();
+    assert_eq!(answer["result"]["cacheScope"], "private", "{answer}");
+    let chosen = Server::builder("c", "1")
+        .cache_hints(Duration::from_secs(30), sluice_mcp::era::CacheScope::Public)
+        .build();
+    let (session, _rx) = sluice_mcp::Session::new(&chosen, Extensions::new());
+    let answer: Value =
+        serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap();
+    assert_eq!(answer["result"]["ttlMs"], 30_000);
+    assert_eq!(answer["result"]["cacheScope"], "public");
 }
