@@ -348,8 +348,7 @@ impl Session {
     }
 
     fn mark_complete(&self, result: Value) -> Value {
-        let info = serde_json::to_value(&self.server.inner.info).unwrap_or(Value::Null);
-        crate::era::complete(result, &info)
+        crate::era::complete(result, &self.server.inner.info_json)
     }
 
     /// Runs a request's handler, cancellable, with its context.

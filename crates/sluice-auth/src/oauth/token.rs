@@ -103,6 +103,23 @@ async fn authenticate(
     Ok(client)
 }
 
+/// What `/token` and `/revoke` both do first: the address's budget, the form's
+/// parameters (each at most once), the client authenticated.
+async fn client_request(
+    inner: &Inner,
+    endpoint: Endpoint,
+    addr: std::net::IpAddr,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<(Params, ClientRecord), Response> {
+    if let Err(after) = inner.limiter.check(endpoint, addr) {
+        return Err(replies::too_many(after));
+    }
+    let params = replies::single_params(pairs).map_err(|why| invalid_request(&why))?;
+    let client = authenticate(inner, headers, &params).await?;
+    Ok((params, client))
+}
+
 /// `POST /token`.
 pub(crate) async fn token(
     State(inner): State<Arc<Inner>>,
@@ -110,17 +127,11 @@ pub(crate) async fn token(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(after) = inner.limiter.check(Endpoint::Token, addr) {
-        return replies::too_many(after);
-    }
-    let params = match replies::single_params(pairs) {
-        Ok(p) => p,
-        Err(why) => return invalid_request(&why),
-    };
-    let client = match authenticate(&inner, &headers, &params).await {
-        Ok(c) => c,
-        Err(response) => return response,
-    };
+    let (params, client) =
+        match client_request(&inner, Endpoint::Token, addr, &headers, pairs).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     if let Some(resource) = params.get("resource")
         && *resource != inner.resource
     {
@@ -285,17 +296,11 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(after) = inner.limiter.check(Endpoint::Revoke, addr) {
-        return replies::too_many(after);
-    }
-    let params = match replies::single_params(pairs) {
-        Ok(p) => p,
-        Err(why) => return invalid_request(&why),
-    };
-    let client = match authenticate(&inner, &headers, &params).await {
-        Ok(c) => c,
-        Err(response) => return response,
-    };
+    let (params, client) =
+        match client_request(&inner, Endpoint::Revoke, addr, &headers, pairs).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let Some(token) = params.get("token") else {
         return invalid_request("token is required");
     };
