@@ -11,19 +11,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::oauth::{GITHUB_ID, GITHUB_SECRET, ServerProcess, free_port};
+use common::python;
 use sluice_testkit::github::{FakeGitHub, FakeUser};
-
-fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("SLUICE_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with the MCP SDK: run scripts/test (it creates .venv) or set SLUICE_PYTHON"
-    );
-    venv
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_signs_in_headless_as_reader_and_writer() {

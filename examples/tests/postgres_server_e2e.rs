@@ -5,25 +5,10 @@
 
 mod common;
 
-use common::example_binary;
+use common::{example_binary, python};
 
 use std::path::PathBuf;
 use std::process::Command;
-
-/// A Python with the `mcp` package: `SLUICE_PYTHON`, else the repo's `.venv` that
-/// `scripts/test` creates.
-fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("SLUICE_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with the MCP SDK: run scripts/test (it creates .venv from \
-         scripts/requirements-test.txt) or set SLUICE_PYTHON"
-    );
-    venv
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_reader_and_writer_against_the_real_server() {

@@ -11,4 +11,19 @@ pub(crate) fn example_binary() -> PathBuf {
     debug.join("examples").join("postgres_server")
 }
 
+/// A Python with the `mcp` package: `SLUICE_PYTHON`, else the repo's `.venv` that
+/// `scripts/test` creates.
+pub(crate) fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("SLUICE_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with the MCP SDK: run scripts/test (it creates .venv from \
+         scripts/requirements-test.txt) or set SLUICE_PYTHON"
+    );
+    venv
+}
+
 pub(crate) mod oauth;
