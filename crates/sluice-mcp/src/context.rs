@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::jsonrpc::{self, ErrorObject, RequestId};
+use crate::mrtr::InputRequest;
 use crate::session::State;
 
 /// A type map: at most one value of each type, cheap to clone (values are shared).
@@ -140,9 +141,10 @@ pub enum ClientRequestError {
     #[error("the client answered with error {}: {}", .0.code, .0.message)]
     Rejected(ErrorObject),
     /// The request came under MCP 2026-07-28, where a server sends no requests to the
-    /// client; input is asked for with an `input_required` result instead, which this
-    /// server does not offer yet.
-    #[error("requests to the client are not available under protocol version 2026-07-28")]
+    /// client, and its method cannot end with `input_required` (only `tools/call`,
+    /// `prompts/get` and `resources/read` can): use [`RequestContext::ask`] from one of
+    /// those.
+    #[error("requests to the client are not available for this 2026-07-28 request")]
     Stateless,
 }
 
@@ -157,6 +159,8 @@ pub struct RequestContext {
     pub(crate) state: Arc<State>,
     /// Set for a 2026-07-28 request: what it says about its client.
     pub(crate) era: Option<Arc<crate::era::RequestEra>>,
+    /// Set for a 2026-07-28 request whose method may end `input_required`.
+    pub(crate) rounds: Option<Arc<crate::mrtr::Rounds>>,
 }
 
 impl RequestContext {
@@ -291,45 +295,110 @@ impl RequestContext {
         outcome?.map_err(ClientRequestError::Rejected)
     }
 
+    /// Asks the client one question and waits for the answer, in either era (see
+    /// [`mrtr`](crate::mrtr)): under 2025-11-25 a request to the client; under
+    /// 2026-07-28 an `input_required` result, the answer arriving with the client's
+    /// retry, which runs the handler again.
+    ///
+    /// Under 2026-07-28 a question the request's client capabilities do not cover
+    /// ends the request with `-32021` (missing required client capability) instead of
+    /// returning; check [`client_capabilities`](Self::client_capabilities) first to
+    /// degrade gracefully.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientRequestError::NotSupported`] when a 2025-11-25 client did not declare
+    /// the capability; [`ClientRequestError::Stateless`] for 2026-07-28 requests of
+    /// methods that cannot end `input_required`; otherwise as
+    /// [`request_client`](Self::request_client).
+    pub async fn ask(&self, question: InputRequest) -> Result<Value, ClientRequestError> {
+        let mut answers = self.ask_all(vec![question]).await?;
+        // ask_all answers every key it was given.
+        answers
+            .drain()
+            .next()
+            .map(|(_, answer)| answer)
+            .ok_or(ClientRequestError::Closed)
+    }
+
+    /// Asks several questions at once and returns the answers by key (unnamed
+    /// questions get `elicitation-1`, `sampling-2`… in the order asked). Under
+    /// 2026-07-28 all of them travel in one `input_required` round; under 2025-11-25
+    /// they are sent together and awaited together.
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](Self::ask), for the first question that fails.
+    pub async fn ask_all(
+        &self,
+        questions: Vec<InputRequest>,
+    ) -> Result<HashMap<String, Value>, ClientRequestError> {
+        if self.era.is_some() {
+            let Some(rounds) = &self.rounds else {
+                return Err(ClientRequestError::Stateless);
+            };
+            return Ok(rounds.ask(questions).await);
+        }
+        let mut keyed = Vec::with_capacity(questions.len());
+        let mut unnamed = 0;
+        for question in questions {
+            self.require_capability(question.capability())?;
+            let (key, method, params) = question.into_parts();
+            let key = key.unwrap_or_else(|| {
+                unnamed += 1;
+                format!("{}-{unnamed}", method.split('/').next().unwrap_or(method))
+            });
+            keyed.push((key, method, params));
+        }
+        let asks = keyed.into_iter().map(|(key, method, params)| async move {
+            self.request_client(method, params)
+                .await
+                .map(|answer| (key, answer))
+        });
+        futures_util::future::try_join_all(asks)
+            .await
+            .map(|answers| answers.into_iter().collect())
+    }
+
     /// `sampling/createMessage`: asks the client's language model for a completion.
-    /// `params` is the request's parameters (`messages`, `maxTokens`, …).
+    /// `params` is the request's parameters (`messages`, `maxTokens`, …). Works in
+    /// both eras, as [`ask`](Self::ask).
     ///
     /// # Errors
     ///
     /// [`ClientRequestError::NotSupported`] when the client did not declare `sampling`;
-    /// otherwise as [`request_client`](Self::request_client).
+    /// otherwise as [`ask`](Self::ask).
     pub async fn create_message(&self, params: Value) -> Result<Value, ClientRequestError> {
-        self.require_capability("sampling")?;
-        self.request_client("sampling/createMessage", params).await
+        self.ask(InputRequest::create_message(params)).await
     }
 
     /// `elicitation/create`: asks the user, through the client, for the values
     /// `requested_schema` (a flat object schema) describes. The answer's `action` is
-    /// `accept` (with `content`), `decline` or `cancel`.
+    /// `accept` (with `content`), `decline` or `cancel`. Works in both eras, as
+    /// [`ask`](Self::ask).
     ///
     /// # Errors
     ///
     /// [`ClientRequestError::NotSupported`] when the client did not declare
-    /// `elicitation`; otherwise as [`request_client`](Self::request_client).
+    /// `elicitation`; otherwise as [`ask`](Self::ask).
     pub async fn elicit(
         &self,
         message: &str,
         requested_schema: Value,
     ) -> Result<Value, ClientRequestError> {
-        self.require_capability("elicitation")?;
-        let params = json!({"message": message, "requestedSchema": requested_schema});
-        self.request_client("elicitation/create", params).await
+        self.ask(InputRequest::elicit(message, requested_schema))
+            .await
     }
 
-    /// `roots/list`: the directories or files the client offers the server.
+    /// `roots/list`: the directories or files the client offers the server. Works in
+    /// both eras, as [`ask`](Self::ask).
     ///
     /// # Errors
     ///
     /// [`ClientRequestError::NotSupported`] when the client did not declare `roots`;
-    /// otherwise as [`request_client`](Self::request_client).
+    /// otherwise as [`ask`](Self::ask).
     pub async fn list_roots(&self) -> Result<Value, ClientRequestError> {
-        self.require_capability("roots")?;
-        self.request_client("roots/list", json!({})).await
+        self.ask(InputRequest::list_roots()).await
     }
 
     fn require_capability(&self, name: &'static str) -> Result<(), ClientRequestError> {

@@ -150,6 +150,13 @@ fn read(meta: &Value, version: &Value) -> Result<RequestEra, ErrorObject> {
 pub(crate) fn complete(mut result: Value, server_info: &Value) -> Value {
     if let Value::Object(map) = &mut result {
         map.insert("resultType".to_owned(), json!("complete"));
+    }
+    name_server(result, server_info)
+}
+
+/// Names the server in a 2026-07-28 result's `_meta`.
+pub(crate) fn name_server(mut result: Value, server_info: &Value) -> Value {
+    if let Value::Object(map) = &mut result {
         let meta = map.entry("_meta").or_insert_with(|| json!({}));
         if let Value::Object(meta) = meta {
             meta.insert(META_SERVER_INFO.to_owned(), server_info.clone());

@@ -70,15 +70,18 @@ pub mod completion;
 mod context;
 pub mod era;
 pub mod jsonrpc;
+pub mod mrtr;
 pub mod prompts;
 pub mod protocol;
 pub mod resources;
 mod server;
 mod session;
+mod subscriptions;
 pub mod transport;
 
 pub use completion::{CompletionHandler, CompletionReference, CompletionRequest};
 pub use context::{ClientRequestError, Extensions, LogLevel, RequestContext};
+pub use mrtr::InputRequest;
 pub use prompts::PromptHandler;
 pub use protocol::{
     Annotations, CallToolResult, Content, EmbeddedResource, GetPromptResult, Icon, MediaContent,

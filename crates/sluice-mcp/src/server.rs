@@ -74,6 +74,7 @@ pub(crate) struct RegisteredTemplate {
     pub(crate) handler: Arc<dyn ResourceHandler>,
 }
 
+#[derive(Clone)]
 pub(crate) struct RegisteredPrompt {
     pub(crate) prompt: Prompt,
     pub(crate) handler: Arc<dyn PromptHandler>,
@@ -91,8 +92,9 @@ pub(crate) struct Inner {
     pub(crate) filter: Option<Box<dyn ToolFilter>>,
     pub(crate) resources: Vec<RegisteredResource>,
     pub(crate) templates: Vec<RegisteredTemplate>,
-    pub(crate) prompts: Vec<RegisteredPrompt>,
-    pub(crate) changes: broadcast::Sender<()>,
+    /// Replaced whole on change, as `tools`.
+    pub(crate) prompts: ArcSwap<Vec<RegisteredPrompt>>,
+    pub(crate) changes: broadcast::Sender<ListChange>,
     pub(crate) updates: broadcast::Sender<Arc<str>>,
     pub(crate) completion: Option<Arc<dyn CompletionHandler>>,
     pub(crate) page_size: usize,
@@ -101,6 +103,15 @@ pub(crate) struct Inner {
     pub(crate) cache_ttl_ms: u64,
     /// `cacheScope` of cacheable 2026-07-28 results.
     pub(crate) cache_scope: crate::era::CacheScope,
+    /// Seals the `requestState` of 2026-07-28 multi-round-trip requests.
+    pub(crate) sealer: crate::mrtr::state::Sealer,
+}
+
+/// Which list changed, for the sessions and subscriptions that announce it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListChange {
+    Tools,
+    Prompts,
 }
 
 /// An MCP server: what it offers, shared by all its sessions. Cheap to clone.
@@ -137,6 +148,8 @@ impl Server {
             templates: Vec::new(),
             prompts: Vec::new(),
             completion: None,
+            state_key: None,
+            state_lifetime: Duration::from_secs(600),
             page_size: 100,
             client_timeout: Duration::from_secs(60),
             cache: None,
@@ -178,12 +191,57 @@ impl Server {
         removed
     }
 
+    /// Adds (or replaces) a prompt at run time; sessions are told with
+    /// `notifications/prompts/list_changed`.
+    pub fn add_prompt(&self, prompt: Prompt, handler: impl PromptHandler) {
+        self.update_prompts(|prompts| {
+            prompts.retain(|p| p.prompt.name != prompt.name);
+            prompts.push(RegisteredPrompt {
+                prompt,
+                handler: Arc::new(handler),
+            });
+        });
+    }
+
+    /// Removes a prompt at run time; returns whether it existed.
+    pub fn remove_prompt(&self, name: &str) -> bool {
+        let mut removed = false;
+        self.update_prompts(|prompts| {
+            let before = prompts.len();
+            prompts.retain(|p| p.prompt.name != name);
+            removed = prompts.len() != before;
+        });
+        removed
+    }
+
     #[allow(
         clippy::rc_buffer,
         reason = "ArcSwap swaps an Arc of a sized value; the Vec is never changed in place"
     )]
     pub(crate) fn snapshot(&self) -> Arc<Vec<RegisteredTool>> {
         self.inner.tools.load_full()
+    }
+
+    #[allow(
+        clippy::rc_buffer,
+        reason = "ArcSwap swaps an Arc of a sized value; the Vec is never changed in place"
+    )]
+    pub(crate) fn prompts(&self) -> Arc<Vec<RegisteredPrompt>> {
+        self.inner.prompts.load_full()
+    }
+
+    fn update_prompts(&self, change: impl FnOnce(&mut Vec<RegisteredPrompt>)) {
+        // The tools' writer lock serialises prompt changes too: both are rare.
+        let guard = self
+            .inner
+            .tools_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next: Vec<RegisteredPrompt> = self.inner.prompts.load().as_ref().clone();
+        change(&mut next);
+        self.inner.prompts.store(Arc::new(next));
+        drop(guard);
+        let _ = self.inner.changes.send(ListChange::Prompts);
     }
 
     fn update(&self, change: impl FnOnce(&mut Vec<RegisteredTool>)) {
@@ -206,7 +264,7 @@ impl Server {
         self.inner.tools.store(Arc::new(next));
         drop(guard);
         // No subscribers is fine: no session is open.
-        let _ = self.inner.changes.send(());
+        let _ = self.inner.changes.send(ListChange::Tools);
     }
 }
 
@@ -223,6 +281,8 @@ pub struct ServerBuilder {
     page_size: usize,
     client_timeout: Duration,
     cache: Option<(Duration, crate::era::CacheScope)>,
+    state_key: Option<[u8; 32]>,
+    state_lifetime: Duration,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -377,6 +437,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Sets the key that seals the `requestState` of 2026-07-28 multi-round-trip
+    /// requests (HMAC-SHA-256; see [`mrtr`](crate::mrtr)). Default: a random key per
+    /// process, so a client's next round must reach the same process; replicas behind
+    /// a load balancer need one shared key.
+    #[must_use]
+    pub fn request_state_key(mut self, key: [u8; 32]) -> Self {
+        self.state_key = Some(key);
+        self
+    }
+
+    /// Sets how long a `requestState` stays valid between rounds (default 10 minutes).
+    #[must_use]
+    pub fn request_state_lifetime(mut self, lifetime: Duration) -> Self {
+        self.state_lifetime = lifetime;
+        self
+    }
+
     /// Sets how many items one page of a list holds (default 100).
     #[must_use]
     pub fn page_size(mut self, size: usize) -> Self {
@@ -406,7 +483,7 @@ impl ServerBuilder {
                 filter: self.filter,
                 resources: self.resources,
                 templates: self.templates,
-                prompts: self.prompts,
+                prompts: ArcSwap::from_pointee(self.prompts),
                 changes,
                 updates,
                 completion: self.completion,
@@ -414,6 +491,10 @@ impl ServerBuilder {
                 client_timeout: self.client_timeout,
                 cache_ttl_ms: u64::try_from(cache_ttl.as_millis()).unwrap_or(u64::MAX),
                 cache_scope,
+                sealer: match self.state_key {
+                    Some(key) => crate::mrtr::state::Sealer::new(key, self.state_lifetime),
+                    None => crate::mrtr::state::Sealer::random(self.state_lifetime),
+                },
             }),
         }
     }

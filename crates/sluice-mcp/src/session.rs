@@ -20,7 +20,7 @@ use crate::completion::{CompletionReference, CompletionRequest, MAX_COMPLETION_V
 use crate::context::{Extensions, LogLevel, Related, RequestContext};
 use crate::jsonrpc::{self, ErrorObject, INVALID_REQUEST, Incoming, Malformed, RequestId};
 use crate::protocol::{LATEST_PROTOCOL_VERSION, negotiate_version};
-use crate::server::Server;
+use crate::server::{ListChange, Server};
 
 /// The MCP error code for an unknown resource.
 const RESOURCE_NOT_FOUND: i64 = -32002;
@@ -42,25 +42,78 @@ fn resource_not_found_in(uri: &str, modern: bool) -> ErrorObject {
 fn capabilities() -> Value {
     json!({"tools": {"listChanged": true}, "logging": {},
            "resources": {"subscribe": true},
-           "prompts": {}, "completions": {}})
+           "prompts": {"listChanged": true}, "completions": {}})
 }
+
+/// Methods of earlier revisions that 2026-07-28 removed: a 2026-07-28 request for one
+/// is answered as for an unknown method.
+const REMOVED_IN_MODERN: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
 
 /// Marks a cancelled request internally; never sent to the client.
 const CANCELLED: i64 = -32800;
 
-/// A request's result: a JSON value, or text already serialised (a tool's result).
+/// A request's result: a JSON value, or text already serialised (a tool's result), or
+/// the questions a 2026-07-28 request must have answered first.
 enum Answer {
     Value(Value),
     Raw(Box<serde_json::value::RawValue>),
+    InputRequired(Value),
 }
 
 impl serde::Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Answer::Value(value) => value.serialize(serializer),
+            Answer::Value(value) | Answer::InputRequired(value) => value.serialize(serializer),
             Answer::Raw(raw) => raw.serialize(serializer),
         }
     }
+}
+
+/// How a transport with status codes (HTTP) answers a reply: 2026-07-28 asks for
+/// `400 Bad Request` when a request's `_meta` or headers are wrong and `404 Not Found`
+/// for unknown methods; everything else is `200 OK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Ok,
+    BadRequest,
+    NotFound,
+}
+
+/// A failed request: the error, and the status it calls for.
+struct Failure {
+    error: ErrorObject,
+    status: Status,
+}
+
+impl From<ErrorObject> for Failure {
+    fn from(error: ErrorObject) -> Self {
+        Failure {
+            error,
+            status: Status::Ok,
+        }
+    }
+}
+
+impl Failure {
+    fn bad_request(error: ErrorObject) -> Self {
+        Failure {
+            error,
+            status: Status::BadRequest,
+        }
+    }
+}
+
+/// What a transport sends back for one message.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) text: String,
+    pub(crate) status: Status,
 }
 
 /// The state of one client's session.
@@ -89,6 +142,10 @@ pub(crate) struct State {
     subscriptions: Mutex<HashSet<String>>,
     client_timeout: Duration,
     closed: CancellationToken,
+    /// Serves only 2026-07-28 requests (a sessionless HTTP request).
+    modern_only: bool,
+    /// Who the caller is, for binding 2026-07-28 `requestState` (empty: anonymous).
+    subject: String,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -144,6 +201,24 @@ impl Session {
         server: &Server,
         extensions: Extensions,
     ) -> (Session, mpsc::UnboundedReceiver<String>) {
+        let (session, receiver) = Session::with_state(server, extensions, false, String::new());
+        session.watch_changes();
+        (session, receiver)
+    }
+
+    /// A session for one sessionless 2026-07-28 request (HTTP): it serves only requests
+    /// that carry their protocol version, announces no changes of its own, and binds
+    /// multi-round-trip state to `subject`.
+    pub(crate) fn stateless(server: &Server, extensions: Extensions, subject: String) -> Session {
+        Session::with_state(server, extensions, true, subject).0
+    }
+
+    fn with_state(
+        server: &Server,
+        extensions: Extensions,
+        modern_only: bool,
+        subject: String,
+    ) -> (Session, mpsc::UnboundedReceiver<String>) {
         let (outgoing, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(State {
             initialized: AtomicBool::new(false),
@@ -158,21 +233,37 @@ impl Session {
             subscriptions: Mutex::new(HashSet::new()),
             client_timeout: server.inner.client_timeout,
             closed: CancellationToken::new(),
+            modern_only,
+            subject,
         });
-        // Tell the client when the tool list changes and when a resource it subscribed
-        // to changes, for as long as the session lives.
-        let mut changes = server.inner.changes.subscribe();
-        let mut updates = server.inner.updates.subscribe();
-        let notify = outgoing.clone();
-        let watcher = Arc::clone(&state);
+        (
+            Session {
+                server: server.clone(),
+                state,
+                outgoing,
+            },
+            receiver,
+        )
+    }
+
+    /// Tells the client when the tool or prompt list changes and when a resource it
+    /// subscribed to changes, for as long as the session lives.
+    fn watch_changes(&self) {
+        let mut changes = self.server.inner.changes.subscribe();
+        let mut updates = self.server.inner.updates.subscribe();
+        let notify = self.outgoing.clone();
+        let watcher = Arc::clone(&self.state);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 loop {
                     let text = tokio::select! {
                         () = watcher.closed.cancelled() => break,
                         change = changes.recv() => match change {
-                            Ok(()) | Err(RecvError::Lagged(_)) => {
+                            Ok(ListChange::Tools) | Err(RecvError::Lagged(_)) => {
                                 jsonrpc::notification("notifications/tools/list_changed", &Value::Null)
+                            }
+                            Ok(ListChange::Prompts) => {
+                                jsonrpc::notification("notifications/prompts/list_changed", &Value::Null)
                             }
                             Err(RecvError::Closed) => break,
                         },
@@ -191,14 +282,6 @@ impl Session {
                 }
             });
         }
-        (
-            Session {
-                server: server.clone(),
-                state,
-                outgoing,
-            },
-            receiver,
-        )
     }
 
     /// The protocol revision agreed at initialisation.
@@ -242,19 +325,34 @@ impl Session {
         incoming: Result<Incoming, Malformed>,
         related: Related,
     ) -> Option<String> {
-        match incoming {
+        self.reply(incoming, related).await.map(|reply| reply.text)
+    }
+
+    /// Like [`handle_incoming`](Self::handle_incoming), with the status the reply
+    /// calls for.
+    pub(crate) async fn reply(
+        &self,
+        incoming: Result<Incoming, Malformed>,
+        related: Related,
+    ) -> Option<Reply> {
+        let text = match incoming {
             Ok(Incoming::Request { id, method, params }) => {
                 let outcome = self.request(&id, &method, params, related).await;
-                Some(match outcome {
+                match outcome {
                     Ok(result) => jsonrpc::response(&id, &result),
                     // A cancelled request gets no response, as the specification asks.
-                    Err(error) if error.code == CANCELLED => return None,
-                    Err(error) => jsonrpc::error_response(Some(&id), &error),
-                })
+                    Err(failure) if failure.error.code == CANCELLED => return None,
+                    Err(failure) => {
+                        return Some(Reply {
+                            text: jsonrpc::error_response(Some(&id), &failure.error),
+                            status: failure.status,
+                        });
+                    }
+                }
             }
             Ok(Incoming::Notification { method, params }) => {
                 self.notification(&method, &params);
-                None
+                return None;
             }
             Ok(Incoming::Response { id, outcome }) => {
                 let waiting = lock(&self.state.pending).remove(&id);
@@ -263,13 +361,14 @@ impl Session {
                     Some(sender) => drop(sender.send(outcome)),
                     None => tracing::debug!(%id, "dropping a response to no request of ours"),
                 }
-                None
+                return None;
             }
-            Err(malformed) => Some(jsonrpc::error_response(
-                malformed.id.as_ref(),
-                &malformed.error,
-            )),
-        }
+            Err(malformed) => jsonrpc::error_response(malformed.id.as_ref(), &malformed.error),
+        };
+        Some(Reply {
+            text,
+            status: Status::Ok,
+        })
     }
 
     fn context(
@@ -286,6 +385,7 @@ impl Session {
             related,
             state: Arc::clone(&self.state),
             era: None,
+            rounds: None,
         }
     }
 
@@ -295,56 +395,106 @@ impl Session {
         method: &str,
         params: Value,
         related: Related,
-    ) -> Result<Answer, ErrorObject> {
-        if method == "initialize" {
-            // initialize always opens a legacy (2025-11-25 or older) session.
-            return Ok(Answer::Value(self.initialize(&params)));
-        }
+    ) -> Result<Answer, Failure> {
         // A request naming its protocol version in _meta is served on its own, under
-        // 2026-07-28; the others follow the session's initialize.
+        // 2026-07-28 (an initialize too: that method no longer exists there); the
+        // others follow the session's initialize.
         let era = match crate::era::of_request(&params) {
-            None => None,
-            Some(Ok(era)) => Some(Arc::new(era)),
-            Some(Err(error)) => return Err(error),
-        };
-        let outcome = match method {
-            "ping" => Some(json!({})),
-            // Answered in every era, before initialize too: clients use it as a probe.
-            "server/discover" => Some(self.discover()),
-            _ => None,
-        };
-        if let Some(result) = outcome {
-            return Ok(Answer::Value(match era {
-                Some(_) => self.mark_complete(result),
-                None => result,
-            }));
-        }
-        if era.is_none() && !self.is_initialized() {
-            return Err(ErrorObject::new(
-                INVALID_REQUEST,
-                format!("{method} before initialize: the session is not initialized yet"),
-            ));
-        }
-        let modern = era.is_some();
-        let answer = self.run(id, method, params, related, era).await?;
-        if !modern {
-            return Ok(answer);
-        }
-        // 2026-07-28 results say they are complete and name the server.
-        let mut value = match answer {
-            Answer::Value(value) => value,
-            Answer::Raw(raw) => {
-                serde_json::from_str(raw.get()).map_err(|e| ErrorObject::internal(e.to_string()))?
+            None if self.state.modern_only => {
+                return Err(Failure::bad_request(ErrorObject::invalid_params(format!(
+                    "_meta[\"{}\"] is required: requests without a session are served \
+                     under {} (or send initialize to open a session)",
+                    crate::era::META_PROTOCOL_VERSION,
+                    crate::era::MODERN_PROTOCOL_VERSION
+                ))));
             }
+            None => return self.legacy_request(id, method, params, related).await,
+            Some(Ok(era)) => Arc::new(era),
+            Some(Err(error)) => return Err(Failure::bad_request(error)),
+        };
+        if REMOVED_IN_MODERN.contains(&method) {
+            return Err(Failure {
+                error: ErrorObject::new(
+                    jsonrpc::METHOD_NOT_FOUND,
+                    format!(
+                        "method not found: {method} is not part of {}",
+                        crate::era::MODERN_PROTOCOL_VERSION
+                    ),
+                ),
+                status: Status::NotFound,
+            });
+        }
+        if method == "server/discover" {
+            return Ok(Answer::Value(self.mark_complete(self.discover())));
+        }
+        // A retry's result depends on its answers: it must not be cached.
+        let retried = params
+            .get("inputResponses")
+            .or_else(|| params.get("requestState"))
+            .is_some();
+        let answer = match self.run(id, method, params, related, Some(era)).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                let status = match error.code {
+                    jsonrpc::METHOD_NOT_FOUND => Status::NotFound,
+                    crate::era::MISSING_REQUIRED_CLIENT_CAPABILITY => Status::BadRequest,
+                    _ => Status::Ok,
+                };
+                return Err(Failure { error, status });
+            }
+        };
+        // 2026-07-28 results say whether they are complete and name the server.
+        let mut value = match answer {
+            Answer::InputRequired(value) => {
+                return Ok(Answer::InputRequired(crate::era::name_server(
+                    value,
+                    &self.server.inner.info_json,
+                )));
+            }
+            Answer::Value(value) => value,
+            Answer::Raw(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| Failure::from(ErrorObject::internal(e.to_string())))?,
         };
         if crate::era::CACHEABLE_METHODS.contains(&method)
             && let Value::Object(map) = &mut value
         {
             let inner = &self.server.inner;
-            map.insert("ttlMs".to_owned(), json!(inner.cache_ttl_ms));
-            map.insert("cacheScope".to_owned(), json!(inner.cache_scope));
+            let (ttl, scope) = if retried {
+                (0, crate::era::CacheScope::Private)
+            } else {
+                (inner.cache_ttl_ms, inner.cache_scope)
+            };
+            map.insert("ttlMs".to_owned(), json!(ttl));
+            map.insert("cacheScope".to_owned(), json!(scope));
         }
         Ok(Answer::Value(self.mark_complete(value)))
+    }
+
+    /// A request of a session opened with `initialize` (2025-11-25 and older).
+    async fn legacy_request(
+        &self,
+        id: &RequestId,
+        method: &str,
+        params: Value,
+        related: Related,
+    ) -> Result<Answer, Failure> {
+        match method {
+            "initialize" => return Ok(Answer::Value(self.initialize(&params))),
+            "ping" => return Ok(Answer::Value(json!({}))),
+            // Answered before initialize too: clients use it as a probe.
+            "server/discover" => {
+                let result = crate::era::name_server(self.discover(), &self.server.inner.info_json);
+                return Ok(Answer::Value(result));
+            }
+            _ => {}
+        }
+        if !self.is_initialized() {
+            return Err(Failure::from(ErrorObject::new(
+                INVALID_REQUEST,
+                format!("{method} before initialize: the session is not initialized yet"),
+            )));
+        }
+        Ok(self.run(id, method, params, related, None).await?)
     }
 
     fn mark_complete(&self, result: Value) -> Value {
@@ -360,11 +510,27 @@ impl Session {
         related: Related,
         era: Option<Arc<crate::era::RequestEra>>,
     ) -> Result<Answer, ErrorObject> {
+        let mut params = params;
+        // 2026-07-28 requests that may ask the client for input bring their answers.
+        let rounds = match &era {
+            Some(era) if crate::mrtr::INPUT_METHODS.contains(&method) => {
+                let (rounds, binding) = crate::mrtr::prepare(
+                    method,
+                    &mut params,
+                    &self.server.inner.sealer,
+                    &self.state.subject,
+                    &era.capabilities,
+                )?;
+                Some((Arc::new(rounds), binding))
+            }
+            _ => None,
+        };
         // Every request can be cancelled by the client, and ends with the session.
         let cancellation = self.state.closed.child_token();
         lock(&self.state.in_flight).insert(id.clone(), cancellation.clone());
         let mut context = self.context(id, cancellation.clone(), related);
         context.era = era;
+        context.rounds = rounds.as_ref().map(|(rounds, _)| Arc::clone(rounds));
         context.progress_token = params
             .get("_meta")
             .and_then(|meta| meta.get("progressToken"))
@@ -372,24 +538,60 @@ impl Session {
             .cloned();
         // A handler that panics is a bug in the handler, not a reason to lose the session
         // (or, on stdio, the process): the client gets an internal error and we go on.
-        let work = std::panic::AssertUnwindSafe(self.route(method, params, context)).catch_unwind();
+        let work =
+            std::panic::AssertUnwindSafe(self.route(id, method, params, context)).catch_unwind();
+        let stopped = async {
+            match &rounds {
+                Some((rounds, _)) => rounds.stopped().await,
+                None => std::future::pending().await,
+            }
+        };
         let outcome = tokio::select! {
+            // The handler first: questions asked side by side all make the round.
+            biased;
             outcome = work => outcome.unwrap_or_else(|_| {
                 tracing::error!(method, "a handler panicked; answering with an internal error");
                 Err(ErrorObject::internal("the server failed while handling this request"))
             }),
+            () = stopped => self.interrupted(rounds.as_ref()),
             () = cancellation.cancelled() => Err(ErrorObject::new(CANCELLED, "the request was cancelled")),
         };
         lock(&self.state.in_flight).remove(id);
         outcome
     }
 
+    /// The answer of a request whose handler stopped to ask the client for input.
+    fn interrupted(
+        &self,
+        rounds: Option<&(Arc<crate::mrtr::Rounds>, String)>,
+    ) -> Result<Answer, ErrorObject> {
+        use crate::mrtr::Interruption;
+        let Some((rounds, binding)) = rounds else {
+            return Err(ErrorObject::internal("a handler stopped without a reason"));
+        };
+        match rounds.take() {
+            Some(Interruption::Input(questions)) => Ok(Answer::InputRequired(
+                crate::mrtr::input_required(questions, rounds, &self.server.inner.sealer, binding),
+            )),
+            Some(Interruption::MissingCapability(capability)) => {
+                Err(crate::mrtr::missing_capability(capability))
+            }
+            None => Err(ErrorObject::internal("a handler stopped without a reason")),
+        }
+    }
+
     async fn route(
         &self,
+        id: &RequestId,
         method: &str,
         params: Value,
         context: RequestContext,
     ) -> Result<Answer, ErrorObject> {
+        if method == "subscriptions/listen" && context.era.is_some() {
+            let result =
+                crate::subscriptions::listen(&self.server, id, &params, &context.related).await?;
+            return Ok(Answer::Value(result));
+        }
         if method == "tools/call" {
             // A tool's result (possibly large) is serialised once, here, and copied
             // into the response as it is.
@@ -443,13 +645,8 @@ impl Session {
                 Ok(json!({}))
             }
             "prompts/list" => {
-                let prompts: Vec<_> = self
-                    .server
-                    .inner
-                    .prompts
-                    .iter()
-                    .map(|p| &p.prompt)
-                    .collect();
+                let prompts = self.server.prompts();
+                let prompts: Vec<_> = prompts.iter().map(|p| &p.prompt).collect();
                 self.page("prompts", &prompts, &params)
             }
             "prompts/get" => self.get_prompt(&params, context).await,
@@ -477,13 +674,7 @@ impl Session {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
             return Err(ErrorObject::invalid_params("a uri is needed"));
         };
-        let inner = &self.server.inner;
-        let known = inner.resources.iter().any(|r| r.resource.uri == uri)
-            || inner
-                .templates
-                .iter()
-                .any(|t| crate::resources::match_template(&t.template.uri_template, uri).is_some());
-        if known {
+        if crate::subscriptions::serves_uri(&self.server, uri) {
             Ok(uri.to_owned())
         } else {
             Err(resource_not_found_in(uri, false))
@@ -503,7 +694,7 @@ impl Session {
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                if !inner.prompts.iter().any(|p| p.prompt.name == name) {
+                if !self.server.prompts().iter().any(|p| p.prompt.name == name) {
                     return Err(ErrorObject::invalid_params(format!(
                         "unknown prompt: {name}"
                     )));
@@ -601,7 +792,6 @@ impl Session {
         let mut result = json!({
             "supportedVersions": crate::era::ALL_PROTOCOL_VERSIONS,
             "capabilities": capabilities(),
-            "serverInfo": inner.info,
             // The answer changes only when the server is rebuilt; anyone may cache it.
             "ttlMs": 60_000,
             "cacheScope": "public",
@@ -712,13 +902,8 @@ impl Session {
                 "prompts/get needs a prompt name",
             ));
         };
-        let Some(registered) = self
-            .server
-            .inner
-            .prompts
-            .iter()
-            .find(|p| p.prompt.name == name)
-        else {
+        let prompts = self.server.prompts();
+        let Some(registered) = prompts.iter().find(|p| p.prompt.name == name) else {
             return Err(ErrorObject::invalid_params(format!(
                 "unknown prompt: {name}"
             )));

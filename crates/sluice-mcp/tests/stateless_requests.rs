@@ -142,15 +142,102 @@ async fn modern_requests_need_no_initialize_and_say_they_are_complete() {
     assert_eq!(before.len(), 1, "{before:?}");
     assert_eq!(before[0]["method"], "notifications/message");
 
-    // No requests to the client under 2026-07-28 (input_required is not offered yet).
+    // No requests to the client under 2026-07-28: the question comes as an
+    // input_required result, and the answer with the retry.
+    let elicit_caps = json!({"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}});
     let (before, asked) = pipe
-        .call(5, "tools/call", json!({"name": "ask", "arguments": {}, "_meta": modern(json!({"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}))}))
+        .call(
+            5,
+            "tools/call",
+            json!({"name": "ask", "arguments": {}, "_meta": modern(elicit_caps.clone())}),
+        )
         .await;
     assert!(
         before.is_empty(),
         "the server sent a request to the client: {before:?}"
     );
-    assert_eq!(asked["result"]["isError"], true);
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    assert_eq!(
+        result["inputRequests"]["elicitation-1"]["method"],
+        "elicitation/create"
+    );
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "stateless-test"
+    );
+    let state = result["requestState"].as_str().unwrap().to_owned();
+    let answer = json!({"elicitation-1": {"action": "accept", "content": {"name": "Ada"}}});
+    let (_, done) = pipe
+        .call(6, "tools/call", json!({"name": "ask", "arguments": {}, "inputResponses": answer, "requestState": state, "_meta": modern(elicit_caps.clone())}))
+        .await;
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert!(
+        done["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Ada")
+    );
+    // Altered state, or state of other arguments, is refused.
+    let (_, tampered) = pipe
+        .call(7, "tools/call", json!({"name": "ask", "arguments": {}, "inputResponses": answer, "requestState": format!("{state}x"), "_meta": modern(elicit_caps.clone())}))
+        .await;
+    assert_eq!(tampered["error"]["code"], -32602, "{tampered}");
+    let (_, moved) = pipe
+        .call(8, "tools/call", json!({"name": "ask", "arguments": {"other": 1}, "inputResponses": answer, "requestState": state, "_meta": modern(elicit_caps)}))
+        .await;
+    assert_eq!(moved["error"]["code"], -32602, "{moved}");
+    // Asking without the capability declared is -32021, naming it.
+    let (_, missing) = pipe
+        .call(
+            9,
+            "tools/call",
+            json!({"name": "ask", "arguments": {}, "_meta": modern(json!({}))}),
+        )
+        .await;
+    assert_eq!(missing["error"]["code"], -32021, "{missing}");
+    assert_eq!(
+        missing["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {}})
+    );
+    // Methods 2026-07-28 removed are unknown there.
+    for (id, method) in [(10, "ping"), (11, "initialize"), (12, "logging/setLevel")] {
+        let (_, gone) = pipe
+            .call(id, method, json!({"_meta": modern(json!({}))}))
+            .await;
+        assert_eq!(gone["error"]["code"], -32601, "{method}: {gone}");
+    }
+}
+
+#[tokio::test]
+async fn one_handler_asks_in_both_eras() {
+    let mut pipe = Pipe::start();
+    let (_, _) = pipe
+        .call(1, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "old", "version": "1"}}))
+        .await;
+    // Under 2025-11-25 the same handler sends elicitation/create to the client.
+    let line = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}).to_string();
+    pipe.writer.write_all(line.as_bytes()).await.unwrap();
+    pipe.writer.write_all(b"\n").await.unwrap();
+    let asked: Value =
+        serde_json::from_str(&pipe.lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(asked["method"], "elicitation/create", "{asked}");
+    let reply = json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"action": "accept", "content": {"name": "Grace"}}});
+    pipe.writer
+        .write_all(reply.to_string().as_bytes())
+        .await
+        .unwrap();
+    pipe.writer.write_all(b"\n").await.unwrap();
+    let done: Value =
+        serde_json::from_str(&pipe.lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(done["id"], 2);
+    assert!(
+        done["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Grace"),
+        "{done}"
+    );
 }
 
 #[tokio::test]

@@ -71,6 +71,7 @@ use crate::session::Session;
 
 mod auth;
 mod config;
+mod modern;
 
 pub use auth::{TokenVerifier, Unauthorized, Verified, VerifyFuture};
 pub use config::HttpConfig;
@@ -377,6 +378,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             };
             shared.post(request, verified).await
         }
+        // Without a session, GET and DELETE are 2026-07-28 traffic, which has neither.
+        Method::GET | Method::DELETE if !request.headers().contains_key(SESSION_HEADER) => {
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "without a session (opened by initialize) only POST is served",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            response
+        }
         Method::GET => shared.get(request.headers(), verified.as_ref()),
         Method::DELETE => shared.delete(request.headers(), verified.as_ref()),
         _ => {
@@ -669,6 +681,9 @@ impl Shared {
         {
             tracing::info!(error = refusal.error, reason = %refusal.description, "refused a request its token does not cover");
             return self.challenge(Some(&refusal));
+        }
+        if modern::is_modern(&incoming, headers.contains_key(SESSION_HEADER)) {
+            return self.modern(&headers, incoming, verified).await;
         }
         let initialize =
             matches!(&incoming, Incoming::Request { method, .. } if method == "initialize");
