@@ -1,7 +1,10 @@
 //! Every fixture the official MCP conformance suite expects of a server — tools (text,
 //! image, audio, embedded resources, logging, progress, errors, sampling, elicitation,
 //! JSON Schema 2020-12, SSE reconnection), resources (static, binary, templated,
-//! subscribable), prompts and completion — served over stdio or Streamable HTTP.
+//! subscribable), prompts and completion, and the 2026-07-28 additions (multi-round-trip
+//! requests, list-change triggers, a logging tool, a missing-capability tool: see
+//! `modern.rs`) — served over stdio or Streamable HTTP, to 2025-11-25 sessions and
+//! 2026-07-28 requests alike.
 //!
 //! ```sh
 //! cargo run --example everything_server                                   # stdio
@@ -13,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -23,6 +27,8 @@ use sluice_mcp::{
     LogLevel, Prompt, PromptMessage, RequestContext, Resource, ResourceContents, ResourceTemplate,
     Server, Tool, ToolError,
 };
+
+mod modern;
 
 /// A 1×1 transparent PNG.
 const PNG: &str =
@@ -257,7 +263,11 @@ fn server() -> Server {
                 .map(|c| (*c).to_owned())
                 .collect()
         });
-    interactive_fixtures(builder).build()
+    // The triggers of the 2026-07-28 fixtures change the lists of the built server.
+    let handle = Arc::new(OnceLock::new());
+    let server = modern::fixtures(interactive_fixtures(builder), Arc::clone(&handle)).build();
+    let _ = handle.set(server.clone());
+    server
 }
 
 /// The fixtures that call the client back, the later prompts and the watched resource.
@@ -375,9 +385,19 @@ fn interactive_fixtures(builder: sluice_mcp::ServerBuilder) -> sluice_mcp::Serve
                 json!({
                     "$schema": "https://json-schema.org/draft/2020-12/schema",
                     "type": "object",
-                    "$defs": {"address": {"type": "object", "properties": {
+                    "$defs": {"address": {"$anchor": "addressDef", "type": "object", "properties": {
                         "street": {"type": "string"}, "city": {"type": "string"}}}},
-                    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+                    "properties": {
+                        "name": {"type": "string"},
+                        "address": {"$ref": "#/$defs/address"},
+                        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                        "phone": {"type": "string"},
+                        "email": {"type": "string"},
+                    },
+                    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+                    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+                    "then": {"required": ["phone"]},
+                    "else": {"required": ["email"]},
                     "additionalProperties": false,
                 }),
             ),
