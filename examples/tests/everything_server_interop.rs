@@ -24,27 +24,7 @@ fn server_binary() -> PathBuf {
 }
 
 fn python_client(transport: &str, target: &str) {
-    let python = std::env::var("SLUICE_PYTHON").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
-        PathBuf::from,
-    );
-    assert!(
-        python.exists(),
-        "no Python with the MCP SDK: run scripts/test or set SLUICE_PYTHON"
-    );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/everything.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(transport)
-        .arg(target)
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the Python client failed:\n{log}");
+    let log = python("everything.py", &[transport, target]);
     assert!(
         log.contains(&format!(
             "python interop ({transport}): 10 passed, 0 failed"
@@ -53,9 +33,53 @@ fn python_client(transport: &str, target: &str) {
     );
 }
 
+/// The SDK's high-level client in its default (2026-07-28) and legacy modes.
+fn python_modern_client(transport: &str, target: &str) {
+    for (mode, checks) in [("auto", 8), ("legacy", 7)] {
+        let log = python("modern.py", &[transport, target, mode]);
+        assert!(
+            log.contains(&format!(
+                "python modern interop ({transport}, {mode}): {checks} passed, 0 failed"
+            )),
+            "{log}"
+        );
+    }
+}
+
+fn python(script: &str, args: &[&str]) -> String {
+    let python = std::env::var("SLUICE_PYTHON").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+        PathBuf::from,
+    );
+    assert!(
+        python.exists(),
+        "no Python with the MCP SDK: run scripts/test or set SLUICE_PYTHON"
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/interop")
+        .join(script);
+    let output = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "the Python client failed:\n{log}");
+    log
+}
+
 #[test]
 fn python_sdk_over_stdio() {
     python_client("stdio", server_binary().to_str().unwrap());
+}
+
+#[test]
+fn python_sdk_modern_and_legacy_modes_over_stdio() {
+    python_modern_client("stdio", server_binary().to_str().unwrap());
 }
 
 /// Kills the server when the test ends, however it ends.
@@ -92,4 +116,5 @@ fn python_sdk_over_streamable_http() {
     // Keep draining the server's log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     python_client("http", &url);
+    python_modern_client("http", &url);
 }

@@ -122,7 +122,8 @@ async def exercise(read, write) -> int:
 
         prompts = [p.name for p in (await session.list_prompts()).prompts]
         assert prompts == ["test_simple_prompt", "test_prompt_with_arguments",
-                           "test_prompt_with_embedded_resource", "test_prompt_with_image"], prompts
+                           "test_prompt_with_embedded_resource", "test_prompt_with_image",
+                           "test_input_required_result_prompt"], prompts
         filled = await session.get_prompt("test_prompt_with_arguments", {"arg1": "alpha", "arg2": "beta"})
         text = filled.messages[0].content.text
         assert "alpha" in text and "beta" in text, text
