@@ -177,18 +177,17 @@ impl Server {
                 tool,
                 handler: Arc::new(handler),
             });
+            true
         });
     }
 
     /// Removes a tool at run time; returns whether it existed.
     pub fn remove_tool(&self, name: &str) -> bool {
-        let mut removed = false;
         self.update(|tools| {
             let before = tools.len();
             tools.retain(|t| t.tool.name != name);
-            removed = tools.len() != before;
-        });
-        removed
+            tools.len() != before
+        })
     }
 
     /// Adds (or replaces) a prompt at run time; sessions are told with
@@ -200,18 +199,17 @@ impl Server {
                 prompt,
                 handler: Arc::new(handler),
             });
+            true
         });
     }
 
     /// Removes a prompt at run time; returns whether it existed.
     pub fn remove_prompt(&self, name: &str) -> bool {
-        let mut removed = false;
         self.update_prompts(|prompts| {
             let before = prompts.len();
             prompts.retain(|p| p.prompt.name != name);
-            removed = prompts.len() != before;
-        });
-        removed
+            prompts.len() != before
+        })
     }
 
     #[allow(
@@ -230,7 +228,8 @@ impl Server {
         self.inner.prompts.load_full()
     }
 
-    fn update_prompts(&self, change: impl FnOnce(&mut Vec<RegisteredPrompt>)) {
+    /// Applies `change` (true when it changed anything) and announces a change.
+    fn update_prompts(&self, change: impl FnOnce(&mut Vec<RegisteredPrompt>) -> bool) -> bool {
         // The tools' writer lock serialises prompt changes too: both are rare.
         let guard = self
             .inner
@@ -238,13 +237,17 @@ impl Server {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next: Vec<RegisteredPrompt> = self.inner.prompts.load().as_ref().clone();
-        change(&mut next);
+        if !change(&mut next) {
+            return false;
+        }
         self.inner.prompts.store(Arc::new(next));
         drop(guard);
         let _ = self.inner.changes.send(ListChange::Prompts);
+        true
     }
 
-    fn update(&self, change: impl FnOnce(&mut Vec<RegisteredTool>)) {
+    /// Applies `change` (true when it changed anything) and announces a change.
+    fn update(&self, change: impl FnOnce(&mut Vec<RegisteredTool>) -> bool) -> bool {
         let guard = self
             .inner
             .tools_writer
@@ -260,11 +263,14 @@ impl Server {
                 handler: Arc::clone(&t.handler),
             })
             .collect();
-        change(&mut next);
+        if !change(&mut next) {
+            return false;
+        }
         self.inner.tools.store(Arc::new(next));
         drop(guard);
         // No subscribers is fine: no session is open.
         let _ = self.inner.changes.send(ListChange::Tools);
+        true
     }
 }
 

@@ -142,6 +142,9 @@ pub(crate) struct State {
     subscriptions: Mutex<HashSet<String>>,
     client_timeout: Duration,
     closed: CancellationToken,
+    /// Cancelled to end `subscriptions/listen` streams gracefully (stdin closed, the
+    /// server shutting down): each answers with its closing result.
+    teardown: CancellationToken,
     /// Serves only 2026-07-28 requests (a sessionless HTTP request).
     modern_only: bool,
     /// Who the caller is, for binding 2026-07-28 `requestState` (empty: anonymous).
@@ -233,6 +236,7 @@ impl Session {
             subscriptions: Mutex::new(HashSet::new()),
             client_timeout: server.inner.client_timeout,
             closed: CancellationToken::new(),
+            teardown: CancellationToken::new(),
             modern_only,
             subject,
         });
@@ -258,7 +262,10 @@ impl Session {
                 loop {
                     let text = tokio::select! {
                         () = watcher.closed.cancelled() => break,
+                        // Unsolicited list changes belong to initialized (2025-11-25)
+                        // sessions; 2026-07-28 clients ask with subscriptions/listen.
                         change = changes.recv() => match change {
+                            _ if !watcher.initialized.load(Ordering::Acquire) => continue,
                             Ok(ListChange::Tools) | Err(RecvError::Lagged(_)) => {
                                 jsonrpc::notification("notifications/tools/list_changed", &Value::Null)
                             }
@@ -303,6 +310,19 @@ impl Session {
     /// Ends the session: cancels every request still running.
     pub fn close(&self) {
         self.state.closed.cancel();
+    }
+
+    /// Ends every `subscriptions/listen` stream of this session gracefully: each
+    /// listen request answers with its closing result. Transports call it when the
+    /// client's input ends or the server shuts down, so that nothing waits on a stream
+    /// that would never end.
+    pub fn end_subscriptions(&self) {
+        self.state.teardown.cancel();
+    }
+
+    /// True once [`end_subscriptions`](Self::end_subscriptions) was called.
+    pub(crate) fn subscriptions_ended(&self) -> bool {
+        self.state.teardown.is_cancelled()
     }
 
     /// True once [`close`](Self::close) was called.
@@ -588,8 +608,14 @@ impl Session {
         context: RequestContext,
     ) -> Result<Answer, ErrorObject> {
         if method == "subscriptions/listen" && context.era.is_some() {
-            let result =
-                crate::subscriptions::listen(&self.server, id, &params, &context.related).await?;
+            let result = crate::subscriptions::listen(
+                &self.server,
+                id,
+                &params,
+                &context.related,
+                &self.state.teardown,
+            )
+            .await?;
             return Ok(Answer::Value(result));
         }
         if method == "tools/call" {

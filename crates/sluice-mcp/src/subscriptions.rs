@@ -106,12 +106,14 @@ impl Filter {
 
 /// Serves one `subscriptions/listen` request: acknowledges, then forwards the changes
 /// it asked for to `related` until the future is dropped (the client closed the stream
-/// or cancelled) or the server is gone, when it returns the closing result.
+/// or cancelled), or `teardown` is cancelled or the server is gone, when it returns the
+/// closing result.
 pub(crate) async fn listen(
     server: &Server,
     id: &RequestId,
     params: &Value,
     related: &Related,
+    teardown: &tokio_util::sync::CancellationToken,
 ) -> Result<Value, ErrorObject> {
     let filter = Filter::read(server, params)?;
     // Subscribe before acknowledging: a change right after the acknowledgement is seen.
@@ -124,6 +126,7 @@ pub(crate) async fn listen(
     ));
     loop {
         let message = tokio::select! {
+            () = teardown.cancelled() => break,
             change = changes.recv() => match change {
                 Ok(ListChange::Tools) if filter.tools => {
                     Some(("notifications/tools/list_changed", json!({"_meta": tag})))

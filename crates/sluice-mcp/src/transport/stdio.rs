@@ -120,7 +120,11 @@ where
             Some(()) = done_rx.recv() => in_flight -= 1,
             read = lines.next(), if reading => {
                 match read {
-                    Ok(Line::End) => reading = false,
+                    Ok(Line::End) => {
+                        reading = false;
+                        // Listen streams would never end: close them with their results.
+                        session.end_subscriptions();
+                    }
                     Ok(Line::TooLong) => {
                         let error = ErrorObject::new(PARSE_ERROR, "message too large");
                         write_line(&mut output, &jsonrpc::error_response(None, &error)).await?;
@@ -149,6 +153,7 @@ where
                         // The pipe broke: answer what is in flight and stop reading.
                         tracing::warn!(error = %e, "stopped reading standard input");
                         reading = false;
+                        session.end_subscriptions();
                     }
                 }
             }

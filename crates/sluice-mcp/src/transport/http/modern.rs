@@ -44,6 +44,9 @@ pub(super) fn is_modern(incoming: &Incoming, has_session: bool) -> bool {
     names_version || (method != "initialize" && !has_session)
 }
 
+/// How long a request stream may still deliver after the server started shutting down.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn mismatch(message: String) -> ErrorObject {
     ErrorObject::new(HEADER_MISMATCH, format!("header mismatch: {message}"))
 }
@@ -291,10 +294,11 @@ impl Shared {
         };
         let session = Session::stateless(&self.server, extensions, subject);
         let mut guard = CancelOnDrop(Some(session.clone()));
+        let worker = session.clone();
         let (related, mut items) = mpsc::unbounded_channel::<StreamItem>();
         let request = Incoming::Request { id, method, params };
         let mut task =
-            tokio::spawn(async move { session.reply(Ok(request), Related::Stream(related)).await });
+            tokio::spawn(async move { worker.reply(Ok(request), Related::Stream(related)).await });
         let mut early = VecDeque::new();
         // JSON when the handler sends nothing before its answer; else a stream.
         let answer = tokio::select! {
@@ -302,7 +306,7 @@ impl Shared {
             item = items.recv() => match item {
                 Some(item) => {
                     early.push_back(item);
-                    return self.stream(early, items, Ok(task), guard);
+                    return self.stream(early, items, Ok(task), guard, session);
                 }
                 // Every sender is gone: the answer is (about to be) ready.
                 None => (&mut task).await,
@@ -314,7 +318,7 @@ impl Shared {
         }
         let answer = answer.ok().flatten();
         if !early.is_empty() {
-            return self.stream(early, items, Err(answer), guard);
+            return self.stream(early, items, Err(answer), guard, session);
         }
         guard.disarm();
         match answer {
@@ -330,8 +334,10 @@ impl Shared {
         mut items: mpsc::UnboundedReceiver<StreamItem>,
         task: Result<tokio::task::JoinHandle<Option<Reply>>, Option<Reply>>,
         guard: CancelOnDrop,
+        session: Session,
     ) -> Response {
         let (frames, connection) = mpsc::unbounded_channel::<Bytes>();
+        let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let forward = |item: StreamItem| {
                 // Streams are not resumable: a request to drop the connection is moot.
@@ -345,9 +351,12 @@ impl Shared {
             let answer = match task {
                 Err(answer) => answer,
                 Ok(mut task) => loop {
+                    let torn_down = session.subscriptions_ended();
                     tokio::select! {
                         biased;
                         Some(item) = items.recv() => forward(item),
+                        // Shutting down: a listen stream ends with its closing result.
+                        () = shutdown.cancelled(), if !torn_down => session.end_subscriptions(),
                         answer = &mut task => {
                             while let Ok(item) = items.try_recv() {
                                 forward(item);
@@ -369,7 +378,14 @@ impl Shared {
                 let frame = tokio::select! {
                     frame = connection.recv() => frame?,
                     () = tokio::time::sleep(keep_alive) => Bytes::from_static(b": keep-alive\n\n"),
-                    () = shutdown.cancelled() => return None,
+                    () = shutdown.cancelled() => {
+                        // A moment for the request to end as it can (a listen stream
+                        // answers its closing result), then the stream closes.
+                        match tokio::time::timeout(SHUTDOWN_GRACE, connection.recv()).await {
+                            Ok(Some(frame)) => frame,
+                            _ => return None,
+                        }
+                    }
                 };
                 Some((
                     Ok::<Bytes, Infallible>(frame),
