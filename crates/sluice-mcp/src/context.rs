@@ -161,6 +161,8 @@ pub struct RequestContext {
     pub(crate) era: Option<Arc<crate::era::RequestEra>>,
     /// Set for a 2026-07-28 request whose method may end `input_required`.
     pub(crate) rounds: Option<Arc<crate::mrtr::Rounds>>,
+    /// The W3C trace context the request carried in `_meta`.
+    pub(crate) trace: Option<Arc<crate::TraceContext>>,
 }
 
 impl RequestContext {
@@ -179,6 +181,13 @@ impl RequestContext {
     /// outside that future (a database query) can watch this token to stop early.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancellation
+    }
+
+    /// The W3C trace context (`traceparent`, `tracestate`, `baggage`) the request
+    /// carried in its `_meta`, to continue the client's trace in outgoing calls. The
+    /// request's `tracing` span records its trace and parent span ids too.
+    pub fn trace_context(&self) -> Option<&crate::TraceContext> {
+        self.trace.as_deref()
     }
 
     /// The protocol revision of this request: the one it names in `_meta` (2026-07-28),

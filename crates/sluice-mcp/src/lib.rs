@@ -77,6 +77,7 @@ pub mod resources;
 mod server;
 mod session;
 mod subscriptions;
+mod trace;
 pub mod transport;
 
 pub use completion::{CompletionHandler, CompletionReference, CompletionRequest};
@@ -92,3 +93,4 @@ pub use resources::{ResourceError, ResourceHandler};
 pub use server::{Server, ServerBuilder, ToolError, ToolFilter, ToolFuture, ToolHandler};
 pub use session::Session;
 pub use tokio_util::sync::CancellationToken;
+pub use trace::TraceContext;

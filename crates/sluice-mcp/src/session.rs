@@ -406,6 +406,7 @@ impl Session {
             state: Arc::clone(&self.state),
             era: None,
             rounds: None,
+            trace: None,
         }
     }
 
@@ -472,8 +473,8 @@ impl Session {
                 )));
             }
             Answer::Value(value) => value,
-            Answer::Raw(raw) => serde_json::from_str(raw.get())
-                .map_err(|e| Failure::from(ErrorObject::internal(e.to_string())))?,
+            // A tool's result, completed as it was serialised.
+            raw @ Answer::Raw(_) => return Ok(raw),
         };
         if crate::era::CACHEABLE_METHODS.contains(&method)
             && let Value::Object(map) = &mut value
@@ -551,15 +552,31 @@ impl Session {
         let mut context = self.context(id, cancellation.clone(), related);
         context.era = era;
         context.rounds = rounds.as_ref().map(|(rounds, _)| Arc::clone(rounds));
-        context.progress_token = params
-            .get("_meta")
+        let meta = params.get("_meta");
+        context.progress_token = meta
             .and_then(|meta| meta.get("progressToken"))
             .filter(|token| token.is_string() || token.is_i64() || token.is_u64())
             .cloned();
+        context.trace = meta.and_then(crate::TraceContext::from_meta).map(Arc::new);
+        // The handler runs in a span naming the request and, when the client sent
+        // one, the trace it belongs to.
+        let span = tracing::info_span!(
+            "mcp_request",
+            method,
+            id = %id,
+            trace_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        if let Some(trace) = &context.trace {
+            span.record("trace_id", trace.trace_id());
+            span.record("parent_span_id", trace.parent_span_id());
+        }
         // A handler that panics is a bug in the handler, not a reason to lose the session
         // (or, on stdio, the process): the client gets an internal error and we go on.
-        let work =
-            std::panic::AssertUnwindSafe(self.route(id, method, params, context)).catch_unwind();
+        let work = tracing::Instrument::instrument(
+            std::panic::AssertUnwindSafe(self.route(id, method, params, context)).catch_unwind(),
+            span,
+        );
         let stopped = async {
             match &rounds {
                 Some((rounds, _)) => rounds.stopped().await,
@@ -620,9 +637,23 @@ impl Session {
         }
         if method == "tools/call" {
             // A tool's result (possibly large) is serialised once, here, and copied
-            // into the response as it is.
-            let result = self.call_tool(params, context).await?;
-            return serde_json::value::to_raw_value(&result)
+            // into the response as it is; a 2026-07-28 one is completed first.
+            let modern = context.era.is_some();
+            let mut result = self.call_tool(params, context).await?;
+            if modern {
+                result.meta.get_or_insert_with(serde_json::Map::new).insert(
+                    crate::era::META_SERVER_INFO.to_owned(),
+                    self.server.inner.info_json.clone(),
+                );
+            }
+            let mut text =
+                serde_json::to_string(&result).map_err(|e| ErrorObject::internal(e.to_string()))?;
+            if modern {
+                // The result is an object whose first member is `content`: the tag
+                // goes in front of it, without parsing the result again.
+                text.insert_str(1, "\"resultType\":\"complete\",");
+            }
+            return serde_json::value::RawValue::from_string(text)
                 .map(Answer::Raw)
                 .map_err(|e| ErrorObject::internal(e.to_string()));
         }

@@ -25,6 +25,19 @@ fn server() -> Server {
             },
         )
         .tool(
+            Tool::new(
+                "trace",
+                "Names the caller's trace.",
+                json!({"type": "object"}),
+            ),
+            |_args: Value, ctx: sluice_mcp::RequestContext| async move {
+                let trace = ctx.trace_context().map_or("none".to_owned(), |t| {
+                    format!("{} {:?}", t.trace_id(), t.tracestate())
+                });
+                Ok(CallToolResult::text(trace))
+            },
+        )
+        .tool(
             Tool::new("ask", "Elicits.", json!({"type": "object"})),
             |_args: Value, ctx: sluice_mcp::RequestContext| async move {
                 match ctx.elicit("name?", json!({"type": "object"})).await {
@@ -115,7 +128,7 @@ async fn modern_requests_need_no_initialize_and_say_they_are_complete() {
     // Cache hints: the defaults of a server without a tool filter.
     assert_eq!(listed["result"]["ttlMs"], 0);
     assert_eq!(listed["result"]["cacheScope"], "public");
-    assert_eq!(listed["result"]["tools"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["result"]["tools"].as_array().unwrap().len(), 3);
 
     let (before, called) = pipe
         .call(
@@ -363,4 +376,21 @@ async fn caller_dependent_lists_are_private_and_hints_are_a_builder_choice() {
         serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap();
     assert_eq!(answer["result"]["ttlMs"], 30_000);
     assert_eq!(answer["result"]["cacheScope"], "public");
+}
+
+#[tokio::test]
+async fn handlers_see_the_trace_context_of_their_request() {
+    let mut pipe = Pipe::start();
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (_, traced) = pipe
+        .call(1, "tools/call", json!({"name": "trace", "arguments": {}, "_meta": modern(json!({"traceparent": parent, "tracestate": "vendor=1"}))}))
+        .await;
+    assert_eq!(
+        traced["result"]["content"][0]["text"],
+        "4bf92f3577b34da6a3ce929d0e0e4736 Some(\"vendor=1\")"
+    );
+    let (_, untraced) = pipe
+        .call(2, "tools/call", json!({"name": "trace", "arguments": {}, "_meta": modern(json!({"traceparent": "garbage"}))}))
+        .await;
+    assert_eq!(untraced["result"]["content"][0]["text"], "none");
 }
