@@ -1,0 +1,157 @@
+//! `postgres_server` under MCP 2026-07-28 against a real PostgreSQL: a stateless
+//! `queryDatabase` over stdio and over Streamable HTTP, and cancellation that reaches
+//! the database — a client that closes its HTTP response stream, or sends
+//! `notifications/cancelled` on stdio, stops the running statement (watched in
+//! `pg_stat_activity` from a second connection), and the server keeps serving.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::example_binary;
+use common::oauth::{ServerProcess, free_port};
+use serde_json::{Value, json};
+
+/// A statement that runs for minutes unless cancelled; its alias names it in
+/// `pg_stat_activity`.
+const LONG_SQL: &str =
+    "SELECT count(*) AS sluice_cancel_probe FROM generate_series(1, 100000000000) AS g";
+
+fn meta() -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+           "io.modelcontextprotocol/clientCapabilities": {},
+           "io.modelcontextprotocol/clientInfo": {"name": "cancel-test", "version": "1"}})
+}
+
+/// How many backends run the probe statement now.
+async fn running(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE state = 'active' AND query LIKE '%sluice_cancel_probe%' \
+           AND pid <> pg_backend_pid()",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// Waits until `running` reports `want`, at most 20 s.
+async fn wait_for(db: &tokio_postgres::Client, want: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running(db).await != want {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_http_stream_cancels_the_statement_in_postgres() {
+    let db = sluice_testkit::database().await.unwrap();
+    let watcher = db.connect().await.unwrap();
+    let server = ServerProcess::start(
+        free_port(),
+        &["--database-url", db.url(), "--statement-timeout", "300", "--user", "tester"],
+        &[],
+    );
+    let http = reqwest::Client::new();
+    let post = |id: i64, method: &str, name: Option<&str>, params: Value| {
+        let mut request = http
+            .post(server.mcp())
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", method)
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        if let Some(name) = name {
+            request = request.header("Mcp-Name", name);
+        }
+        request.send()
+    };
+
+    // A quick stateless read first: the server answers without any session.
+    let quick = post(
+        1,
+        "tools/call",
+        Some("queryDatabase"),
+        json!({"name": "queryDatabase", "arguments": {"sql": "SELECT 41 + 1 AS answer"}, "_meta": meta()}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(quick.status(), 200);
+    assert!(quick.headers().get("mcp-session-id").is_none());
+    let text = quick.text().await.unwrap();
+    assert!(text.contains("42") && text.contains("\"resultType\":\"complete\""), "{text}");
+
+    let slow = tokio::spawn(post(
+        2,
+        "tools/call",
+        Some("queryDatabase"),
+        json!({"name": "queryDatabase", "arguments": {"sql": LONG_SQL}, "_meta": meta()}),
+    ));
+    wait_for(&watcher, 1, "the statement never started").await;
+    // The client goes away: its connection closes with the request unanswered.
+    slow.abort();
+    let _ = slow.await;
+    wait_for(
+        &watcher,
+        0,
+        "the statement still runs after its client closed the stream",
+    )
+    .await;
+
+    let after = post(3, "tools/list", None, json!({"_meta": meta()}))
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200, "still serving");
+    let log = server.log();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
+    let db = sluice_testkit::database().await.unwrap();
+    let watcher = db.connect().await.unwrap();
+    let mut child = Command::new(example_binary())
+        .args(["--database-url", db.url(), "--statement-timeout", "300", "--user", "tester"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |message: Value| {
+        writeln!(stdin, "{message}").unwrap();
+        stdin.flush().unwrap();
+    };
+    send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "queryDatabase", "arguments": {"sql": LONG_SQL}, "_meta": meta()}}));
+    wait_for(&watcher, 1, "the statement never started").await;
+    send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": 1, "reason": "the user gave up"}}));
+    wait_for(&watcher, 0, "the statement still runs after the cancellation").await;
+
+    // Still serving; the cancelled request gets no answer, so the next line is id 2's.
+    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta()}}));
+    let line = tokio::task::spawn_blocking(move || lines.next().unwrap().unwrap())
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(answer["id"], 2, "{answer}");
+    assert_eq!(answer["result"]["resultType"], "complete");
+    let names: Vec<&str> = answer["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"queryDatabase"), "{names:?}");
+    // The tools/list of the database tools depends on the caller: private cache scope.
+    assert_eq!(answer["result"]["cacheScope"], "private");
+    drop(send);
+    let _ = child.kill();
+    let _ = child.wait();
+}
