@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::example_binary;
 use common::oauth::{ServerProcess, free_port};
+use common::{example_binary, python};
 use serde_json::{Value, json};
 
 /// A statement that runs for minutes unless cancelled; its alias names it in
@@ -54,7 +54,14 @@ async fn closing_the_http_stream_cancels_the_statement_in_postgres() {
     let watcher = db.connect().await.unwrap();
     let server = ServerProcess::start(
         free_port(),
-        &["--database-url", db.url(), "--statement-timeout", "300", "--user", "tester"],
+        &[
+            "--database-url",
+            db.url(),
+            "--statement-timeout",
+            "300",
+            "--user",
+            "tester",
+        ],
         &[],
     );
     let http = reqwest::Client::new();
@@ -83,7 +90,10 @@ async fn closing_the_http_stream_cancels_the_statement_in_postgres() {
     assert_eq!(quick.status(), 200);
     assert!(quick.headers().get("mcp-session-id").is_none());
     let text = quick.text().await.unwrap();
-    assert!(text.contains("42") && text.contains("\"resultType\":\"complete\""), "{text}");
+    assert!(
+        text.contains("42") && text.contains("\"resultType\":\"complete\""),
+        "{text}"
+    );
 
     let slow = tokio::spawn(post(
         2,
@@ -115,7 +125,14 @@ async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
     let db = sluice_testkit::database().await.unwrap();
     let watcher = db.connect().await.unwrap();
     let mut child = Command::new(example_binary())
-        .args(["--database-url", db.url(), "--statement-timeout", "300", "--user", "tester"])
+        .args([
+            "--database-url",
+            db.url(),
+            "--statement-timeout",
+            "300",
+            "--user",
+            "tester",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -130,9 +147,16 @@ async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
     send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                 "params": {"name": "queryDatabase", "arguments": {"sql": LONG_SQL}, "_meta": meta()}}));
     wait_for(&watcher, 1, "the statement never started").await;
-    send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                "params": {"requestId": 1, "reason": "the user gave up"}}));
-    wait_for(&watcher, 0, "the statement still runs after the cancellation").await;
+    send(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": 1, "reason": "the user gave up"}}),
+    );
+    wait_for(
+        &watcher,
+        0,
+        "the statement still runs after the cancellation",
+    )
+    .await;
 
     // Still serving; the cancelled request gets no answer, so the next line is id 2's.
     send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta()}}));
@@ -154,4 +178,117 @@ async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
     drop(send);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Runs tests/e2e/postgres_modern_e2e.py and checks, while it waits, that its given-up
+/// statement no longer runs in PostgreSQL.
+async fn python_client(
+    db: &sluice_testkit::TestDatabase,
+    transport: &str,
+    target: &str,
+    mode: &str,
+) {
+    let watcher = db.connect().await.unwrap();
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e/postgres_modern_e2e.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .args([transport, target, db.url(), mode])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = tokio::time::timeout(Duration::from_secs(60), lines_rx.recv()).await;
+    let first = first.ok().flatten();
+    if first.as_deref() != Some("cancelled") {
+        let output = child.wait_with_output().unwrap();
+        panic!(
+            "the Python client ({transport}, {mode}) did not get to the cancellation: {first:?}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    wait_for(
+        &watcher,
+        0,
+        &format!("the statement still runs after the Python client ({transport}, {mode}) gave up"),
+    )
+    .await;
+    writeln!(stdin, "go on").unwrap();
+    drop(stdin);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rest = Vec::new();
+    while let Ok(line) = lines_rx.try_recv() {
+        rest.push(line);
+    }
+    let log = format!(
+        "{}\n{}",
+        rest.join("\n"),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the Python client ({transport}, {mode}) failed:\n{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "python postgres modern e2e ({transport}, {mode}): 6 passed, 0 failed"
+        )),
+        "{log}"
+    );
+}
+
+async fn notes() -> sluice_testkit::TestDatabase {
+    let db = sluice_testkit::database().await.unwrap();
+    db.connect()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL);
+             INSERT INTO notes (body) VALUES ('first'), ('second');",
+        )
+        .await
+        .unwrap();
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_both_modes_over_stdio_cancel_in_postgres() {
+    let db = notes().await;
+    let binary = example_binary();
+    for mode in ["auto", "legacy"] {
+        python_client(&db, "stdio", binary.to_str().unwrap(), mode).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_both_modes_over_http_cancel_in_postgres() {
+    let db = notes().await;
+    let server = ServerProcess::start(
+        free_port(),
+        &[
+            "--database-url",
+            db.url(),
+            "--statement-timeout",
+            "300",
+            "--user",
+            "tester",
+        ],
+        &[],
+    );
+    for mode in ["auto", "legacy"] {
+        python_client(&db, "http", &server.mcp(), mode).await;
+    }
+    assert!(!server.log().contains("panicked"));
 }
