@@ -2,7 +2,8 @@
 //! `queryDatabase` over stdio and over Streamable HTTP, and cancellation that reaches
 //! the database — a client that closes its HTTP response stream, or sends
 //! `notifications/cancelled` on stdio, stops the running statement (watched in
-//! `pg_stat_activity` from a second connection), and the server keeps serving.
+//! `pg_stat_activity` from a second connection), and the server keeps serving. The
+//! official Python and TypeScript SDK clients do the same in both of their modes.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -175,24 +176,71 @@ async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
     assert!(names.contains(&"queryDatabase"), "{names:?}");
     // The tools/list of the database tools depends on the caller: private cache scope.
     assert_eq!(answer["result"]["cacheScope"], "private");
-    drop(send);
     let _ = child.kill();
     let _ = child.wait();
 }
 
-/// Runs tests/e2e/postgres_modern_e2e.py and checks, while it waits, that its given-up
-/// statement no longer runs in PostgreSQL.
-async fn python_client(
+/// The official SDKs' clients that give up on a long call.
+#[derive(Clone, Copy)]
+enum Sdk {
+    Python,
+    TypeScript,
+}
+
+impl Sdk {
+    fn command(self) -> Command {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        match self {
+            Sdk::Python => {
+                let mut command = Command::new(python());
+                command.arg(root.join("tests/e2e/postgres_modern_e2e.py"));
+                command
+            }
+            Sdk::TypeScript => {
+                let folder = root.join("tests/interop/ts");
+                if !folder
+                    .join("node_modules/@modelcontextprotocol/client")
+                    .exists()
+                {
+                    // The pinned SDK, from the lock file (scripts/test.d/50 does the same).
+                    let status = Command::new("npm")
+                        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                        .current_dir(&folder)
+                        .status()
+                        .unwrap();
+                    assert!(status.success(), "npm ci in tests/interop/ts failed");
+                }
+                let mut command = Command::new("node");
+                command.arg(folder.join("postgres_cancel.mjs"));
+                command
+            }
+        }
+    }
+
+    fn done(self, transport: &str, mode: &str) -> String {
+        match self {
+            Sdk::Python => {
+                format!("python postgres modern e2e ({transport}, {mode}): 6 passed, 0 failed")
+            }
+            Sdk::TypeScript => {
+                format!("typescript postgres cancel ({transport}, {mode}): 4 passed, 0 failed")
+            }
+        }
+    }
+}
+
+/// Runs an SDK's client script and checks, while it waits, that the statement it gave
+/// up on no longer runs in PostgreSQL.
+async fn sdk_client(
+    sdk: Sdk,
     db: &sluice_testkit::TestDatabase,
     transport: &str,
     target: &str,
     mode: &str,
 ) {
     let watcher = db.connect().await.unwrap();
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/e2e/postgres_modern_e2e.py");
-    let mut child = Command::new(python())
-        .arg(script)
+    let mut child = sdk
+        .command()
         .args([transport, target, db.url(), mode])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -207,19 +255,20 @@ async fn python_client(
             let _ = lines_tx.send(line);
         }
     });
-    let first = tokio::time::timeout(Duration::from_secs(60), lines_rx.recv()).await;
+    let first = tokio::time::timeout(Duration::from_secs(90), lines_rx.recv()).await;
     let first = first.ok().flatten();
     if first.as_deref() != Some("cancelled") {
+        let _ = child.kill();
         let output = child.wait_with_output().unwrap();
         panic!(
-            "the Python client ({transport}, {mode}) did not get to the cancellation: {first:?}\n{}",
+            "the client ({transport}, {mode}) did not get to the cancellation: {first:?}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
     wait_for(
         &watcher,
         0,
-        &format!("the statement still runs after the Python client ({transport}, {mode}) gave up"),
+        &format!("the statement still runs after the client ({transport}, {mode}) gave up"),
     )
     .await;
     writeln!(stdin, "go on").unwrap();
@@ -239,14 +288,9 @@ async fn python_client(
     );
     assert!(
         output.status.success(),
-        "the Python client ({transport}, {mode}) failed:\n{log}"
+        "the client ({transport}, {mode}) failed:\n{log}"
     );
-    assert!(
-        log.contains(&format!(
-            "python postgres modern e2e ({transport}, {mode}): 6 passed, 0 failed"
-        )),
-        "{log}"
-    );
+    assert!(log.contains(&sdk.done(transport, mode)), "{log}");
 }
 
 async fn notes() -> sluice_testkit::TestDatabase {
@@ -264,16 +308,18 @@ async fn notes() -> sluice_testkit::TestDatabase {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_both_modes_over_stdio_cancel_in_postgres() {
+async fn sdks_in_both_modes_over_stdio_cancel_in_postgres() {
     let db = notes().await;
     let binary = example_binary();
-    for mode in ["auto", "legacy"] {
-        python_client(&db, "stdio", binary.to_str().unwrap(), mode).await;
+    for sdk in [Sdk::Python, Sdk::TypeScript] {
+        for mode in ["auto", "legacy"] {
+            sdk_client(sdk, &db, "stdio", binary.to_str().unwrap(), mode).await;
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_both_modes_over_http_cancel_in_postgres() {
+async fn sdks_in_both_modes_over_http_cancel_in_postgres() {
     let db = notes().await;
     let server = ServerProcess::start(
         free_port(),
@@ -287,8 +333,10 @@ async fn python_sdk_both_modes_over_http_cancel_in_postgres() {
         ],
         &[],
     );
-    for mode in ["auto", "legacy"] {
-        python_client(&db, "http", &server.mcp(), mode).await;
+    for sdk in [Sdk::Python, Sdk::TypeScript] {
+        for mode in ["auto", "legacy"] {
+            sdk_client(sdk, &db, "http", &server.mcp(), mode).await;
+        }
     }
     assert!(!server.log().contains("panicked"));
 }

@@ -5,6 +5,7 @@
 //! session's `initialize`. The constants below name the `_meta` keys, error codes and
 //! revisions involved.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::context::LogLevel;
@@ -81,13 +82,16 @@ impl RequestEra {
 /// legacy request, served by its session); otherwise the era, or the error the
 /// specification asks for when `_meta` is malformed or names a revision we do not
 /// serve statelessly.
-pub(crate) fn of_request(params: &Value) -> Option<Result<RequestEra, ErrorObject>> {
-    let meta = params.get("_meta")?;
-    let version = meta.get(META_PROTOCOL_VERSION)?;
-    Some(read(meta, version))
+///
+/// The client's capabilities and info are moved out of `_meta` (handlers read them from
+/// the request's context), so that nothing is copied per request.
+pub(crate) fn of_request(params: &mut Value) -> Option<Result<RequestEra, ErrorObject>> {
+    let meta = params.get_mut("_meta")?;
+    let version = meta.get(META_PROTOCOL_VERSION)?.clone();
+    Some(read(meta, &version))
 }
 
-fn read(meta: &Value, version: &Value) -> Result<RequestEra, ErrorObject> {
+fn read(meta: &mut Value, version: &Value) -> Result<RequestEra, ErrorObject> {
     let Some(requested) = version.as_str() else {
         return Err(ErrorObject::invalid_params(format!(
             "_meta[\"{META_PROTOCOL_VERSION}\"] must be a string"
@@ -105,8 +109,11 @@ fn read(meta: &Value, version: &Value) -> Result<RequestEra, ErrorObject> {
         error.data = Some(json!({"supported": ALL_PROTOCOL_VERSIONS, "requested": shown}));
         return Err(error);
     }
-    let capabilities = match meta.get(META_CLIENT_CAPABILITIES) {
-        Some(Value::Object(map)) => Value::Object(map.clone()),
+    let Value::Object(meta) = meta else {
+        return Err(ErrorObject::invalid_params("_meta must be an object"));
+    };
+    let capabilities = match meta.remove(META_CLIENT_CAPABILITIES) {
+        Some(capabilities @ Value::Object(_)) => capabilities,
         Some(_) => {
             return Err(ErrorObject::invalid_params(format!(
                 "_meta[\"{META_CLIENT_CAPABILITIES}\"] must be an object"
@@ -118,9 +125,9 @@ fn read(meta: &Value, version: &Value) -> Result<RequestEra, ErrorObject> {
             )));
         }
     };
-    let client_info = match meta.get(META_CLIENT_INFO) {
+    let client_info = match meta.remove(META_CLIENT_INFO) {
         None | Some(Value::Null) => None,
-        Some(info @ Value::Object(_)) => Some(info.clone()),
+        Some(info @ Value::Object(_)) => Some(info),
         Some(_) => {
             return Err(ErrorObject::invalid_params(format!(
                 "_meta[\"{META_CLIENT_INFO}\"] must be an object"
@@ -129,13 +136,11 @@ fn read(meta: &Value, version: &Value) -> Result<RequestEra, ErrorObject> {
     };
     let log_level = match meta.get(META_LOG_LEVEL) {
         None | Some(Value::Null) => None,
-        Some(level) => Some(
-            serde_json::from_value::<LogLevel>(level.clone()).map_err(|_| {
-                ErrorObject::invalid_params(format!(
-                    "_meta[\"{META_LOG_LEVEL}\"] must be a log level (debug … emergency)"
-                ))
-            })?,
-        ),
+        Some(level) => Some(LogLevel::deserialize(level).map_err(|_| {
+            ErrorObject::invalid_params(format!(
+                "_meta[\"{META_LOG_LEVEL}\"] must be a log level (debug … emergency)"
+            ))
+        })?),
     };
     Ok(RequestEra {
         version: MODERN_PROTOCOL_VERSION,
@@ -152,6 +157,48 @@ pub(crate) fn complete(mut result: Value, server_info: &Value) -> Value {
         map.insert("resultType".to_owned(), json!("complete"));
     }
     name_server(result, server_info)
+}
+
+/// A 2026-07-28 tool result, serialised once: `resultType` in front, the server named
+/// in `_meta` (borrowed, not copied, when the tool set no `_meta` of its own).
+pub(crate) fn complete_tool_result(
+    result: &mut crate::protocol::CallToolResult,
+    server_info: &Value,
+) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+    /// `{"io.modelcontextprotocol/serverInfo": …}` over a borrowed value.
+    struct ServerMeta<'a>(&'a Value);
+
+    impl serde::Serialize for ServerMeta<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(META_SERVER_INFO, self.0)?;
+            map.end()
+        }
+    }
+
+    #[derive(serde::Serialize)]
+    struct Complete<'a> {
+        #[serde(rename = "resultType")]
+        result_type: &'static str,
+        #[serde(flatten)]
+        result: &'a crate::protocol::CallToolResult,
+        #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+        meta: Option<ServerMeta<'a>>,
+    }
+
+    let meta = match &mut result.meta {
+        Some(own) => {
+            own.insert(META_SERVER_INFO.to_owned(), server_info.clone());
+            None
+        }
+        None => Some(ServerMeta(server_info)),
+    };
+    serde_json::value::to_raw_value(&Complete {
+        result_type: "complete",
+        result,
+        meta,
+    })
 }
 
 /// Names the server in a 2026-07-28 result's `_meta`.
@@ -175,14 +222,14 @@ mod tests {
 
     #[test]
     fn requests_without_a_version_are_legacy() {
-        assert!(of_request(&json!({})).is_none());
-        assert!(of_request(&json!({"_meta": {"progressToken": 1}})).is_none());
-        assert!(of_request(&Value::Null).is_none());
+        assert!(of_request(&mut json!({})).is_none());
+        assert!(of_request(&mut json!({"_meta": {"progressToken": 1}})).is_none());
+        assert!(of_request(&mut Value::Null).is_none());
     }
 
     #[test]
     fn malformed_meta_gets_the_specified_errors() {
-        let err = |m: Value| of_request(&meta(m)).unwrap().unwrap_err();
+        let err = |m: Value| of_request(&mut meta(m)).unwrap().unwrap_err();
         let unsupported =
             err(json!({META_PROTOCOL_VERSION: "2099-01-01", META_CLIENT_CAPABILITIES: {}}));
         assert_eq!(unsupported.code, UNSUPPORTED_PROTOCOL_VERSION);
@@ -215,7 +262,7 @@ mod tests {
 
     #[test]
     fn a_well_formed_request_carries_its_client() {
-        let era = of_request(&meta(json!({
+        let era = of_request(&mut meta(json!({
             META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION,
             META_CLIENT_CAPABILITIES: {"elicitation": {}},
             META_CLIENT_INFO: {"name": "c", "version": "1"},
@@ -225,7 +272,7 @@ mod tests {
         .unwrap();
         assert_eq!(era.capabilities["elicitation"], json!({}));
         assert!(era.wants_log(LogLevel::Error) && !era.wants_log(LogLevel::Info));
-        let quiet = of_request(&meta(
+        let quiet = of_request(&mut meta(
             json!({META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES: {}}),
         ))
         .unwrap()

@@ -1,8 +1,13 @@
 //! # sluice-mcp: the Model Context Protocol server core
 //!
-//! This crate speaks MCP (revision 2025-11-25, and 2025-06-18, 2025-03-26 and
-//! 2024-11-05 for clients that ask for them) so that the crates above it only say *what*
-//! a server offers, never *how* it is carried. It knows nothing of databases.
+//! This crate speaks MCP — revision 2026-07-28 (stateless requests) and, on the same
+//! endpoint or pipe, 2025-11-25 sessions (and 2025-06-18, 2025-03-26 and 2024-11-05 for
+//! clients that ask for them) — so that the crates above it only say *what* a server
+//! offers, never *how* it is carried. It knows nothing of databases.
+//!
+//! A request whose `_meta` names `io.modelcontextprotocol/protocolVersion` is served on
+//! its own under 2026-07-28 ([`era`]); an `initialize` opens a legacy session. Handlers
+//! are the same for both: the context answers for the request's era.
 //!
 //! ## Tour
 //!
@@ -21,17 +26,24 @@
 //!   subscriptions; independent of the transport.
 //! - [`RequestContext`]: what a handler knows and can do — its request id, progress
 //!   ([`RequestContext::progress`]) and log entries ([`RequestContext::log`]),
-//!   cancellation, the client's capabilities, and requests to the client awaited like
-//!   any async call ([`RequestContext::create_message`] for sampling,
-//!   [`RequestContext::elicit`], [`RequestContext::list_roots`]), with a timeout.
+//!   cancellation, the client's capabilities, the trace context, and questions to the
+//!   client awaited like any async call ([`RequestContext::ask`],
+//!   [`RequestContext::create_message`] for sampling, [`RequestContext::elicit`],
+//!   [`RequestContext::list_roots`]): a request to the client under 2025-11-25, an
+//!   `input_required` round under 2026-07-28 ([`mrtr`]).
+//! - [`era`]: the 2026-07-28 `_meta` keys, error codes and cache scopes;
+//!   `server/discover`, `resultType`, cache hints ([`ServerBuilder::cache_hints`]) and
+//!   `subscriptions/listen` are served by the session.
 //! - [`Extensions`] and [`ToolFilter`]: typed values other crates attach to a session
 //!   (the caller's identity), and per-caller tool visibility for `tools/list` and
 //!   `tools/call`.
 //! - [`resources`], [`prompts`], [`completion`]: static resources and URI templates,
 //!   prompts with arguments, argument completion.
 //! - [`transport`]: stdio (and any byte stream; [`transport::memory`] for tests and
-//!   embedding), and Streamable HTTP (feature `http`, on axum) with sessions, resumable
-//!   event streams, DNS-rebinding protection and a bearer-token hook.
+//!   embedding), and Streamable HTTP (feature `http`, on axum): sessionless 2026-07-28
+//!   POSTs with header checks and per-request streams (closing one cancels its request),
+//!   2025-11-25 sessions with resumable event streams, DNS-rebinding protection and a
+//!   bearer-token hook.
 //!
 //! Every request is handled concurrently, with a bound on the work in flight per
 //! connection; each message is serialised once; the tool registry is an immutable

@@ -84,6 +84,7 @@ pub(crate) struct Inner {
     pub(crate) info: Implementation,
     /// `info` as JSON, made once: every 2026-07-28 result names the server.
     pub(crate) info_json: Value,
+
     pub(crate) instructions: Option<String>,
     /// Replaced whole on change, so a request reads a snapshot without taking a lock.
     pub(crate) tools: ArcSwap<Vec<RegisteredTool>>,

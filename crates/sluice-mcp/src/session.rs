@@ -420,7 +420,8 @@ impl Session {
         // A request naming its protocol version in _meta is served on its own, under
         // 2026-07-28 (an initialize too: that method no longer exists there); the
         // others follow the session's initialize.
-        let era = match crate::era::of_request(&params) {
+        let mut params = params;
+        let era = match crate::era::of_request(&mut params) {
             None if self.state.modern_only => {
                 return Err(Failure::bad_request(ErrorObject::invalid_params(format!(
                     "_meta[\"{}\"] is required: requests without a session are served \
@@ -540,7 +541,7 @@ impl Session {
                     &mut params,
                     &self.server.inner.sealer,
                     &self.state.subject,
-                    &era.capabilities,
+                    era,
                 )?;
                 Some((Arc::new(rounds), binding))
             }
@@ -640,20 +641,12 @@ impl Session {
             // into the response as it is; a 2026-07-28 one is completed first.
             let modern = context.era.is_some();
             let mut result = self.call_tool(params, context).await?;
-            if modern {
-                result.meta.get_or_insert_with(serde_json::Map::new).insert(
-                    crate::era::META_SERVER_INFO.to_owned(),
-                    self.server.inner.info_json.clone(),
-                );
-            }
-            let mut text =
-                serde_json::to_string(&result).map_err(|e| ErrorObject::internal(e.to_string()))?;
-            if modern {
-                // The result is an object whose first member is `content`: the tag
-                // goes in front of it, without parsing the result again.
-                text.insert_str(1, "\"resultType\":\"complete\",");
-            }
-            return serde_json::value::RawValue::from_string(text)
+            let raw = if modern {
+                crate::era::complete_tool_result(&mut result, &self.server.inner.info_json)
+            } else {
+                serde_json::value::to_raw_value(&result)
+            };
+            return raw
                 .map(Answer::Raw)
                 .map_err(|e| ErrorObject::internal(e.to_string()));
         }

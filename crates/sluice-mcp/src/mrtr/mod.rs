@@ -155,18 +155,22 @@ pub(crate) struct Rounds {
     offered: HashMap<String, Value>,
     /// The answers the handler used, to seal for the next round.
     used: Mutex<Map<String, Value>>,
-    capabilities: Value,
+    /// The request's client, for its capabilities.
+    era: std::sync::Arc<crate::era::RequestEra>,
     unnamed: AtomicU32,
     stop: Mutex<Option<Interruption>>,
     stopped: Notify,
 }
 
 impl Rounds {
-    pub(crate) fn new(offered: HashMap<String, Value>, capabilities: Value) -> Self {
+    pub(crate) fn new(
+        offered: HashMap<String, Value>,
+        era: std::sync::Arc<crate::era::RequestEra>,
+    ) -> Self {
         Rounds {
             offered,
             used: Mutex::new(Map::new()),
-            capabilities,
+            era,
             unnamed: AtomicU32::new(0),
             stop: Mutex::new(None),
             stopped: Notify::new(),
@@ -193,7 +197,7 @@ impl Rounds {
         let mut answers = HashMap::new();
         let mut missing = Vec::new();
         for question in questions {
-            if self.capabilities.get(question.capability).is_none() {
+            if self.era.capabilities.get(question.capability).is_none() {
                 self.interrupt(Interruption::MissingCapability(question.capability));
                 return std::future::pending().await;
             }
@@ -246,12 +250,12 @@ pub(crate) fn prepare(
     params: &mut Value,
     sealer: &state::Sealer,
     subject: &str,
-    capabilities: &Value,
+    era: &std::sync::Arc<crate::era::RequestEra>,
 ) -> Result<(Rounds, String), crate::jsonrpc::ErrorObject> {
     use crate::jsonrpc::ErrorObject;
     let Value::Object(map) = params else {
         return Ok((
-            Rounds::new(HashMap::new(), capabilities.clone()),
+            Rounds::new(HashMap::new(), std::sync::Arc::clone(era)),
             String::new(),
         ));
     };
@@ -291,7 +295,7 @@ pub(crate) fn prepare(
         // What an earlier round accepted stands; a retry cannot replace it.
         offered.extend(earlier);
     }
-    Ok((Rounds::new(offered, capabilities.clone()), binding))
+    Ok((Rounds::new(offered, std::sync::Arc::clone(era)), binding))
 }
 
 /// The `input_required` result that asks `questions`, with the state of this round.

@@ -118,55 +118,72 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The digest that binds state to one request of one caller.
+/// The digest that binds state to one request of one caller: SHA-256 over the method,
+/// the target, the subject and the arguments as canonical JSON, the first three
+/// length-prefixed, streamed into the hash without building the text.
 pub(crate) fn binding(method: &str, target: &str, arguments: &Value, subject: &str) -> String {
     let mut hasher = Sha256::new();
-    for part in [method, target] {
+    for part in [method, target, subject] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    let mut canonical = String::new();
-    write_canonical(arguments, &mut canonical);
-    hasher.update((canonical.len() as u64).to_le_bytes());
-    hasher.update(canonical.as_bytes());
-    hasher.update((subject.len() as u64).to_le_bytes());
-    hasher.update(subject.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    write_canonical(arguments, &mut HashWriter(&mut hasher));
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for byte in digest.iter() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
 }
 
-/// JSON with object keys sorted at every level: equal values give equal text whatever
+/// Feeds what JSON serialisation writes into the hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// JSON with object keys sorted at every level: equal values give equal bytes whatever
 /// order the client sent the keys in.
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_canonical(value: &Value, out: &mut HashWriter<'_>) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            out.push('{');
+            out.0.update(b"{");
             for (i, key) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.0.update(b",");
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
+                // Writing into a hash cannot fail.
+                let _ = serde_json::to_writer(&mut *out, key);
+                out.0.update(b":");
                 write_canonical(&map[key], out);
             }
-            out.push('}');
+            out.0.update(b"}");
         }
         Value::Array(items) => {
-            out.push('[');
+            out.0.update(b"[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.0.update(b",");
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.0.update(b"]");
         }
-        other => out.push_str(&other.to_string()),
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 

@@ -1,6 +1,17 @@
-//! MCP over Streamable HTTP (revision 2025-11-25), on axum and hyper.
+//! MCP over Streamable HTTP, both eras on one endpoint, on axum and hyper.
 //!
-//! One endpoint (`/mcp` unless [`HttpConfig::path`] says otherwise) takes:
+//! **2026-07-28** (a POST whose body names its protocol version in `_meta`, or that is
+//! neither an `initialize` nor part of a session): the request is served on its own —
+//! no session, nothing minted — after its mirrored headers (`MCP-Protocol-Version`,
+//! `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`) are checked against the body (`400` with
+//! `-32020` when they differ). The answer is JSON, or an event stream carrying that
+//! request's own notifications before its result; closing the stream cancels the
+//! request. `_meta` errors, unsupported versions and missing client capabilities are
+//! `400`, unknown methods `404` with `-32601`; `GET` and `DELETE` without a session are
+//! `405`.
+//!
+//! **2025-11-25** sessions, opened by `initialize`. One endpoint (`/mcp` unless
+//! [`HttpConfig::path`] says otherwise) takes:
 //!
 //! - `POST`: one JSON-RPC message. A notification or a response is accepted with
 //!   `202 Accepted`. A request is answered with `application/json` when its handler
