@@ -24,6 +24,7 @@ fn eras(c: &mut Criterion) {
     // The receiver of the session's own messages stays alive with the bench.
     let (session, _receiver) = runtime.block_on(async {
         let (session, receiver) = Session::new(&server, Extensions::new());
+        session
             .handle(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#)
             .await;
         (session, receiver)
