@@ -36,6 +36,9 @@ struct Flags {
     /// Measurements of each kind.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// Only this era ("legacy" or "modern"; for profiling one at a time).
+    #[arg(long)]
+    only: Option<String>,
     /// The database.
     #[arg(
         long,
@@ -330,6 +333,14 @@ async fn main() {
             let mut stdio_rates = [(0.0, 0.0); 2];
             let mut http_rates = [(0.0, 0.0); 2];
             for era in order {
+                let skip = match flags.only.as_deref() {
+                    Some("legacy") => era != Era::Legacy,
+                    Some("modern") => era != Era::Modern,
+                    _ => false,
+                };
+                if skip {
+                    continue;
+                }
                 let slot = usize::from(era == Era::Modern);
                 stdio_rates[slot] = stdio.rate(flags.requests, k, era).await;
                 http_rates[slot] = http.rate(flags.requests, k, era).await;

@@ -157,8 +157,9 @@ impl Server {
         }
     }
 
-    /// Tells every session subscribed to `uri` (with `resources/subscribe`) that the
-    /// resource changed (`notifications/resources/updated`); they read it again.
+    /// Tells every client subscribed to `uri` — sessions with `resources/subscribe`,
+    /// 2026-07-28 `subscriptions/listen` streams with it in `resourceSubscriptions` —
+    /// that the resource changed (`notifications/resources/updated`); they read it again.
     pub fn notify_resource_updated(&self, uri: &str) {
         // No subscribers is fine: no session is open.
         let _ = self.inner.updates.send(Arc::from(uri));
