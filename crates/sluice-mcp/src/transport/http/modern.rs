@@ -209,15 +209,22 @@ fn check_param_headers(
 }
 
 /// The properties of `schema` marked `x-mcp-header`, reached through `properties`
-/// only, with their paths.
-fn collect_marked(schema: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+/// only, with their paths (nothing is allocated for unmarked properties).
+fn collect_marked<'a>(
+    schema: &'a Value,
+    path: &mut Vec<&'a str>,
+    out: &mut Vec<(Vec<String>, String)>,
+) {
     let Some(Value::Object(properties)) = schema.get("properties") else {
         return;
     };
     for (key, property) in properties {
-        path.push(key.clone());
+        path.push(key);
         if let Some(Value::String(suffix)) = property.get("x-mcp-header") {
-            out.push((path.clone(), suffix.clone()));
+            out.push((
+                path.iter().map(|k| (*k).to_owned()).collect(),
+                suffix.clone(),
+            ));
         }
         collect_marked(property, path, out);
         path.pop();
