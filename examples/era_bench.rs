@@ -72,20 +72,6 @@ fn call(id: usize, era: Era) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
 }
 
-/// CPU seconds (user + system) a process has used so far, from /proc (Linux).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// One stdio server: legacy calls go after its initialize, modern ones carry `_meta`;
 /// both on the same pipe.
 struct StdioServer {
@@ -126,7 +112,7 @@ impl StdioServer {
     async fn rate(&mut self, n: usize, k: usize, era: Era) -> (f64, f64) {
         let pid = self.child.id().unwrap();
         let permits = Arc::new(Semaphore::new(k));
-        let cpu = cpu_seconds(pid);
+        let cpu = examples::cpu_seconds(pid);
         let start = Instant::now();
         let first = self.next_id;
         self.next_id += n;
@@ -158,7 +144,7 @@ impl StdioServer {
         let elapsed = start.elapsed().as_secs_f64();
         (
             n as f64 / elapsed,
-            (cpu_seconds(pid) - cpu) * 1e6 / n as f64,
+            (examples::cpu_seconds(pid) - cpu) * 1e6 / n as f64,
         )
     }
 }
@@ -220,7 +206,7 @@ impl Http {
     async fn rate(&self, n: usize, clients: usize, era: Era) -> (f64, f64) {
         let per_client = n / clients;
         let pid = self.0.id();
-        let cpu = cpu_seconds(pid);
+        let cpu = examples::cpu_seconds(pid);
         let start = Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|c| tokio::spawn(client(self.1.clone(), era, per_client, c * per_client)))
@@ -231,7 +217,7 @@ impl Http {
         let calls = (per_client * clients) as f64;
         (
             calls / start.elapsed().as_secs_f64(),
-            (cpu_seconds(pid) - cpu) * 1e6 / calls,
+            (examples::cpu_seconds(pid) - cpu) * 1e6 / calls,
         )
     }
 }

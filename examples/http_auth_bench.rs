@@ -248,22 +248,6 @@ async fn client_loop(mcp: String, token: Option<String>, calls: usize, id: usize
     }
 }
 
-/// CPU seconds (user + system) a process has used so far, from /proc (Linux).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at ") ".
-    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat(5); here 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Calls per second, and the server's CPU microseconds per call.
 async fn measure(
     mcp: &str,
@@ -273,7 +257,7 @@ async fn measure(
     pid: u32,
 ) -> (f64, f64) {
     let per_client = requests / clients;
-    let cpu_before = cpu_seconds(pid);
+    let cpu_before = examples::cpu_seconds(pid);
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|id| {
@@ -289,7 +273,7 @@ async fn measure(
         task.await.unwrap();
     }
     let calls = (per_client * clients) as f64;
-    let cpu = cpu_seconds(pid) - cpu_before;
+    let cpu = examples::cpu_seconds(pid) - cpu_before;
     (calls / started.elapsed().as_secs_f64(), cpu * 1e6 / calls)
 }
 

@@ -18,3 +18,21 @@ pub fn init_logging() {
         .with_ansi(false)
         .try_init();
 }
+
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc` (Linux; 0
+/// elsewhere): the benches read it before and after a measurement to report server CPU
+/// per call, which is steadier than throughput on a small machine.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5); here 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -27,6 +27,22 @@ fn meta() -> Value {
            "io.modelcontextprotocol/clientInfo": {"name": "cancel-test", "version": "1"}})
 }
 
+/// `postgres_server --transport http` on loopback without authentication, as `tester`.
+fn serve_http(db: &sluice_testkit::TestDatabase) -> ServerProcess {
+    ServerProcess::start(
+        free_port(),
+        &[
+            "--database-url",
+            db.url(),
+            "--statement-timeout",
+            "300",
+            "--user",
+            "tester",
+        ],
+        &[],
+    )
+}
+
 /// How many backends run the probe statement now.
 async fn running(db: &tokio_postgres::Client) -> i64 {
     db.query_one(
@@ -53,18 +69,7 @@ async fn wait_for(db: &tokio_postgres::Client, want: i64, what: &str) {
 async fn closing_the_http_stream_cancels_the_statement_in_postgres() {
     let db = sluice_testkit::database().await.unwrap();
     let watcher = db.connect().await.unwrap();
-    let server = ServerProcess::start(
-        free_port(),
-        &[
-            "--database-url",
-            db.url(),
-            "--statement-timeout",
-            "300",
-            "--user",
-            "tester",
-        ],
-        &[],
-    );
+    let server = serve_http(&db);
     let http = reqwest::Client::new();
     let post = |id: i64, method: &str, name: Option<&str>, params: Value| {
         let mut request = http
@@ -321,18 +326,7 @@ async fn sdks_in_both_modes_over_stdio_cancel_in_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdks_in_both_modes_over_http_cancel_in_postgres() {
     let db = notes().await;
-    let server = ServerProcess::start(
-        free_port(),
-        &[
-            "--database-url",
-            db.url(),
-            "--statement-timeout",
-            "300",
-            "--user",
-            "tester",
-        ],
-        &[],
-    );
+    let server = serve_http(&db);
     for sdk in [Sdk::Python, Sdk::TypeScript] {
         for mode in ["auto", "legacy"] {
             sdk_client(sdk, &db, "http", &server.mcp(), mode).await;

@@ -250,14 +250,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `text/event-stream` framing of one message.
-fn event(stream: u64, seq: u64, data: &str) -> Bytes {
+/// `text/event-stream` framing of one message, with an event id when the stream is
+/// resumable (2025-11-25 sessions).
+fn event(id: Option<(u64, u64)>, data: &str) -> Bytes {
     let mut frame = String::with_capacity(data.len() + 48);
-    frame.push_str("id: ");
-    frame.push_str(&stream.to_string());
-    frame.push('-');
-    frame.push_str(&seq.to_string());
-    frame.push_str("\nevent: message\n");
+    if let Some((stream, seq)) = id {
+        frame.push_str("id: ");
+        frame.push_str(&stream.to_string());
+        frame.push('-');
+        frame.push_str(&seq.to_string());
+        frame.push('\n');
+    }
+    frame.push_str("event: message\n");
     // JSON text from serde_json has no raw newlines, but framing must not depend on it.
     for line in data.split('\n') {
         frame.push_str("data: ");
@@ -290,7 +294,7 @@ impl HttpSession {
         };
         let seq = log.next_seq;
         log.next_seq += 1;
-        let frame = event(stream, seq, data);
+        let frame = event(Some((stream, seq)), data);
         log.events.push_back((seq, frame.clone()));
         while log.events.len() > config.max_events_per_stream {
             log.events.pop_front();
@@ -416,6 +420,20 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
 fn error(status: StatusCode, message: &str) -> Response {
     let body = jsonrpc::error_response(None, &ErrorObject::new(-32000, message));
     json_response(status, body)
+}
+
+/// A `200` event stream: not cached, and passed on by proxies as it comes (nginx reads
+/// `X-Accel-Buffering`).
+fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {
@@ -900,14 +918,7 @@ impl Shared {
                 Some((Ok::<Bytes, Infallible>(frame), (connection, shutdown)))
             },
         );
-        let mut response = Response::new(Body::from_stream(body));
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        with_session_header(response, session)
+        with_session_header(sse_response(Body::from_stream(body)), session)
     }
 
     fn get(&self, headers: &HeaderMap, verified: Option<&Verified>) -> Response {
@@ -1038,9 +1049,9 @@ mod tests {
 
     #[test]
     fn events_are_framed_with_ids() {
-        let frame = event(3, 7, "{\"a\":1}");
+        let frame = event(Some((3, 7)), "{\"a\":1}");
         assert_eq!(&frame[..], b"id: 3-7\nevent: message\ndata: {\"a\":1}\n\n");
-        let frame = event(1, 1, "a\nb");
+        let frame = event(Some((1, 1)), "a\nb");
         assert_eq!(&frame[..], b"id: 1-1\nevent: message\ndata: a\ndata: b\n\n");
     }
 

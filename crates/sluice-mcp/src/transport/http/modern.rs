@@ -15,14 +15,14 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{Shared, VERSION_HEADER, Verified, json_response};
+use super::{Shared, VERSION_HEADER, Verified, event, json_response, sse_response};
 use crate::context::{Related, StreamItem};
 use crate::era::{HEADER_MISMATCH, META_PROTOCOL_VERSION};
 use crate::jsonrpc::{self, ErrorObject, Incoming};
@@ -257,19 +257,6 @@ fn status_of(status: Status) -> StatusCode {
     }
 }
 
-/// One `text/event-stream` event (no id: 2026-07-28 streams are not resumable).
-fn event(data: &str) -> Bytes {
-    let mut frame = String::with_capacity(data.len() + 24);
-    frame.push_str("event: message\n");
-    for line in data.split('\n') {
-        frame.push_str("data: ");
-        frame.push_str(line.strip_suffix('\r').unwrap_or(line));
-        frame.push('\n');
-    }
-    frame.push('\n');
-    Bytes::from(frame)
-}
-
 fn accepted() -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::ACCEPTED;
@@ -349,7 +336,7 @@ impl Shared {
             let forward = |item: StreamItem| {
                 // Streams are not resumable: a request to drop the connection is moot.
                 if let StreamItem::Message(text) = item {
-                    let _ = frames.send(event(&text));
+                    let _ = frames.send(event(None, &text));
                 }
             };
             for item in early {
@@ -374,7 +361,7 @@ impl Shared {
                 },
             };
             if let Some(reply) = answer {
-                let _ = frames.send(event(&reply.text));
+                let _ = frames.send(event(None, &reply.text));
             }
         });
         let keep_alive = self.config.keep_alive;
@@ -400,22 +387,14 @@ impl Shared {
                 ))
             },
         );
-        let mut response = Response::new(Body::from_stream(body));
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        // Proxies such as nginx must pass events on as they come.
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        response
+        sse_response(Body::from_stream(body))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
     use serde_json::json;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
