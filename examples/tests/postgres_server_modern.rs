@@ -203,6 +203,12 @@ impl Sdk {
             }
             Sdk::TypeScript => {
                 let folder = root.join("tests/interop/ts");
+                // The tests of this binary run side by side: one installs, the others
+                // wait for it (two `npm ci` at once delete each other's files).
+                static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+                let _installing = INSTALL
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if !folder
                     .join("node_modules/@modelcontextprotocol/client")
                     .exists()
