@@ -27,20 +27,22 @@ fn meta() -> Value {
            "io.modelcontextprotocol/clientInfo": {"name": "cancel-test", "version": "1"}})
 }
 
+/// The flags every server of these tests runs with: the test's database, a statement
+/// timeout longer than any test, and the local login `tester`.
+fn server_flags(db: &sluice_testkit::TestDatabase) -> [&str; 6] {
+    [
+        "--database-url",
+        db.url(),
+        "--statement-timeout",
+        "300",
+        "--user",
+        "tester",
+    ]
+}
+
 /// `postgres_server --transport http` on loopback without authentication, as `tester`.
 fn serve_http(db: &sluice_testkit::TestDatabase) -> ServerProcess {
-    ServerProcess::start(
-        free_port(),
-        &[
-            "--database-url",
-            db.url(),
-            "--statement-timeout",
-            "300",
-            "--user",
-            "tester",
-        ],
-        &[],
-    )
+    ServerProcess::start(free_port(), &server_flags(db), &[])
 }
 
 /// How many backends run the probe statement now.
@@ -131,14 +133,7 @@ async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
     let db = sluice_testkit::database().await.unwrap();
     let watcher = db.connect().await.unwrap();
     let mut child = Command::new(example_binary())
-        .args([
-            "--database-url",
-            db.url(),
-            "--statement-timeout",
-            "300",
-            "--user",
-            "tester",
-        ])
+        .args(server_flags(&db))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -351,11 +351,13 @@ impl RequestContext {
         let mut keyed = Vec::with_capacity(questions.len());
         let mut unnamed = 0;
         for question in questions {
-            self.require_capability(question.capability())?;
+            let capability = question.capability();
+            self.require_capability(capability)?;
             let (key, method, params) = question.into_parts();
+            // Numbered as under 2026-07-28 (see `mrtr::Rounds::ask`).
             let key = key.unwrap_or_else(|| {
                 unnamed += 1;
-                format!("{}-{unnamed}", method.split('/').next().unwrap_or(method))
+                format!("{capability}-{unnamed}")
             });
             keyed.push((key, method, params));
         }

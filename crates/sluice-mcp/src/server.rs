@@ -59,6 +59,7 @@ pub trait ToolFilter: Send + Sync + 'static {
     fn allows(&self, tool: &Tool, extensions: &Extensions) -> bool;
 }
 
+#[derive(Clone)]
 pub(crate) struct RegisteredTool {
     pub(crate) tool: Tool,
     pub(crate) handler: Arc<dyn ToolHandler>,
@@ -88,8 +89,8 @@ pub(crate) struct Inner {
     pub(crate) instructions: Option<String>,
     /// Replaced whole on change, so a request reads a snapshot without taking a lock.
     pub(crate) tools: ArcSwap<Vec<RegisteredTool>>,
-    /// Serialises changes to `tools` (readers never wait for it).
-    pub(crate) tools_writer: Mutex<()>,
+    /// Serialises changes to `tools` and `prompts` (readers never wait for it).
+    pub(crate) lists_writer: Mutex<()>,
     pub(crate) filter: Option<Box<dyn ToolFilter>>,
     pub(crate) resources: Vec<RegisteredResource>,
     pub(crate) templates: Vec<RegisteredTemplate>,
@@ -113,6 +114,16 @@ pub(crate) struct Inner {
 pub(crate) enum ListChange {
     Tools,
     Prompts,
+}
+
+impl ListChange {
+    /// The notification that announces the change.
+    pub(crate) fn method(self) -> &'static str {
+        match self {
+            ListChange::Tools => "notifications/tools/list_changed",
+            ListChange::Prompts => "notifications/prompts/list_changed",
+        }
+    }
 }
 
 /// An MCP server: what it offers, shared by all its sessions. Cheap to clone.
@@ -173,7 +184,7 @@ impl Server {
     /// Adds (or replaces) a tool at run time; sessions are told with
     /// `notifications/tools/list_changed`.
     pub fn add_tool(&self, tool: Tool, handler: impl ToolHandler) {
-        self.update(|tools| {
+        self.update(&self.inner.tools, ListChange::Tools, |tools| {
             tools.retain(|t| t.tool.name != tool.name);
             tools.push(RegisteredTool {
                 tool,
@@ -185,7 +196,7 @@ impl Server {
 
     /// Removes a tool at run time; returns whether it existed.
     pub fn remove_tool(&self, name: &str) -> bool {
-        self.update(|tools| {
+        self.update(&self.inner.tools, ListChange::Tools, |tools| {
             let before = tools.len();
             tools.retain(|t| t.tool.name != name);
             tools.len() != before
@@ -195,7 +206,7 @@ impl Server {
     /// Adds (or replaces) a prompt at run time; sessions are told with
     /// `notifications/prompts/list_changed`.
     pub fn add_prompt(&self, prompt: Prompt, handler: impl PromptHandler) {
-        self.update_prompts(|prompts| {
+        self.update(&self.inner.prompts, ListChange::Prompts, |prompts| {
             prompts.retain(|p| p.prompt.name != prompt.name);
             prompts.push(RegisteredPrompt {
                 prompt,
@@ -207,7 +218,7 @@ impl Server {
 
     /// Removes a prompt at run time; returns whether it existed.
     pub fn remove_prompt(&self, name: &str) -> bool {
-        self.update_prompts(|prompts| {
+        self.update(&self.inner.prompts, ListChange::Prompts, |prompts| {
             let before = prompts.len();
             prompts.retain(|p| p.prompt.name != name);
             prompts.len() != before
@@ -230,48 +241,28 @@ impl Server {
         self.inner.prompts.load_full()
     }
 
-    /// Applies `change` (true when it changed anything) and announces a change.
-    fn update_prompts(&self, change: impl FnOnce(&mut Vec<RegisteredPrompt>) -> bool) -> bool {
-        // The tools' writer lock serialises prompt changes too: both are rare.
+    /// Applies `change` (true when it changed anything) to a copy of `list`, swaps the
+    /// copy in, and announces `announce`. One writer lock serialises tool and prompt
+    /// changes (both are rare); readers never wait for it.
+    fn update<T: Clone>(
+        &self,
+        list: &ArcSwap<Vec<T>>,
+        announce: ListChange,
+        change: impl FnOnce(&mut Vec<T>) -> bool,
+    ) -> bool {
         let guard = self
             .inner
-            .tools_writer
+            .lists_writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next: Vec<RegisteredPrompt> = self.inner.prompts.load().as_ref().clone();
+        let mut next: Vec<T> = list.load().as_ref().clone();
         if !change(&mut next) {
             return false;
         }
-        self.inner.prompts.store(Arc::new(next));
-        drop(guard);
-        let _ = self.inner.changes.send(ListChange::Prompts);
-        true
-    }
-
-    /// Applies `change` (true when it changed anything) and announces a change.
-    fn update(&self, change: impl FnOnce(&mut Vec<RegisteredTool>) -> bool) -> bool {
-        let guard = self
-            .inner
-            .tools_writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next: Vec<RegisteredTool> = self
-            .inner
-            .tools
-            .load()
-            .iter()
-            .map(|t| RegisteredTool {
-                tool: t.tool.clone(),
-                handler: Arc::clone(&t.handler),
-            })
-            .collect();
-        if !change(&mut next) {
-            return false;
-        }
-        self.inner.tools.store(Arc::new(next));
+        list.store(Arc::new(next));
         drop(guard);
         // No subscribers is fine: no session is open.
-        let _ = self.inner.changes.send(ListChange::Tools);
+        let _ = self.inner.changes.send(announce);
         true
     }
 }
@@ -487,7 +478,7 @@ impl ServerBuilder {
                 info: self.info,
                 instructions: self.instructions,
                 tools: ArcSwap::from_pointee(self.tools),
-                tools_writer: Mutex::new(()),
+                lists_writer: Mutex::new(()),
                 filter: self.filter,
                 resources: self.resources,
                 templates: self.templates,

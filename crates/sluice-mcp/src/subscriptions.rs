@@ -124,36 +124,35 @@ pub(crate) async fn listen(
         "notifications/subscriptions/acknowledged",
         &json!({"notifications": filter.honoured(), "_meta": tag}),
     ));
+    let list_changed = json!({"_meta": tag});
     loop {
-        let message = tokio::select! {
+        tokio::select! {
             () = teardown.cancelled() => break,
-            change = changes.recv() => match change {
-                Ok(ListChange::Tools) if filter.tools => {
-                    Some(("notifications/tools/list_changed", json!({"_meta": tag})))
-                }
-                Ok(ListChange::Prompts) if filter.prompts => {
-                    Some(("notifications/prompts/list_changed", json!({"_meta": tag})))
-                }
-                Ok(_) => None,
-                // Missed changes: say the lists changed; the client lists them again.
-                Err(RecvError::Lagged(_)) => {
-                    if filter.tools {
-                        related.send(jsonrpc::notification("notifications/tools/list_changed", &json!({"_meta": tag})));
+            change = changes.recv() => {
+                let changed = match change {
+                    Ok(list) => vec![list],
+                    // Missed changes: say every list changed; the client lists them again.
+                    Err(RecvError::Lagged(_)) => vec![ListChange::Tools, ListChange::Prompts],
+                    Err(RecvError::Closed) => break,
+                };
+                for list in changed {
+                    let wanted = match list {
+                        ListChange::Tools => filter.tools,
+                        ListChange::Prompts => filter.prompts,
+                    };
+                    if wanted {
+                        related.send(jsonrpc::notification(list.method(), &list_changed));
                     }
-                    filter.prompts.then(|| ("notifications/prompts/list_changed", json!({"_meta": tag})))
                 }
-                Err(RecvError::Closed) => break,
-            },
+            }
             update = updates.recv() => match update {
-                Ok(uri) if filter.resources.contains(&*uri) => {
-                    Some(("notifications/resources/updated", json!({"uri": &*uri, "_meta": tag})))
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => None,
+                Ok(uri) if filter.resources.contains(&*uri) => related.send(jsonrpc::notification(
+                    "notifications/resources/updated",
+                    &json!({"uri": &*uri, "_meta": tag}),
+                )),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
             },
-        };
-        if let Some((method, params)) = message {
-            related.send(jsonrpc::notification(method, &params));
         }
     }
     Ok(json!({"_meta": tag}))

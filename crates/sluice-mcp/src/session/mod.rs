@@ -251,11 +251,9 @@ impl Session {
                         // sessions; 2026-07-28 clients ask with subscriptions/listen.
                         change = changes.recv() => match change {
                             _ if !watcher.initialized.load(Ordering::Acquire) => continue,
-                            Ok(ListChange::Tools) | Err(RecvError::Lagged(_)) => {
-                                jsonrpc::notification("notifications/tools/list_changed", &Value::Null)
-                            }
-                            Ok(ListChange::Prompts) => {
-                                jsonrpc::notification("notifications/prompts/list_changed", &Value::Null)
+                            Ok(list) => jsonrpc::notification(list.method(), &Value::Null),
+                            Err(RecvError::Lagged(_)) => {
+                                jsonrpc::notification(ListChange::Tools.method(), &Value::Null)
                             }
                             Err(RecvError::Closed) => break,
                         },
