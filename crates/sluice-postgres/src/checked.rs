@@ -108,24 +108,6 @@ impl RunError {
     }
 }
 
-/// Reading or writing: how the transaction begins and ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// `BEGIN READ ONLY` … `ROLLBACK`, always.
-    Read,
-    /// `BEGIN` … `COMMIT`, then the session reset.
-    Write,
-}
-
-impl Access {
-    pub(crate) fn begin(self) -> &'static str {
-        match self {
-            Access::Read => "BEGIN READ ONLY",
-            Access::Write => "BEGIN",
-        }
-    }
-}
-
 /// After a failed call: ends whatever transaction is open and resets the session. False
 /// when the connection did not answer, so it must not go back to the pool.
 pub(crate) async fn recover(client: &Object) -> bool {

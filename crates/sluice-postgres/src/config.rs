@@ -7,7 +7,25 @@ use sluice_sqlguard::Guard;
 use crate::tls::TlsConfig;
 
 /// How a [`Database`](crate::Database) connects and what it allows.
+///
+/// Build one with [`from_url`](Self::from_url), [`from_env`](Self::from_env) (libpq's
+/// environment), [`from_url_or_env`](Self::from_url_or_env) or [`new`](Self::new), then
+/// change the fields you need; [`Database::connect`](crate::Database::connect) refuses
+/// limits that make no sense (a pool of no connections, a cap of no rows, a timeout of
+/// nothing) with [`ConnectError::Invalid`].
+///
+/// ```
+/// use std::time::Duration;
+/// use sluice_postgres::DatabaseConfig;
+///
+/// let mut config = DatabaseConfig::from_url("postgres://app@db.internal/shop")?;
+/// config.max_rows = 200;
+/// config.statement_timeout = Duration::from_secs(5);
+/// assert!(config.validate().is_ok());
+/// # Ok::<(), sluice_postgres::ConnectError>(())
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DatabaseConfig {
     /// Where to connect. Its `ssl_mode` is set from [`tls`](Self::tls) at connect time,
     /// except that, as with libpq, a configuration naming only Unix-domain sockets
@@ -72,10 +90,39 @@ impl DatabaseConfig {
             binary_results: true,
         }
     }
+
+    /// Checks the limits: at least one connection, one row, one byte, and timeouts
+    /// longer than zero.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<(), ConnectError> {
+        let refuse = |what: &str| Err(ConnectError::Invalid(what.to_owned()));
+        if self.pool_size == 0 {
+            return refuse("pool_size is 0: the pool needs at least one connection");
+        }
+        if self.max_rows == 0 {
+            return refuse("max_rows is 0: a result must be able to hold at least one row");
+        }
+        if self.max_bytes == 0 {
+            return refuse("max_bytes is 0: a result must be able to hold at least one value");
+        }
+        if self.statement_timeout.is_zero() {
+            return refuse(
+                "statement_timeout is 0, which PostgreSQL reads as no limit; give a duration",
+            );
+        }
+        if self.acquire_timeout.is_zero() {
+            return refuse("acquire_timeout is 0: a call could never get a connection");
+        }
+        Ok(())
+    }
 }
 
 /// A separate connection for reads ([`DatabaseConfig::reads`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReadConnection {
     /// Where to connect, as a role that may only read.
     pub postgres: tokio_postgres::Config,
@@ -92,6 +139,22 @@ impl ReadConnection {
     pub fn from_url(url: &str) -> Result<Self, ConnectError> {
         let (postgres, tls) = parse_connection_string(url)?;
         Ok(ReadConnection { postgres, tls })
+    }
+
+    /// From a connection string, completed from libpq's environment as
+    /// [`DatabaseConfig::from_url_or_env`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`DatabaseConfig::from_url_or_env`].
+    pub fn from_url_or_env(url: &str) -> Result<Self, ConnectError> {
+        let (postgres, tls) = crate::env::resolve(Some(url), &crate::env::process_env)?;
+        Ok(ReadConnection { postgres, tls })
+    }
+
+    /// A read connection from its parts.
+    pub fn new(postgres: tokio_postgres::Config, tls: TlsConfig) -> Self {
+        ReadConnection { postgres, tls }
     }
 }
 
@@ -115,20 +178,56 @@ impl ReadConnection {
 pub fn parse_connection_string(
     text: &str,
 ) -> Result<(tokio_postgres::Config, TlsConfig), ConnectError> {
-    let (rest, tls) = crate::tls::split_options(text).map_err(ConnectError::Config)?;
-    let postgres = rest
-        .parse::<tokio_postgres::Config>()
-        .map_err(|e| ConnectError::Config(e.to_string()))?;
+    let (postgres, tls, _) = parse_parts(text)?;
     Ok((postgres, tls))
+}
+
+/// [`parse_connection_string`], and which TLS options the string named.
+pub(crate) fn parse_parts(
+    text: &str,
+) -> Result<(tokio_postgres::Config, TlsConfig, crate::tls::Named), ConnectError> {
+    let (rest, tls, named) = crate::tls::split_options(text)
+        .map_err(|message| ConnectError::Config(ConfigError::new(message)))?;
+    let postgres = rest.parse::<tokio_postgres::Config>().map_err(|e| {
+        ConnectError::Config(ConfigError {
+            message: "tokio-postgres does not accept it".to_owned(),
+            source: Some(Box::new(e)),
+        })
+    })?;
+    Ok((postgres, tls, named))
+}
+
+/// What is wrong with a connection string, naming the part and never quoting a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}{}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+pub struct ConfigError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        ConfigError {
+            message: message.into(),
+            source: None,
+        }
+    }
 }
 
 /// Connecting failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// The connection string is not valid.
+    /// The connection string (or libpq's environment) is not valid.
     #[error("invalid database connection string: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    /// A limit of the configuration makes no sense ([`DatabaseConfig::validate`]).
+    #[error("invalid database configuration: {0}")]
+    Invalid(String),
+    /// TLS could not be set up (a root certificate file that cannot be read, …).
+    #[error("cannot set up TLS to the database: {0}")]
+    Tls(String),
     /// The pool could not be built.
     #[error("cannot build the connection pool: {0}")]
     Pool(String),

@@ -62,10 +62,12 @@ mod checked;
 mod config;
 pub mod convert;
 mod database;
+mod env;
 pub mod errors;
 pub mod introspect;
 mod lease;
 mod objects;
+mod params;
 mod session;
 pub mod setup;
 pub mod tls;
@@ -73,8 +75,11 @@ pub mod tls;
 mod token_store;
 pub mod tools;
 
-pub use config::{ConnectError, DatabaseConfig, ReadConnection, parse_connection_string};
+pub use config::{
+    ConfigError, ConnectError, DatabaseConfig, ReadConnection, parse_connection_string,
+};
 pub use database::{ColumnInfo, Database, QueryError, QueryOutput};
+pub use params::{MAX_PARAMS, Param, ParamError};
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use token_store::PgTokenStore;

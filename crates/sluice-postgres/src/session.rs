@@ -48,15 +48,46 @@ pub(crate) fn startup_options(config: &mut tokio_postgres::Config) {
     config.options(&options);
 }
 
-/// Ends a read. With the default allow-list no function a read can reach takes a
-/// session advisory lock (the catalog check refuses every other function), so the
-/// rollback is all.
-pub(crate) const END_READ: &str = "ROLLBACK";
+/// The rollback that ends a read, with the default allow-list: no function a read can
+/// reach takes a session advisory lock (the catalog check refuses every other
+/// function), so the rollback is all.
+const END_READ: &str = "ROLLBACK";
 
-/// Ends a read under a policy that allows more functions than the defaults (an
+/// The end of a read under a policy that allows more functions than the defaults (an
 /// operator's own, which might take a session advisory lock): the rollback, then the
 /// release of the locks, in one message.
-pub(crate) const END_READ_UNLOCK: &str = "ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()";
+const END_READ_UNLOCK: &str = "ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()";
+
+/// The kind of transaction a statement runs in: how it begins and how it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transaction {
+    /// `BEGIN READ ONLY` … `ROLLBACK`.
+    Read,
+    /// `BEGIN READ ONLY` … `ROLLBACK`, then the release of session advisory locks.
+    ReadReleasingLocks,
+    /// `BEGIN` … `COMMIT`, then the session reset.
+    Write,
+}
+
+impl Transaction {
+    /// How it begins.
+    pub(crate) fn begin(self) -> &'static str {
+        match self {
+            Transaction::Read | Transaction::ReadReleasingLocks => "BEGIN READ ONLY",
+            Transaction::Write => "BEGIN",
+        }
+    }
+
+    /// How it ends, sent with the statement (PostgreSQL answers `COMMIT` of a failed
+    /// transaction by rolling it back, so sending it before the outcome is known is safe).
+    pub(crate) fn end(self) -> &'static str {
+        match self {
+            Transaction::Read => END_READ,
+            Transaction::ReadReleasingLocks => END_READ_UNLOCK,
+            Transaction::Write => END_WRITE,
+        }
+    }
+}
 
 /// The reset's statements, shared by [`RESET`] and [`END_WRITE`].
 macro_rules! reset_statements {
@@ -73,4 +104,4 @@ pub(crate) const RESET: &str = reset_statements!();
 
 /// Ends a write: the commit, then the reset, in one message. If the commit fails the
 /// rest is skipped, and the failed call's recovery resets instead.
-pub(crate) const END_WRITE: &str = concat!("COMMIT; ", reset_statements!());
+const END_WRITE: &str = concat!("COMMIT; ", reset_statements!());

@@ -102,12 +102,14 @@ impl TlsConfig {
 
 /// Splits the TLS options (`sslmode`, `sslrootcert`) out of a connection string, in URL
 /// or `key=value` form, since tokio-postgres knows only part of them. Returns the rest of
-/// the string and the settings.
-pub(crate) fn split_options(connection: &str) -> Result<(String, TlsConfig), String> {
+/// the string, the settings and which of them the string named.
+pub(crate) fn split_options(connection: &str) -> Result<(String, TlsConfig, Named), String> {
     let mut tls = TlsConfig::default();
+    let mut named = Named::default();
     let mut take = |key: &str, value: &str| -> Result<bool, String> {
         match key {
             "sslmode" => {
+                named.mode = true;
                 tls.mode = TlsMode::parse(value).ok_or_else(|| {
                     format!(
                         "invalid sslmode {value:?}: use disable, prefer, require, verify-ca or verify-full"
@@ -116,6 +118,7 @@ pub(crate) fn split_options(connection: &str) -> Result<(String, TlsConfig), Str
                 Ok(true)
             }
             "sslrootcert" => {
+                named.root_cert = true;
                 tls.root_cert = Some(PathBuf::from(value));
                 Ok(true)
             }
@@ -127,7 +130,7 @@ pub(crate) fn split_options(connection: &str) -> Result<(String, TlsConfig), Str
     };
     let trimmed = connection.trim();
     let rest = if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
-        let mut url = url::Url::parse(trimmed).map_err(|e| format!("invalid URL: {e}"))?;
+        let mut url = url::Url::parse(trimmed).map_err(|e| url_error(trimmed, &e))?;
         let mut kept = Vec::new();
         for (key, value) in url.query_pairs() {
             if !take(&key, &value)? {
@@ -150,7 +153,43 @@ pub(crate) fn split_options(connection: &str) -> Result<(String, TlsConfig), Str
         }
         kept.join(" ")
     };
-    Ok((rest, tls))
+    Ok((rest, tls, named))
+}
+
+/// Which TLS options a connection string named (so the environment's `PGSSLMODE` and
+/// `PGSSLROOTCERT` apply only to the others, as with libpq).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Named {
+    pub(crate) mode: bool,
+    pub(crate) root_cert: bool,
+}
+
+/// Why a `postgres://` URL does not parse, naming the part and never quoting it (the
+/// password is in there).
+fn url_error(text: &str, error: &url::ParseError) -> String {
+    let after_scheme = text.split_once("://").map_or("", |(_, rest)| rest);
+    // The user and password end at the last `@` before the path; a `/`, `?` or `#` in
+    // them ends the authority early, and the rest reads as a bad port or host.
+    let authority_end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    if after_scheme[authority_end..].contains('@') {
+        return "the user name or password holds a character that must be percent-encoded in a URL \
+                (`/` as %2F, `?` as %3F, `#` as %23, `@` as %40, `%` as %25), or use the \
+                key=value form with the password in single quotes"
+            .to_owned();
+    }
+    let part = match error {
+        url::ParseError::InvalidPort => "the port is not a number from 1 to 65535",
+        url::ParseError::EmptyHost | url::ParseError::InvalidDomainCharacter => {
+            "the host name is not valid"
+        }
+        url::ParseError::InvalidIpv4Address | url::ParseError::InvalidIpv6Address => {
+            "the host's IP address is not valid"
+        }
+        _ => "it is not a valid URL",
+    };
+    format!("{part} (postgres://user:password@host:port/database?option=value)")
 }
 
 /// The `key=value` pairs of a libpq connection string (values may be single-quoted,
@@ -169,7 +208,18 @@ fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(format!("invalid connection string: {key} needs a value"));
+            // Never quote the word: it may be a password, or a whole URL of another kind.
+            return Err(if key.contains("://") {
+                "a connection string is a postgres:// (or postgresql://) URL or key=value \
+                 pairs; this one is neither"
+                    .to_owned()
+            } else {
+                format!(
+                    "word {} has no `=value`: a key=value connection string is pairs such as \
+                     host=db user=app password='secret' dbname=shop",
+                    pairs.len() + 1
+                )
+            });
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -384,7 +434,7 @@ mod tests {
 
     #[test]
     fn tls_options_come_out_of_urls() {
-        let (rest, tls) = split_options(
+        let (rest, tls, _) = split_options(
             "postgres://me:secret@db.example.com:6543/app?sslmode=verify-full&sslrootcert=/etc/ca.pem&application_name=x",
         )
         .unwrap();
@@ -394,18 +444,18 @@ mod tests {
             rest,
             "postgres://me:secret@db.example.com:6543/app?application_name=x"
         );
-        let (rest, tls) = split_options("postgresql://localhost/app?sslmode=require").unwrap();
+        let (rest, tls, _) = split_options("postgresql://localhost/app?sslmode=require").unwrap();
         assert_eq!(
             (rest.as_str(), tls.mode),
             ("postgresql://localhost/app", TlsMode::Require)
         );
-        let (_, tls) = split_options("postgres://localhost/app").unwrap();
+        let (_, tls, _) = split_options("postgres://localhost/app").unwrap();
         assert_eq!(tls, TlsConfig::default());
     }
 
     #[test]
     fn tls_options_come_out_of_key_value_strings() {
-        let (rest, tls) =
+        let (rest, tls, _) =
             split_options("host=db user=me password='a b\\'c' sslmode=verify-ca dbname=app")
                 .unwrap();
         assert_eq!(tls.mode, TlsMode::VerifyCa);

@@ -76,7 +76,7 @@ impl PgTokenStore {
         schema: &str,
         pool_size: usize,
     ) -> Result<Self, ConnectError> {
-        let connector = crate::tls::connector(tls).map_err(ConnectError::Config)?;
+        let connector = crate::tls::connector(tls).map_err(ConnectError::Tls)?;
         let mut settings = postgres.clone();
         settings.ssl_mode(tls.ssl_mode_for(postgres));
         settings.application_name("sluice-oauth");

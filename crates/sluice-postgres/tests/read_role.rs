@@ -44,10 +44,7 @@ async fn the_read_role_reads_and_postgres_refuses_the_rest() {
         let mut reads = config.clone();
         reads.user(&role);
         let mut config = DatabaseConfig::new(config);
-        config.reads = Some(ReadConnection {
-            postgres: reads,
-            tls: Default::default(),
-        });
+        config.reads = Some(ReadConnection::new(reads, Default::default()));
         // A guard told to let everything through that the role must still stop.
         config.read_guard = Guard::new(
             Policy::read_only()

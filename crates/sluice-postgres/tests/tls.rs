@@ -88,7 +88,7 @@ async fn every_sslmode_does_what_libpq_says() {
         "sslmode=verify-full sslrootcert=/nonexistent/ca.pem",
     ))
     .await;
-    let Err(ConnectError::Config(message)) = missing else {
+    let Err(ConnectError::Tls(message)) = missing else {
         panic!("a missing root file was not reported");
     };
     assert!(message.contains("/nonexistent/ca.pem"), "{message}");

@@ -443,10 +443,10 @@ async fn reads_can_run_as_a_role_that_may_only_read() {
     let mut reader = db.config();
     reader.user(&role);
     let mut config = DatabaseConfig::new(db.config());
-    config.reads = Some(sluice_postgres::ReadConnection {
-        postgres: reader,
-        tls: sluice_postgres::tls::TlsConfig::default(),
-    });
+    config.reads = Some(sluice_postgres::ReadConnection::new(
+        reader,
+        sluice_postgres::tls::TlsConfig::default(),
+    ));
     let database = Database::connect(config).await.unwrap();
     assert!(database.read_target().unwrap().starts_with(&role));
 

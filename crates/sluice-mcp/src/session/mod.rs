@@ -98,6 +98,7 @@ impl Failure {
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) text: String,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) status: Status,
 }
 
@@ -197,6 +198,7 @@ impl Session {
     /// A session for one sessionless 2026-07-28 request (HTTP): it serves only requests
     /// that carry their protocol version, announces no changes of its own, and binds
     /// multi-round-trip state to `subject`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn stateless(server: &Server, extensions: Extensions, subject: String) -> Session {
         Session::with_state(server, extensions, true, subject).0
     }
@@ -304,6 +306,7 @@ impl Session {
     }
 
     /// True once [`end_subscriptions`](Self::end_subscriptions) was called.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn subscriptions_ended(&self) -> bool {
         self.state.teardown.is_cancelled()
     }

@@ -1,0 +1,249 @@
+//! A statement through the extended protocol, its results in PostgreSQL's binary format,
+//! with or without bind parameters.
+//!
+//! One round trip: the transaction with its timeout, the catalog check, the statement
+//! (the extended protocol makes PostgreSQL parse it as exactly one statement) and the end
+//! of the transaction are sent together and answered in order. Sending `COMMIT` before
+//! the statement's outcome is known is safe: PostgreSQL answers `COMMIT` of a failed
+//! transaction by rolling it back. A parameter given as a JSON array needs the
+//! statement's parameter types (a PostgreSQL array, or JSON text for `json`), so such a
+//! call first prepares the statement: one round trip more.
+//!
+//! Values the decoders of [`crate::binary`] do not reproduce are printed by the server
+//! afterwards ([`super::render`]); the statement runs once.
+
+use futures_util::{StreamExt, pin_mut};
+use serde_json::Value;
+use tokio_postgres::RowStream;
+use tokio_postgres::types::{FromSql, Type};
+
+use super::output::{ColumnInfo, QueryOutput, Rows, row_cost};
+use super::render::{self, Failure, Pending};
+use super::{Call, Limits};
+use crate::binary::{self, OutputSettings};
+use crate::checked::{Checked, RunError};
+use crate::convert;
+use crate::errors::ClientError;
+use crate::params::Param;
+
+/// What running it gave.
+#[derive(Debug)]
+pub(super) enum Ran {
+    /// The result.
+    Output(QueryOutput),
+    /// A read (without parameters) whose result only the text protocol can show (an
+    /// array of anonymous records, a type without binary input); it has ended, and
+    /// running it again through [`super::simple`] changes nothing.
+    NeedsText,
+}
+
+/// Rows read from the stream, some values still to print.
+struct Collected {
+    rows: Rows,
+    columns: Vec<ColumnInfo>,
+    pending: Vec<Pending>,
+    rows_affected: Option<u64>,
+}
+
+/// Runs `call` on the checked connection.
+pub(super) async fn run(
+    checked: &Checked<'_>,
+    settings: OutputSettings,
+    call: &Call<'_>,
+    limits: Limits,
+) -> Result<Ran, RunError> {
+    let client = checked.client;
+    let begin = call.transaction.begin();
+    let end = call.transaction.end();
+    let collected = if call.params.iter().any(Param::needs_type) {
+        // Prepared after the check, so the statement is parsed under the pins.
+        let (begun, resolved, prepared) = tokio::join!(
+            client.batch_execute(begin),
+            checked.run(),
+            client.prepare(call.sql)
+        );
+        begun?;
+        resolved?;
+        let statement = prepared?;
+        let types = statement.params().to_vec();
+        let (ran, ended) = tokio::join!(
+            execute(client, call, &types, settings, limits),
+            client.batch_execute(end)
+        );
+        ended?;
+        let mut collected = ran?;
+        if collected.columns.is_empty() {
+            collected.columns = statement.columns().iter().map(ColumnInfo::of).collect();
+        }
+        collected
+    } else {
+        let (begun, resolved, ran, ended) = tokio::join!(
+            client.batch_execute(begin),
+            checked.run(),
+            execute(client, call, &[], settings, limits),
+            client.batch_execute(end)
+        );
+        begun?;
+        resolved?;
+        ended?;
+        let mut collected = ran?;
+        if collected.columns.is_empty() && collected.rows.rows.is_empty() {
+            // No row to learn the columns from: describe the statement (parsing and
+            // describing run nothing, so this needs no transaction).
+            let statement = client.prepare(call.sql).await?;
+            collected.columns = statement.columns().iter().map(ColumnInfo::of).collect();
+        }
+        collected
+    };
+    let Collected {
+        mut rows,
+        columns,
+        pending,
+        rows_affected,
+    } = collected;
+    if !pending.is_empty() {
+        match render::texts(client, &pending, limits.statement_timeout_ms).await {
+            Ok(texts) => {
+                for (value, text) in pending.iter().zip(texts) {
+                    if let Some(slot) = rows
+                        .rows
+                        .get_mut(value.row)
+                        .and_then(|row| row.get_mut(value.column))
+                    {
+                        *slot = convert::to_json(&value.ty, Some(&text));
+                    }
+                }
+                rows.recount();
+            }
+            Err(Failure::Unrenderable(_))
+                if call.params.is_empty()
+                    && call.transaction != crate::session::Transaction::Write =>
+            {
+                return Ok(Ran::NeedsText);
+            }
+            Err(Failure::Unrenderable(type_name)) => {
+                let done = if call.transaction == crate::session::Transaction::Write {
+                    "The statement ran and committed, but its result"
+                } else {
+                    "The result"
+                };
+                return Err(RunError::Client(ClientError::new(format!(
+                    "{done} holds a value of type {type_name} that cannot be shown as it is; \
+                     cast it to text (expression::text) to see it"
+                ))));
+            }
+            Err(Failure::Database(e)) => return Err(RunError::Database(e)),
+        }
+    }
+    Ok(Ran::Output(rows.into_output(columns, rows_affected)))
+}
+
+/// Sends the statement with its parameters (typed as `types` where known, else left to
+/// PostgreSQL to infer) and reads its rows.
+async fn execute(
+    client: &deadpool_postgres::Object,
+    call: &Call<'_>,
+    types: &[Type],
+    settings: OutputSettings,
+    limits: Limits,
+) -> Result<Collected, tokio_postgres::Error> {
+    let params = call
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, param)| (param, types.get(i).cloned().unwrap_or(Type::UNKNOWN)));
+    let stream = client.query_typed_raw(call.sql, params).await?;
+    collect(stream, settings, call.max_rows, limits.max_bytes).await
+}
+
+/// Reads the rows of a binary result, capped; values the decoders do not reproduce are
+/// kept as bytes, to be printed by the server.
+async fn collect(
+    stream: RowStream,
+    settings: OutputSettings,
+    max_rows: usize,
+    max_bytes: usize,
+) -> Result<Collected, tokio_postgres::Error> {
+    pin_mut!(stream);
+    let mut rows = Rows::new(max_rows, max_bytes);
+    let mut columns = Vec::new();
+    let mut decodable = Vec::new();
+    let mut pending = Vec::new();
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        if rows.full() {
+            continue; // drain, so the connection is ready for the next statement
+        }
+        if columns.is_empty() {
+            columns = row.columns().iter().map(ColumnInfo::of).collect();
+            decodable = row
+                .columns()
+                .iter()
+                .map(|c| binary::supports(c.type_(), settings))
+                .collect();
+        }
+        let index = rows.rows.len();
+        let mut values = Vec::with_capacity(row.len());
+        let mut row_pending = Vec::new();
+        for (i, column) in row.columns().iter().enumerate() {
+            let RawBytes(raw) = row.try_get(i)?;
+            let decoded = match raw {
+                None => Some(Value::Null),
+                Some(_) if decodable.get(i).copied().unwrap_or(false) => {
+                    binary::decode(column.type_(), raw)
+                }
+                Some(_) => None,
+            };
+            match (decoded, raw) {
+                (Some(value), _) => values.push(value),
+                (None, raw) => {
+                    row_pending.push(Pending {
+                        row: index,
+                        column: i,
+                        ty: column.type_().clone(),
+                        raw: raw.unwrap_or_default().to_vec(),
+                    });
+                    values.push(Value::Null);
+                }
+            }
+        }
+        let known = if row_pending.is_empty() {
+            row_cost(&values)
+        } else {
+            values
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !row_pending.iter().any(|p| p.column == *i))
+                .map(|(_, v)| convert::sent_len(v) + super::output::SEPARATORS)
+                .sum()
+        };
+        let before = rows.rows.len();
+        rows.push_partial(values, known);
+        if rows.rows.len() > before {
+            pending.extend(row_pending);
+        }
+    }
+    Ok(Collected {
+        rows,
+        columns,
+        pending,
+        rows_affected: stream.rows_affected(),
+    })
+}
+
+/// A value's raw bytes, whatever its type (`None` for SQL `NULL`).
+struct RawBytes<'a>(Option<&'a [u8]>);
+
+impl<'a> FromSql<'a> for RawBytes<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(Some(raw)))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}

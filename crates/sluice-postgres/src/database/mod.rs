@@ -1,0 +1,359 @@
+//! The pool and guarded execution: [`Database`].
+//!
+//! - [`pool`]: one pool per role, opened and checked.
+//! - [`extended`]: a statement through the extended protocol, its results in binary, with
+//!   or without bind parameters — one round trip.
+//! - [`render`]: values the binary decoders do not read, printed by PostgreSQL itself.
+//! - [`simple`]: a statement through the simple protocol, its results in text.
+//! - [`output`]: the result and its caps.
+
+mod extended;
+mod output;
+mod pool;
+mod render;
+mod simple;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_sqlguard::{Guard, Refusal, Verdict};
+
+use crate::checked::{Checked, RunError, allows_more_than_defaults, prepare_check, recover};
+use crate::config::{ConnectError, DatabaseConfig};
+use crate::errors::{ClientError, with_causes};
+use crate::lease::Lease;
+use crate::objects::{self, AllowLists, CheckParams, Judged};
+use crate::params::Param;
+use crate::session::Transaction;
+
+pub use output::{ColumnInfo, QueryOutput};
+use pool::Pooled;
+#[cfg(feature = "oauth")]
+pub(crate) use pool::target;
+
+/// A statement was not run, or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The SQL guard refused it.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// The database refused or failed it (sanitised).
+    #[error("{0}")]
+    Database(ClientError),
+}
+
+/// A pool of PostgreSQL connections with guarded execution.
+#[derive(Clone)]
+pub struct Database {
+    /// The pool for writes, and for reads when there is no read pool.
+    main: Pooled,
+    /// The pool for reads, as a role that may only read.
+    reads: Option<Pooled>,
+    config: Arc<DatabaseConfig>,
+    /// Views, domain checks and policies the guard has judged ([`crate::objects`]).
+    judged: Arc<Judged>,
+    /// The transaction of a read ([`crate::session`]): with the release of session
+    /// advisory locks when the read policy allows functions beyond the defaults, which
+    /// might take them.
+    read: Transaction,
+    /// The guards' allow-lists as the catalog check takes them.
+    read_allowed: Arc<AllowLists>,
+    write_allowed: Arc<AllowLists>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("target", &self.target())
+            .finish()
+    }
+}
+
+impl Database {
+    /// Builds the pool and checks that the database answers.
+    ///
+    /// # Errors
+    ///
+    /// When the pool cannot be built or the database does not answer.
+    pub async fn connect(config: DatabaseConfig) -> Result<Self, ConnectError> {
+        config.validate()?;
+        let main = Pooled::open(&config.postgres, &config.tls, &config).await?;
+        let reads = match &config.reads {
+            Some(reads) => Some(Pooled::open(&reads.postgres, &reads.tls, &config).await?),
+            None => None,
+        };
+        Ok(Database {
+            main,
+            reads,
+            read: if allows_more_than_defaults(config.read_guard.policy()) {
+                Transaction::ReadReleasingLocks
+            } else {
+                Transaction::Read
+            },
+            read_allowed: AllowLists::of(config.read_guard.policy()),
+            write_allowed: AllowLists::of(config.write_guard.policy()),
+            config: Arc::new(config),
+            judged: Arc::default(),
+        })
+    }
+
+    /// Where the pool connects, for messages: `user@host:port/database`, never the
+    /// password.
+    pub fn target(&self) -> String {
+        self.main.target.clone()
+    }
+
+    /// Where reads connect, when a separate read connection is configured.
+    pub fn read_target(&self) -> Option<String> {
+        self.reads.as_ref().map(|reads| reads.target.clone())
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.config
+    }
+
+    /// Closes the pool: no new connections; idle ones are dropped.
+    pub fn close(&self) {
+        self.main.pool.close();
+        if let Some(reads) = &self.reads {
+            reads.pool.close();
+        }
+    }
+
+    /// Runs a read: the read guard decides, then the statement runs inside
+    /// `BEGIN READ ONLY` with the statement timeout, capped, and is rolled back.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Refused`] when the guard refuses, [`QueryError::Database`] when the
+    /// database does.
+    pub async fn read(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+        self.read_with(sql, &[]).await
+    }
+
+    /// Runs a read with bind parameters for `$1 … $n` ([`Param`]): guarded, run and
+    /// capped as [`read`](Self::read) is. The values never become SQL text.
+    ///
+    /// ```no_run
+    /// # async fn demo(database: sluice_postgres::Database) -> Result<(), sluice_postgres::QueryError> {
+    /// let name = "O'Brien; DROP TABLE items";
+    /// let found = database
+    ///     .read_with("SELECT id FROM items WHERE name = $1 AND price < $2", &[name.into(), 10.into()])
+    ///     .await?;
+    /// assert_eq!(found.row_count, 0); // no item has that name; nothing was dropped
+    /// # Ok(()) }
+    /// # let _ = demo;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read); a parameter that does not read as its type, or a count
+    /// of parameters that does not match the placeholders, is the database's error.
+    pub async fn read_with(&self, sql: &str, params: &[Param]) -> Result<QueryOutput, QueryError> {
+        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
+        let call = Call {
+            sql,
+            params,
+            transaction: self.read,
+            max_rows: self.config.max_rows,
+        };
+        self.run(self.reader(), &call, check).await
+    }
+
+    fn reader(&self) -> &Pooled {
+        self.reads.as_ref().unwrap_or(&self.main)
+    }
+
+    /// A guarded read without the row cap, for catalog queries of our own.
+    pub(crate) async fn read_all(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
+        let call = Call {
+            sql,
+            params: &[],
+            transaction: self.read,
+            max_rows: usize::MAX,
+        };
+        self.run(self.reader(), &call, check).await
+    }
+
+    /// Runs a write: the write guard decides, then the statement runs in a transaction
+    /// with the statement timeout, and commits. It runs once: whatever its result holds
+    /// is returned without running it again.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Refused`] when the guard refuses, [`QueryError::Database`] when the
+    /// database does.
+    pub async fn write(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+        self.write_with(sql, &[]).await
+    }
+
+    /// Runs a write with bind parameters for `$1 … $n` ([`Param`]), as
+    /// [`write`](Self::write) does. Use it for every value that comes from a caller: an
+    /// `INSERT` built by pasting a string can be turned into a different, equally valid
+    /// `INSERT … ON CONFLICT DO UPDATE`, which a guard cannot tell from the real thing.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write) and [`read_with`](Self::read_with).
+    pub async fn write_with(&self, sql: &str, params: &[Param]) -> Result<QueryOutput, QueryError> {
+        let check = self.judge(&self.config.write_guard, &self.write_allowed, sql)?;
+        let call = Call {
+            sql,
+            params,
+            transaction: Transaction::Write,
+            max_rows: self.config.max_rows,
+        };
+        self.run(&self.main, &call, check).await
+    }
+
+    /// Judges `sql` with `guard`, and prepares the catalog check of what it names.
+    fn judge(
+        &self,
+        guard: &Guard,
+        allow_lists: &Arc<AllowLists>,
+        sql: &str,
+    ) -> Result<CheckParams, QueryError> {
+        match guard.check(sql) {
+            Verdict::Allowed(allowed) => Ok(CheckParams::new(
+                &allowed.names,
+                allow_lists,
+                &self.judged,
+                self.config.statement_timeout.as_millis(),
+            )),
+            Verdict::Refused(refusal) => Err(QueryError::Refused(refusal)),
+            other => Err(QueryError::Database(ClientError::new(format!(
+                "internal error: unknown verdict {other:?}"
+            )))),
+        }
+    }
+
+    /// Runs the statement; when the catalog check finds definitions the guard has not
+    /// judged (a view, a domain check, a policy), judges them and runs it once more. The
+    /// statement has not run when the check stops it (the check comes first in its
+    /// transaction), so running it again runs it once.
+    async fn run(
+        &self,
+        pooled: &Pooled,
+        call: &Call<'_>,
+        mut check: CheckParams,
+    ) -> Result<QueryOutput, QueryError> {
+        // At most: the quick check, the full check, the full check after judging.
+        for _ in 0..3 {
+            match self.run_once(pooled, call, &check).await {
+                Err(RunError::Deep) => {
+                    self.judged.add(&check.fingerprint, &[]);
+                    check.full = true;
+                }
+                Err(RunError::Unjudged(keys)) => {
+                    self.judge_definitions(pooled, &keys).await?;
+                    self.judged.add(&check.fingerprint, &keys);
+                    check.judged.extend(keys);
+                }
+                other => return other.map_err(RunError::into_query_error),
+            }
+        }
+        Err(RunError::Unjudged(Vec::new()).into_query_error())
+    }
+
+    /// Judges definitions with the read guard (the stricter one), on a connection of
+    /// the pool the call uses.
+    async fn judge_definitions(&self, pooled: &Pooled, keys: &[String]) -> Result<(), QueryError> {
+        let client = pooled.pool.get().await.map_err(|e| {
+            tracing::warn!(error = %with_causes(&e), "no database connection");
+            QueryError::Database(ClientError::new(
+                "no database connection is available; try again later",
+            ))
+        })?;
+        match objects::judge_definitions(&client, keys, &self.config.read_guard).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refusal)) => Err(QueryError::Refused(refusal)),
+            Err(e) => Err(QueryError::Database(crate::errors::sanitise(&e))),
+        }
+    }
+
+    /// One attempt on one connection: the extended protocol (binary results, bind
+    /// parameters) unless configured off for a statement without parameters; the simple
+    /// protocol for a read whose result only PostgreSQL can print.
+    async fn run_once(
+        &self,
+        pooled: &Pooled,
+        call: &Call<'_>,
+        check: &CheckParams,
+    ) -> Result<QueryOutput, RunError> {
+        let client = pooled.pool.get().await.map_err(|e| {
+            tracing::warn!(error = %with_causes(&e), "no database connection");
+            RunError::Client(ClientError::new(
+                "no database connection is available; try again later",
+            ))
+        })?;
+        let mut lease = Lease {
+            client: Some(client),
+            tls: &pooled.tls,
+        };
+        let client = lease.client().map_err(RunError::Query)?;
+        let checker = match prepare_check(client, check).await {
+            Ok(statement) => statement,
+            Err(e) => {
+                if recover(client).await {
+                    lease.release();
+                }
+                return Err(RunError::Database(e));
+            }
+        };
+        let checked = Checked {
+            client,
+            statement: &checker,
+            params: check,
+        };
+        let limits = Limits {
+            max_bytes: self.config.max_bytes,
+            statement_timeout_ms: self.config.statement_timeout.as_millis(),
+        };
+        let outcome = if self.config.binary_results || !call.params.is_empty() {
+            match extended::run(&checked, pooled.output, call, limits).await {
+                Ok(extended::Ran::Output(output)) => Ok(output),
+                Ok(extended::Ran::NeedsText) => simple::run(&checked, call, limits).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            simple::run(&checked, call, limits).await
+        };
+        match outcome {
+            Ok(output) => {
+                lease.release();
+                Ok(output)
+            }
+            Err(e) => {
+                // Leave the connection clean for the next caller, or drop it.
+                if recover(client).await {
+                    lease.release();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One statement to run: its SQL, its parameters, its transaction and its row cap.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub(crate) sql: &'a str,
+    pub(crate) params: &'a [Param],
+    pub(crate) transaction: Transaction,
+    pub(crate) max_rows: usize,
+}
+
+/// The caps and the timeout a call runs under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_bytes: usize,
+    pub(crate) statement_timeout_ms: u128,
+}
+
+/// Measures a call for the audit log.
+pub(crate) fn elapsed_ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,196 @@
+//! What a statement returns: [`QueryOutput`], and the caps that cut it.
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio_postgres::types::{Kind, Type};
+
+use crate::convert;
+
+/// A column of a result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ColumnInfo {
+    /// Its name.
+    pub name: String,
+    /// Its PostgreSQL type name (`int4`, `text`, `int4[]`, an enum's own name, …).
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+impl ColumnInfo {
+    /// A column named `name` of the type named `type_name`.
+    pub fn new(name: impl Into<String>, type_name: impl Into<String>) -> Self {
+        ColumnInfo {
+            name: name.into(),
+            type_name: type_name.into(),
+        }
+    }
+
+    pub(crate) fn of(column: &tokio_postgres::Column) -> Self {
+        ColumnInfo {
+            name: column.name().to_owned(),
+            type_name: type_name(column.type_()),
+        }
+    }
+}
+
+/// The result of a statement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct QueryOutput {
+    /// The columns (empty for a write without `RETURNING`).
+    pub columns: Vec<ColumnInfo>,
+    /// The rows, each an array of values in column order.
+    pub rows: Vec<Vec<Value>>,
+    /// Rows returned here.
+    pub row_count: usize,
+    /// True when the caps cut the result short.
+    pub truncated: bool,
+    /// Rows the database reported for the statement (selected, inserted, updated, …).
+    pub rows_affected: Option<u64>,
+}
+
+impl QueryOutput {
+    /// A result of `columns` and `rows`, not cut, with no count from the database.
+    pub fn new(columns: Vec<ColumnInfo>, rows: Vec<Vec<Value>>) -> Self {
+        QueryOutput {
+            columns,
+            row_count: rows.len(),
+            rows,
+            truncated: false,
+            rows_affected: None,
+        }
+    }
+}
+
+/// What a value costs in a result beyond its own encoding: `", "` between JSON values and
+/// `" | "` between text columns.
+pub(crate) const SEPARATORS: usize = 4;
+
+/// Rows as they arrive, cut by the row cap and the byte cap exactly as they would be if
+/// each row were measured when it arrives: a row is kept while fewer than `max_rows`
+/// are kept and the bytes of all rows up to it stay within `max_bytes`.
+#[derive(Debug)]
+pub(crate) struct Rows {
+    pub(crate) rows: Vec<Vec<Value>>,
+    bytes: usize,
+    pub(crate) truncated: bool,
+    max_rows: usize,
+    max_bytes: usize,
+}
+
+impl Rows {
+    pub(crate) fn new(max_rows: usize, max_bytes: usize) -> Self {
+        Rows {
+            rows: Vec::new(),
+            bytes: 0,
+            truncated: false,
+            max_rows,
+            max_bytes,
+        }
+    }
+
+    /// True once a row has been refused: the rest are only drained.
+    pub(crate) fn full(&self) -> bool {
+        self.truncated
+    }
+
+    /// Offers a row whose values are all known.
+    pub(crate) fn push(&mut self, values: Vec<Value>) {
+        let cost = row_cost(&values);
+        self.offer(values, cost);
+    }
+
+    /// Offers a row of which `known` bytes are counted now; the rest (values rendered
+    /// later) is counted by [`Rows::recount`].
+    pub(crate) fn push_partial(&mut self, values: Vec<Value>, known: usize) {
+        self.offer(values, known);
+    }
+
+    fn offer(&mut self, values: Vec<Value>, cost: usize) {
+        if self.truncated {
+            return;
+        }
+        self.bytes = self.bytes.saturating_add(cost);
+        if self.rows.len() >= self.max_rows || self.bytes > self.max_bytes {
+            self.truncated = true;
+            return;
+        }
+        self.rows.push(values);
+    }
+
+    /// Counts every value again (after values were filled in) and cuts at the first row
+    /// that goes past the byte cap.
+    pub(crate) fn recount(&mut self) {
+        let mut bytes = 0usize;
+        for (i, row) in self.rows.iter().enumerate() {
+            bytes = bytes.saturating_add(row_cost(row));
+            if bytes > self.max_bytes {
+                self.rows.truncate(i);
+                self.truncated = true;
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn into_output(
+        self,
+        columns: Vec<ColumnInfo>,
+        rows_affected: Option<u64>,
+    ) -> QueryOutput {
+        QueryOutput {
+            row_count: self.rows.len(),
+            columns,
+            rows: self.rows,
+            truncated: self.truncated,
+            rows_affected,
+        }
+    }
+}
+
+/// A row's bytes in a result.
+pub(crate) fn row_cost(values: &[Value]) -> usize {
+    values
+        .iter()
+        .map(|value| convert::sent_len(value) + SEPARATORS)
+        .sum()
+}
+
+/// A type's name as a reader expects it: `int4[]` rather than PostgreSQL's internal
+/// `_int4` for arrays.
+pub(crate) fn type_name(ty: &Type) -> String {
+    match ty.kind() {
+        Kind::Array(element) => format!("{}[]", element.name()),
+        _ => ty.name().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Cutting after the fact keeps exactly the rows that cutting on arrival keeps.
+    #[test]
+    fn recount_cuts_where_arrival_would() {
+        let values: Vec<Vec<Value>> = (0..20).map(|i| vec![json!("x".repeat(i))]).collect();
+        for max_bytes in [0, 10, 50, 100, 400, 10_000] {
+            for max_rows in [0, 1, 5, 20, 100] {
+                let mut on_arrival = Rows::new(max_rows, max_bytes);
+                let mut later = Rows::new(max_rows, max_bytes);
+                for row in &values {
+                    on_arrival.push(row.clone());
+                    later.push_partial(row.clone(), 0);
+                }
+                later.recount();
+                assert_eq!(
+                    on_arrival.rows, later.rows,
+                    "{max_rows} rows, {max_bytes} bytes"
+                );
+                assert_eq!(on_arrival.truncated, later.truncated);
+            }
+        }
+    }
+}

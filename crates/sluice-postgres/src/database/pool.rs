@@ -1,0 +1,113 @@
+//! A pool of connections to one role: [`Pooled`].
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::binary::OutputSettings;
+use crate::config::{ConnectError, DatabaseConfig};
+use crate::errors::{sanitise, with_causes};
+use crate::session;
+use crate::tls::TlsConfig;
+
+/// A pool and what goes with it.
+#[derive(Clone)]
+pub(crate) struct Pooled {
+    pub(crate) pool: Pool,
+    /// The TLS connector, also for cancel requests.
+    pub(crate) tls: MakeRustlsConnect,
+    /// How the server prints values to this pool's role, read at start-up.
+    pub(crate) output: OutputSettings,
+    /// `user@host:port/database`, for messages.
+    pub(crate) target: String,
+}
+
+impl Pooled {
+    /// Builds a pool and checks that the database answers.
+    pub(crate) async fn open(
+        postgres: &tokio_postgres::Config,
+        tls_config: &TlsConfig,
+        config: &DatabaseConfig,
+    ) -> Result<Self, ConnectError> {
+        let tls = crate::tls::connector(tls_config).map_err(ConnectError::Tls)?;
+        let mut settings = postgres.clone();
+        settings.ssl_mode(tls_config.ssl_mode_for(postgres));
+        session::startup_options(&mut settings);
+        let manager = Manager::from_config(
+            settings,
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(config.acquire_timeout))
+            .create_timeout(Some(config.acquire_timeout))
+            .build()
+            .map_err(|e| ConnectError::Pool(e.to_string()))?;
+        let target = target(postgres);
+        let check = async {
+            let client = pool.get().await.map_err(|e| match e {
+                // deadpool's own wording ("error occurred while creating a new object")
+                // says nothing; the connection's error and its causes do.
+                deadpool_postgres::PoolError::Backend(e) => with_causes(&e),
+                other => with_causes(&other),
+            })?;
+            // The health check also reads how this server prints values, which every
+            // connection of the pool shares (same user, same database).
+            let rows = client
+                .simple_query(
+                    "SELECT current_setting('TimeZone'), current_setting('DateStyle'), \
+                     current_setting('IntervalStyle'), current_setting('extra_float_digits')",
+                )
+                .await
+                .map_err(|e| sanitise(&e).message)?;
+            let settings = rows.iter().find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(OutputSettings::from_settings(
+                    row.get(0).unwrap_or(""),
+                    row.get(1).unwrap_or(""),
+                    row.get(2).unwrap_or(""),
+                    row.get(3).unwrap_or(""),
+                )),
+                _ => None,
+            });
+            Ok::<_, String>(settings.unwrap_or_default())
+        };
+        match tokio::time::timeout(Duration::from_secs(10), check).await {
+            Ok(Ok(output)) => {
+                tracing::debug!(?output, %target, "server output settings");
+                Ok(Pooled {
+                    pool,
+                    tls,
+                    output,
+                    target,
+                })
+            }
+            Ok(Err(reason)) => Err(ConnectError::Unreachable { target, reason }),
+            Err(_) => Err(ConnectError::Unreachable {
+                target,
+                reason: "no answer within 10 s".to_owned(),
+            }),
+        }
+    }
+}
+
+/// Where a configuration connects, for messages: `user@host:port/database`, never the
+/// password.
+pub(crate) fn target(pg: &tokio_postgres::Config) -> String {
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}@{host}:{port}/{}",
+        pg.get_user().unwrap_or("(default user)"),
+        pg.get_dbname().unwrap_or("(default database)")
+    )
+}
