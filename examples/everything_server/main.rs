@@ -97,19 +97,19 @@ fn server() -> Server {
         .tool(
             Tool::new("test_image_content", "Returns an image.", object()),
             |_a: Value, _c| async move {
-                Ok(CallToolResult {
-                    content: vec![Content::image(PNG, "image/png")],
-                    ..CallToolResult::default()
-                })
+                Ok(CallToolResult::content(vec![Content::image(
+                    PNG,
+                    "image/png",
+                )]))
             },
         )
         .tool(
             Tool::new("test_audio_content", "Returns audio.", object()),
             |_a: Value, _c| async move {
-                Ok(CallToolResult {
-                    content: vec![Content::audio(WAV, "audio/wav")],
-                    ..CallToolResult::default()
-                })
+                Ok(CallToolResult::content(vec![Content::audio(
+                    WAV,
+                    "audio/wav",
+                )]))
             },
         )
         .tool(
@@ -118,12 +118,7 @@ fn server() -> Server {
                 "Returns an embedded resource.",
                 object(),
             ),
-            |_a: Value, _c| async move {
-                Ok(CallToolResult {
-                    content: vec![embedded()],
-                    ..CallToolResult::default()
-                })
-            },
+            |_a: Value, _c| async move { Ok(CallToolResult::content(vec![embedded()])) },
         )
         .tool(
             Tool::new(
@@ -132,14 +127,11 @@ fn server() -> Server {
                 object(),
             ),
             |_a: Value, _c| async move {
-                Ok(CallToolResult {
-                    content: vec![
-                        Content::text("Multiple content types test:"),
-                        Content::image(PNG, "image/png"),
-                        embedded(),
-                    ],
-                    ..CallToolResult::default()
-                })
+                Ok(CallToolResult::content(vec![
+                    Content::text("Multiple content types test:"),
+                    Content::image(PNG, "image/png"),
+                    embedded(),
+                ]))
             },
         )
         .tool(
@@ -221,10 +213,9 @@ fn server() -> Server {
         .prompt(
             Prompt::new("test_simple_prompt", "A prompt with no arguments."),
             |_args: HashMap<String, String>, _c| async move {
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage::user("This is a simple prompt for testing.")],
-                })
+                Ok(GetPromptResult::new(vec![PromptMessage::user(
+                    "This is a simple prompt for testing.",
+                )]))
             },
         )
         .prompt(
@@ -239,12 +230,9 @@ fn server() -> Server {
                     args.get("arg1").cloned().unwrap_or_default(),
                     args.get("arg2").cloned().unwrap_or_default(),
                 );
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage::user(format!(
-                        "Prompt with arguments: arg1='{a}', arg2='{b}'"
-                    ))],
-                })
+                Ok(GetPromptResult::new(vec![PromptMessage::user(format!(
+                    "Prompt with arguments: arg1='{a}', arg2='{b}'"
+                ))]))
             },
         )
         .completion(|request: CompletionRequest, _c| async move {
@@ -430,29 +418,23 @@ fn interactive_fixtures(builder: sluice_mcp::ServerBuilder) -> sluice_mcp::Serve
                 .with_argument("resourceUri", "URI of the resource to embed", true),
             |args: HashMap<String, String>, _c| async move {
                 let uri = args.get("resourceUri").cloned().unwrap_or_default();
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![
+                Ok(GetPromptResult::new(vec![
                         PromptMessage::user_content(Content::embedded(ResourceContents::text(
                             uri,
                             "text/plain",
                             "Embedded resource content for testing.",
                         ))),
                         PromptMessage::user("Please process the embedded resource above."),
-                    ],
-                })
+                    ]))
             },
         )
         .prompt(
             Prompt::new("test_prompt_with_image", "A prompt with an image."),
             |_args: HashMap<String, String>, _c| async move {
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![
+                Ok(GetPromptResult::new(vec![
                         PromptMessage::user_content(Content::image(PNG, "image/png")),
                         PromptMessage::user("Please analyze the image above."),
-                    ],
-                })
+                    ]))
             },
         )
 }

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use sluice_mcp::{
-    CallToolResult, GetPromptResult, InputRequest, LogLevel, Prompt, PromptMessage, RequestContext,
-    Server, ServerBuilder, Tool, ToolError,
+    CallToolResult, GetPromptResult, InputRequest, LogLevel, Prompt, PromptError, PromptMessage,
+    RequestContext, Server, ServerBuilder, Tool, ToolError,
 };
 
 fn object() -> Value {
@@ -234,7 +234,7 @@ pub(crate) fn fixtures(
                         server.add_prompt(
                             Prompt::new("test_dynamic_prompt", "Added by test_trigger_prompt_change."),
                             |_a: HashMap<String, String>, _c| async {
-                                Ok(GetPromptResult { description: None, messages: vec![PromptMessage::user("dynamic")] })
+                                Ok(GetPromptResult::new(vec![PromptMessage::user("dynamic")]))
                             },
                         );
                     }
@@ -262,14 +262,11 @@ pub(crate) fn fixtures(
                     json!({"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}),
                 )
                 .key("user_context");
-                let answer = ctx.ask(question).await.map_err(|e| format!("asking the client failed: {e}"))?;
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage::user(format!(
+                let answer = ctx.ask(question).await.map_err(|e| PromptError::new(format!("asking the client failed: {e}")))?;
+                Ok(GetPromptResult::new(vec![PromptMessage::user(format!(
                         "Use this context: {}",
                         accepted(&answer, "context")
-                    ))],
-                })
+                    ))]))
             },
         )
 }

@@ -319,7 +319,7 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         readers = %readers,
         "serving PostgreSQL over MCP (Streamable HTTP)"
     );
-    let shutdown = crate::shutdown_signal();
+    let shutdown = crate::signals::shutdown_signal();
     match (&flags.tls_cert, &flags.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = crate::tls_serve::server_config(cert, key)?;

@@ -6,8 +6,8 @@
 //! - [`PermissionPolicy`]: who may read and who may write, from flags, environment
 //!   variables or a file. Fail closed: a caller without an identity, or on no list when
 //!   a readers list is set, gets [`Permission::None`].
-//! - [`PolicyToolFilter`]: a [`ToolFilter`](sluice_mcp::ToolFilter) from the policy, so
-//!   `tools/list` shows each caller only the tools it may call; and
+//! - [`PolicyFilter`]: a [`Filter`](sluice_mcp::Filter) from the policy, so each caller
+//!   sees only the tools, resources and prompts it may use; and
 //!   [`PermissionPolicy::require`] for the check inside every tool call, because hiding
 //!   a tool is never the only protection.
 //!
@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use serde_json::json;
-//! use sluice_auth::{Identity, Permission, PermissionPolicy, PolicyToolFilter};
+//! use sluice_auth::{Identity, Permission, PermissionPolicy, PolicyFilter};
 //! use sluice_mcp::{CallToolResult, Server, Tool, ToolError};
 //!
 //! // ALLOWED_USERNAMES from the pattern guide, as SLUICE_WRITERS would give it.
@@ -43,7 +43,7 @@
 //!             }
 //!         },
 //!     )
-//!     .tool_filter(PolicyToolFilter::new(policy).require("executeDatabase", Permission::Write))
+//!     .filter(PolicyFilter::new(policy).tool("executeDatabase", Permission::Write))
 //!     .build();
 //! # let _ = (server, Identity::new("alice"));
 //! ```
@@ -52,9 +52,11 @@
 
 mod identity;
 mod policy;
+mod policy_filter;
 
 pub use identity::Identity;
-pub use policy::{AuthError, Permission, PermissionPolicy, PolicyFileError, PolicyToolFilter};
+pub use policy::{AuthError, Permission, PermissionPolicy, PolicyFileError};
+pub use policy_filter::PolicyFilter;
 
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]

@@ -1,10 +1,10 @@
 //! Who may do what: [`PermissionPolicy`], [`Permission`] and the tool filter built from
 //! them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use sluice_mcp::{Extensions, Tool, ToolFilter};
+use sluice_mcp::Extensions;
 
 use crate::identity::Identity;
 
@@ -33,24 +33,58 @@ pub enum AuthError {
     /// The caller's credential (its token's scopes) does not cover what the tool needs,
     /// whatever the policy says.
     #[error(
-        "{login}'s access token was not granted the {scope} scope; sign in again and approve it"
+        "{login}'s access token was not granted the {} scope; sign in again and approve it",
+        needed.scope()
     )]
     ScopeMissing {
         /// The caller's login.
         login: String,
-        /// The scope that would grant it.
-        scope: &'static str,
+        /// What the tool needs; [`Permission::scope`] names the scope that grants it.
+        needed: Permission,
     },
     /// The caller lacks the permission the tool needs.
-    #[error("{login} may not {needed}: ask an administrator to add this login to the {list} list")]
+    #[error(
+        "{login} may not {needed}: ask an administrator to add this login to the {} list",
+        needed.list()
+    )]
     Forbidden {
         /// The caller's login.
         login: String,
-        /// What the tool needs, in words ("read", "write").
-        needed: &'static str,
-        /// The list that would grant it ("readers", "writers").
-        list: &'static str,
+        /// What the tool needs.
+        needed: Permission,
     },
+}
+
+impl Permission {
+    /// The OAuth scope that grants it: `db:read`, `db:write` (empty for
+    /// [`Permission::None`]).
+    pub fn scope(self) -> &'static str {
+        match self {
+            Permission::None => "",
+            Permission::Read => "db:read",
+            Permission::Write => "db:write",
+        }
+    }
+
+    /// The policy list that grants it: `readers`, `writers`.
+    pub fn list(self) -> &'static str {
+        match self {
+            Permission::None => "",
+            Permission::Read => "readers",
+            Permission::Write => "writers",
+        }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    /// In words: `nothing`, `read`, `write`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Permission::None => "nothing",
+            Permission::Read => "read",
+            Permission::Write => "write",
+        })
+    }
 }
 
 /// A policy file could not be used.
@@ -248,20 +282,12 @@ impl PermissionPolicy {
             // The policy allows it; the token's scopes do not.
             return Err(AuthError::ScopeMissing {
                 login: identity.login.clone(),
-                scope: match needed {
-                    Permission::Write => "write",
-                    _ => "read",
-                },
+                needed,
             });
         }
-        let (needed, list) = match needed {
-            Permission::Write => ("write", "writers"),
-            _ => ("read", "readers"),
-        };
         Err(AuthError::Forbidden {
             login: identity.login.clone(),
-            needed,
-            list,
+            needed: needed.max(Permission::Read),
         })
     }
 
@@ -273,61 +299,6 @@ impl PermissionPolicy {
     /// The readers allow-list, when one is set.
     pub fn readers(&self) -> Option<impl Iterator<Item = &str>> {
         self.readers.as_ref().map(|r| r.iter().map(String::as_str))
-    }
-}
-
-/// A [`ToolFilter`] from a policy: each tool names the permission it needs; a caller
-/// sees and may call only the tools its permission covers. Tools not named need
-/// [`Permission::Read`], so a new tool is never open to callers with no permission.
-///
-/// ```
-/// use serde_json::json;
-/// use sluice_auth::{Identity, Permission, PermissionPolicy, PolicyToolFilter};
-/// use sluice_mcp::{Tool, ToolFilter};
-///
-/// let filter = PolicyToolFilter::new(PermissionPolicy::new().with_writers(["alice"]))
-///     .require("executeDatabase", Permission::Write);
-/// let execute = Tool::new("executeDatabase", "Writes.", json!({"type": "object"}));
-/// assert!(filter.allows(&execute, &Identity::new("alice").into_extensions()));
-/// assert!(!filter.allows(&execute, &Identity::new("bob").into_extensions()));
-/// ```
-#[derive(Debug, Clone)]
-pub struct PolicyToolFilter {
-    policy: PermissionPolicy,
-    needs: HashMap<String, Permission>,
-}
-
-impl PolicyToolFilter {
-    /// A filter enforcing `policy`.
-    pub fn new(policy: PermissionPolicy) -> Self {
-        PolicyToolFilter {
-            policy,
-            needs: HashMap::new(),
-        }
-    }
-
-    /// Declares the permission `tool` needs.
-    #[must_use]
-    pub fn require(mut self, tool: impl Into<String>, needed: Permission) -> Self {
-        self.needs.insert(tool.into(), needed);
-        self
-    }
-
-    /// The policy behind the filter.
-    pub fn policy(&self) -> &PermissionPolicy {
-        &self.policy
-    }
-}
-
-impl ToolFilter for PolicyToolFilter {
-    fn allows(&self, tool: &Tool, extensions: &Extensions) -> bool {
-        let needed = self
-            .needs
-            .get(&tool.name)
-            .copied()
-            .unwrap_or(Permission::Read);
-        let has = self.policy.permission(Identity::of(extensions));
-        has != Permission::None && has >= needed
     }
 }
 
@@ -377,25 +348,6 @@ mod tests {
     }
 
     #[test]
-    fn the_filter_hides_by_permission_and_defaults_to_read() {
-        let filter = PolicyToolFilter::new(PermissionPolicy::from_lists("alice", Some("bob")))
-            .require("executeDatabase", Permission::Write)
-            .require("queryDatabase", Permission::Read);
-        let tool = |name: &str| Tool::new(name, "t", serde_json::json!({"type": "object"}));
-        let sees = |login: &str, name: &str| {
-            filter.allows(&tool(name), &Identity::new(login).into_extensions())
-        };
-        assert!(sees("alice", "executeDatabase"));
-        assert!(sees("alice", "queryDatabase"));
-        assert!(!sees("bob", "executeDatabase"));
-        assert!(sees("bob", "queryDatabase"));
-        assert!(sees("bob", "someNewTool"));
-        assert!(!sees("mallory", "queryDatabase"));
-        assert!(!sees("mallory", "someNewTool"));
-        assert!(!filter.allows(&tool("queryDatabase"), &Extensions::new()));
-    }
-
-    #[test]
     fn ids_name_people_and_ceilings_cap_them() {
         let policy = PermissionPolicy::from_lists("github:42", Some("github:7"));
         let alice = Identity::new("alice").with_id("github:42");
@@ -414,7 +366,13 @@ mod tests {
             .require(&capped.into_extensions(), Permission::Write)
             .unwrap_err();
         assert!(
-            matches!(err, AuthError::ScopeMissing { scope: "write", .. }),
+            matches!(
+                err,
+                AuthError::ScopeMissing {
+                    needed: Permission::Write,
+                    ..
+                }
+            ),
             "{err}"
         );
         // A ceiling never raises what the policy grants.

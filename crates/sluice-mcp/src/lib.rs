@@ -81,6 +81,8 @@
 pub mod completion;
 mod context;
 pub mod era;
+mod error;
+mod filter;
 pub mod jsonrpc;
 pub mod mrtr;
 pub mod prompts;
@@ -94,15 +96,17 @@ pub mod transport;
 
 pub use completion::{CompletionHandler, CompletionReference, CompletionRequest};
 pub use context::{ClientRequestError, Extensions, LogLevel, RequestContext};
+pub use error::{HandlerError, HandlerErrorKind, PromptError, ResourceError, ToolError};
+pub use filter::{Filter, Item, ToolFilter};
 pub use mrtr::InputRequest;
 pub use prompts::PromptHandler;
 pub use protocol::{
     Annotations, CallToolResult, Content, EmbeddedResource, GetPromptResult, Icon, MediaContent,
-    Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate,
+    Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate, Role,
     TextContent, Tool, ToolAnnotations,
 };
-pub use resources::{ResourceError, ResourceHandler};
-pub use server::{Server, ServerBuilder, ToolError, ToolFilter, ToolFuture, ToolHandler};
+pub use resources::ResourceHandler;
+pub use server::{Server, ServerBuilder, ToolFuture, ToolHandler, input_schema, typed_handler};
 pub use session::Session;
 pub use tokio_util::sync::CancellationToken;
 pub use trace::TraceContext;

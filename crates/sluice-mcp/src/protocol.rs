@@ -93,8 +93,16 @@ pub struct Annotations {
 
 /// Hints about what a tool does. Hints, not guarantees: clients must not rely on them
 /// for security.
+///
+/// ```
+/// use sluice_mcp::ToolAnnotations;
+///
+/// let hints = ToolAnnotations::new().read_only(true).open_world(false);
+/// assert_eq!(hints.read_only_hint, Some(true));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ToolAnnotations {
     /// Human-readable title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,9 +121,52 @@ pub struct ToolAnnotations {
     pub open_world_hint: Option<bool>,
 }
 
+impl ToolAnnotations {
+    /// No hints.
+    pub fn new() -> Self {
+        ToolAnnotations::default()
+    }
+
+    /// Sets the human-readable title.
+    #[must_use]
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Whether the tool leaves its environment unchanged.
+    #[must_use]
+    pub fn read_only(mut self, hint: bool) -> Self {
+        self.read_only_hint = Some(hint);
+        self
+    }
+
+    /// Whether the tool may destroy or overwrite data.
+    #[must_use]
+    pub fn destructive(mut self, hint: bool) -> Self {
+        self.destructive_hint = Some(hint);
+        self
+    }
+
+    /// Whether calling it twice with the same arguments has no further effect.
+    #[must_use]
+    pub fn idempotent(mut self, hint: bool) -> Self {
+        self.idempotent_hint = Some(hint);
+        self
+    }
+
+    /// Whether it talks to an open world of external entities.
+    #[must_use]
+    pub fn open_world(mut self, hint: bool) -> Self {
+        self.open_world_hint = Some(hint);
+        self
+    }
+}
+
 /// A tool as listed by `tools/list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Tool {
     /// The name the client calls it by.
     pub name: String,
@@ -185,6 +236,20 @@ impl Tool {
     #[must_use]
     pub fn with_annotations(mut self, annotations: ToolAnnotations) -> Self {
         self.annotations = Some(annotations);
+        self
+    }
+
+    /// Sets the schema of the tool's arguments.
+    #[must_use]
+    pub fn with_input_schema(mut self, schema: Value) -> Self {
+        self.input_schema = schema;
+        self
+    }
+
+    /// Sets the metadata (`_meta`).
+    #[must_use]
+    pub fn with_meta(mut self, meta: Map<String, Value>) -> Self {
+        self.meta = Some(meta);
         self
     }
 }
@@ -323,6 +388,7 @@ impl MediaContent {
 /// The result of `tools/call`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CallToolResult {
     /// What the model reads.
     pub content: Vec<Content>,
@@ -356,10 +422,32 @@ impl CallToolResult {
         }
     }
 
+    /// A successful result of any content blocks.
+    pub fn content(content: Vec<Content>) -> Self {
+        CallToolResult {
+            content,
+            ..CallToolResult::default()
+        }
+    }
+
     /// Adds structured content.
     #[must_use]
     pub fn with_structured(mut self, value: Value) -> Self {
         self.structured_content = Some(value);
+        self
+    }
+
+    /// Adds a content block.
+    #[must_use]
+    pub fn with_content(mut self, block: Content) -> Self {
+        self.content.push(block);
+        self
+    }
+
+    /// Sets the metadata (`_meta`).
+    #[must_use]
+    pub fn with_meta(mut self, meta: Map<String, Value>) -> Self {
+        self.meta = Some(meta);
         self
     }
 }
@@ -635,11 +723,23 @@ impl Prompt {
     }
 }
 
+/// Who says a message: the user or the assistant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Role {
+    /// The user.
+    User,
+    /// The assistant (the model).
+    Assistant,
+}
+
 /// One message of a prompt: a role and a content block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PromptMessage {
-    /// `user` or `assistant`.
-    pub role: String,
+    /// Who says it.
+    pub role: Role,
     /// What it says.
     pub content: Content,
 }
@@ -652,29 +752,46 @@ impl PromptMessage {
 
     /// A user message with any content block.
     pub fn user_content(content: Content) -> Self {
-        PromptMessage {
-            role: "user".to_owned(),
-            content,
-        }
+        PromptMessage::new(Role::User, content)
     }
 
     /// An assistant message with text.
     pub fn assistant(text: impl Into<String>) -> Self {
-        PromptMessage {
-            role: "assistant".to_owned(),
-            content: Content::text(text),
-        }
+        PromptMessage::new(Role::Assistant, Content::text(text))
+    }
+
+    /// A message of `role` with any content block.
+    pub fn new(role: Role, content: Content) -> Self {
+        PromptMessage { role, content }
     }
 }
 
 /// The result of `prompts/get`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetPromptResult {
     /// What the prompt is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Its messages.
     pub messages: Vec<PromptMessage>,
+}
+
+impl GetPromptResult {
+    /// A prompt of these messages.
+    pub fn new(messages: Vec<PromptMessage>) -> Self {
+        GetPromptResult {
+            description: None,
+            messages,
+        }
+    }
+
+    /// Sets what the prompt is for.
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
 }
 
 #[cfg(test)]

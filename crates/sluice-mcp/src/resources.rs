@@ -1,5 +1,6 @@
 //! Resources: static ones and URI templates, and the handlers that read them.
 
+use crate::error::ResourceError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,18 +11,6 @@ use crate::protocol::ResourceContents;
 /// The future a resource handler returns.
 pub type ResourceFuture =
     Pin<Box<dyn Future<Output = Result<Vec<ResourceContents>, ResourceError>> + Send>>;
-
-/// Reading a resource failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ResourceError {
-    /// No resource has this URI (sent as JSON-RPC error `-32002`).
-    #[error("resource not found: {0}")]
-    NotFound(String),
-    /// The resource exists but could not be read.
-    #[error("{0}")]
-    Failed(String),
-}
 
 /// Reads a resource. `variables` holds what a URI template matched (empty for a static
 /// resource).

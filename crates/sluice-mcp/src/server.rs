@@ -12,26 +12,15 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::completion::CompletionHandler;
-use crate::context::{Extensions, RequestContext};
+use crate::context::RequestContext;
+use crate::error::ToolError;
+use crate::filter::{Filter, Filters, ToolFilter};
 use crate::prompts::PromptHandler;
 use crate::protocol::{CallToolResult, Implementation, Prompt, Resource, ResourceTemplate, Tool};
 use crate::resources::ResourceHandler;
 
 /// The future a tool handler returns.
 pub type ToolFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>;
-
-/// A tool failure. It reaches the model as a result with `isError: true` and this
-/// message, so the model can read it and try again.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ToolError(pub String);
-
-impl ToolError {
-    /// A failure with a message for the model.
-    pub fn new(message: impl Into<String>) -> Self {
-        ToolError(message.into())
-    }
-}
 
 /// Something that can be called as a tool.
 pub trait ToolHandler: Send + Sync + 'static {
@@ -47,16 +36,6 @@ where
     fn call(&self, arguments: Value, context: RequestContext) -> ToolFuture {
         Box::pin(self(arguments, context))
     }
-}
-
-/// Decides, per session, which tools a caller may see and call.
-///
-/// The session's [`Extensions`] carry whatever the transport learned about the caller
-/// (an identity from a bearer token, a login from a flag). A tool the filter hides is
-/// absent from `tools/list` and refused by `tools/call` as unknown.
-pub trait ToolFilter: Send + Sync + 'static {
-    /// True when the caller described by `extensions` may see and call `tool`.
-    fn allows(&self, tool: &Tool, extensions: &Extensions) -> bool;
 }
 
 #[derive(Clone)]
@@ -91,7 +70,7 @@ pub(crate) struct Inner {
     pub(crate) tools: ArcSwap<Vec<RegisteredTool>>,
     /// Serialises changes to `tools` and `prompts` (readers never wait for it).
     pub(crate) lists_writer: Mutex<()>,
-    pub(crate) filter: Option<Box<dyn ToolFilter>>,
+    pub(crate) filters: Filters,
     pub(crate) resources: Vec<RegisteredResource>,
     pub(crate) templates: Vec<RegisteredTemplate>,
     /// Replaced whole on change, as `tools`.
@@ -155,7 +134,7 @@ impl Server {
             },
             instructions: None,
             tools: Vec::new(),
-            filter: None,
+            filters: Filters::default(),
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
@@ -272,7 +251,7 @@ pub struct ServerBuilder {
     info: Implementation,
     instructions: Option<String>,
     tools: Vec<RegisteredTool>,
-    filter: Option<Box<dyn ToolFilter>>,
+    filters: Filters,
     resources: Vec<RegisteredResource>,
     templates: Vec<RegisteredTemplate>,
     prompts: Vec<RegisteredPrompt>,
@@ -349,7 +328,7 @@ impl ServerBuilder {
         F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
-        let tool = Tool::new(name, description, input_schema_for::<A>());
+        let tool = Tool::new(name, description, input_schema::<A>());
         self.tool(tool, typed_handler(handler))
     }
 
@@ -362,7 +341,7 @@ impl ServerBuilder {
         F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
-        tool.input_schema = input_schema_for::<A>();
+        tool.input_schema = input_schema::<A>();
         self.tool(tool, typed_handler(handler))
     }
 
@@ -402,17 +381,26 @@ impl ServerBuilder {
         self
     }
 
-    /// Sets the per-session tool filter.
+    /// Adds a per-caller filter of tools, resources and prompts ([`Filter`]). Filters
+    /// compose: an item is visible only when every filter allows it.
+    #[must_use]
+    pub fn filter(mut self, filter: impl Filter) -> Self {
+        self.filters.push(filter);
+        self
+    }
+
+    /// Adds a per-caller filter of tools ([`ToolFilter`]), composed with the others as
+    /// [`filter`](Self::filter) is.
     #[must_use]
     pub fn tool_filter(mut self, filter: impl ToolFilter) -> Self {
-        self.filter = Some(Box::new(filter));
+        self.filters.push_tools(filter);
         self
     }
 
     /// Sets the cache hints of 2026-07-28 list results and `resources/read`: how long a
     /// client may keep an answer (`ttlMs`) and who may share it (`cacheScope`). Default:
     /// 0 ms (always re-fetch; list changes are also announced), and `private` when a
-    /// [`tool_filter`](Self::tool_filter) is set (the tool list depends on the caller),
+    /// [`filter`](Self::filter) or [`tool_filter`](Self::tool_filter) is set (the lists depend on the caller),
     /// else `public`.
     #[must_use]
     pub fn cache_hints(mut self, ttl: Duration, scope: crate::era::CacheScope) -> Self {
@@ -464,7 +452,7 @@ impl ServerBuilder {
     pub fn build(self) -> Server {
         let (cache_ttl, cache_scope) = self.cache.unwrap_or((
             Duration::ZERO,
-            if self.filter.is_some() {
+            if !self.filters.is_empty() {
                 crate::era::CacheScope::Private
             } else {
                 crate::era::CacheScope::Public
@@ -479,7 +467,7 @@ impl ServerBuilder {
                 instructions: self.instructions,
                 tools: ArcSwap::from_pointee(self.tools),
                 lists_writer: Mutex::new(()),
-                filter: self.filter,
+                filters: self.filters,
                 resources: self.resources,
                 templates: self.templates,
                 prompts: ArcSwap::from_pointee(self.prompts),
@@ -499,8 +487,9 @@ impl ServerBuilder {
     }
 }
 
-/// The JSON Schema of `A` as an MCP input schema (always an object schema).
-fn input_schema_for<A: schemars::JsonSchema>() -> Value {
+/// The JSON Schema of `A` as an MCP input schema (always an object schema), for a
+/// [`Tool`] whose handler is a [`typed_handler`].
+pub fn input_schema<A: schemars::JsonSchema>() -> Value {
     let mut schema = schemars::schema_for!(A).to_value();
     if let Value::Object(map) = &mut schema {
         // MCP wants an object schema; a unit struct's schema has no "type".
@@ -510,7 +499,11 @@ fn input_schema_for<A: schemars::JsonSchema>() -> Value {
     schema
 }
 
-fn typed_handler<A, F, Fut>(handler: F) -> impl ToolHandler
+/// A [`ToolHandler`] from a handler of typed arguments: the JSON arguments are read as
+/// `A`, and arguments that do not fit come back to the model as a tool error saying why,
+/// without `handler` being called. With [`input_schema`], for tools built apart from a
+/// [`ServerBuilder`] (what [`ServerBuilder::typed_tool_with`] does in one step).
+pub fn typed_handler<A, F, Fut>(handler: F) -> impl ToolHandler
 where
     A: DeserializeOwned + Send + 'static,
     F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,

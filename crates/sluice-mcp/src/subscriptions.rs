@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::context::Related;
+use crate::filter::Item;
 use crate::jsonrpc::{self, ErrorObject, RequestId};
 use crate::server::{ListChange, Server};
 
@@ -20,13 +21,17 @@ use crate::server::{ListChange, Server};
 const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// True when `uri` names one of the server's resources or matches one of its templates.
-pub(crate) fn serves_uri(server: &Server, uri: &str) -> bool {
+pub(crate) fn serves_uri(server: &Server, uri: &str, extensions: &crate::Extensions) -> bool {
     let inner = &server.inner;
-    inner.resources.iter().any(|r| r.resource.uri == uri)
-        || inner
-            .templates
-            .iter()
-            .any(|t| crate::resources::match_template(&t.template.uri_template, uri).is_some())
+    let filters = &inner.filters;
+    inner
+        .resources
+        .iter()
+        .any(|r| r.resource.uri == uri && filters.allows(Item::Resource(&r.resource), extensions))
+        || inner.templates.iter().any(|t| {
+            crate::resources::match_template(&t.template.uri_template, uri).is_some()
+                && filters.allows(Item::ResourceTemplate(&t.template), extensions)
+        })
 }
 
 /// What one listen stream delivers.
@@ -38,7 +43,11 @@ struct Filter {
 
 impl Filter {
     /// The filter the client asked for, cut to what this server can honour.
-    fn read(server: &Server, params: &Value) -> Result<Filter, ErrorObject> {
+    fn read(
+        server: &Server,
+        params: &Value,
+        extensions: &crate::Extensions,
+    ) -> Result<Filter, ErrorObject> {
         let Some(Value::Object(asked)) = params.get("notifications") else {
             return Err(ErrorObject::invalid_params(
                 "subscriptions/listen needs a notifications filter (an object)",
@@ -68,7 +77,7 @@ impl Filter {
                             "notifications.resourceSubscriptions must list URIs (strings)",
                         ));
                     };
-                    if serves_uri(server, uri) {
+                    if serves_uri(server, uri, extensions) {
                         kept.insert(uri.clone());
                     }
                 }
@@ -110,12 +119,13 @@ impl Filter {
 /// closing result.
 pub(crate) async fn listen(
     server: &Server,
+    extensions: &crate::Extensions,
     id: &RequestId,
     params: &Value,
     related: &Related,
     teardown: &tokio_util::sync::CancellationToken,
 ) -> Result<Value, ErrorObject> {
-    let filter = Filter::read(server, params)?;
+    let filter = Filter::read(server, params, extensions)?;
     // Subscribe before acknowledging: a change right after the acknowledgement is seen.
     let mut changes = server.inner.changes.subscribe();
     let mut updates = server.inner.updates.subscribe();

@@ -372,10 +372,7 @@ async fn listen_streams_acknowledge_then_carry_only_what_was_asked() {
     running.server.add_prompt(
         sluice_mcp::Prompt::new("p", "A prompt."),
         |_a: std::collections::HashMap<String, String>, _c| async {
-            Ok(sluice_mcp::GetPromptResult {
-                description: None,
-                messages: vec![],
-            })
+            Ok(sluice_mcp::GetPromptResult::new(vec![]))
         },
     );
     running.server.remove_tool("hello");

@@ -495,7 +495,7 @@ async fn resources_and_templates_are_listed_and_read() {
             ResourceTemplate::new("test://item/{id}", "item").with_mime_type("text/plain"),
             |uri: String, vars: HashMap<String, String>, _ctx| async move {
                 if vars["id"] == "missing" {
-                    return Err(ResourceError::NotFound(uri));
+                    return Err(ResourceError::not_found(uri));
                 }
                 Ok(vec![ResourceContents::text(
                     uri,
@@ -543,10 +543,10 @@ async fn prompts_are_listed_and_filled_in() {
         .prompt(
             Prompt::new("greet", "Greets someone.").with_argument("who", "Who to greet", true),
             |args: HashMap<String, String>, _ctx| async move {
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage::user(format!("Hello, {}!", args["who"]))],
-                })
+                Ok(GetPromptResult::new(vec![PromptMessage::user(format!(
+                    "Hello, {}!",
+                    args["who"]
+                ))]))
             },
         )
         .build();
@@ -622,10 +622,9 @@ fn interactive_server(timeout: Duration) -> Server {
         .prompt(
             sluice_mcp::Prompt::new("greet", "Greets."),
             |_a: std::collections::HashMap<String, String>, _c| async move {
-                Ok(sluice_mcp::GetPromptResult {
-                    description: None,
-                    messages: vec![sluice_mcp::PromptMessage::user("hi")],
-                })
+                Ok(sluice_mcp::GetPromptResult::new(vec![
+                    sluice_mcp::PromptMessage::user("hi"),
+                ]))
             },
         )
         .completion(|request: sluice_mcp::CompletionRequest, _c| async move {

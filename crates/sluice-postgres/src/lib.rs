@@ -67,7 +67,7 @@ pub mod errors;
 pub mod introspect;
 mod lease;
 mod objects;
-mod params;
+pub mod params;
 mod session;
 pub mod setup;
 pub mod tls;

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use super::{Session, lock};
 use crate::completion::{CompletionReference, CompletionRequest, MAX_COMPLETION_VALUES};
 use crate::context::{LogLevel, RequestContext};
+use crate::error::{HandlerError, HandlerErrorKind};
+use crate::filter::Item;
 use crate::jsonrpc::{self, ErrorObject};
 
 /// The MCP error code for an unknown resource.
@@ -44,6 +46,7 @@ impl Session {
                     .resources
                     .iter()
                     .map(|r| &r.resource)
+                    .filter(|r| self.allows(Item::Resource(r)))
                     .collect();
                 self.page("resources", &resources, &params)
             }
@@ -54,6 +57,7 @@ impl Session {
                     .templates
                     .iter()
                     .map(|t| &t.template)
+                    .filter(|t| self.allows(Item::ResourceTemplate(t)))
                     .collect();
                 self.page("resourceTemplates", &templates, &params)
             }
@@ -70,7 +74,11 @@ impl Session {
             }
             "prompts/list" => {
                 let prompts = self.server.prompts();
-                let prompts: Vec<_> = prompts.iter().map(|p| &p.prompt).collect();
+                let prompts: Vec<_> = prompts
+                    .iter()
+                    .map(|p| &p.prompt)
+                    .filter(|p| self.allows(Item::Prompt(p)))
+                    .collect();
                 self.page("prompts", &prompts, &params)
             }
             "prompts/get" => self.get_prompt(&params, context).await,
@@ -98,7 +106,7 @@ impl Session {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
             return Err(ErrorObject::invalid_params("a uri is needed"));
         };
-        if crate::subscriptions::serves_uri(&self.server, uri) {
+        if crate::subscriptions::serves_uri(&self.server, uri, &self.state.extensions) {
             Ok(uri.to_owned())
         } else {
             Err(resource_not_found_in(uri, false))
@@ -118,7 +126,12 @@ impl Session {
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                if !self.server.prompts().iter().any(|p| p.prompt.name == name) {
+                if !self
+                    .server
+                    .prompts()
+                    .iter()
+                    .any(|p| p.prompt.name == name && self.allows(Item::Prompt(&p.prompt)))
+                {
                     return Err(ErrorObject::invalid_params(format!(
                         "unknown prompt: {name}"
                     )));
@@ -185,13 +198,20 @@ impl Session {
 
     fn list_tools(&self, params: &Value) -> Result<Value, ErrorObject> {
         let tools = self.server.snapshot();
-        let filter = self.server.inner.filter.as_deref();
         let visible: Vec<&crate::protocol::Tool> = tools
             .iter()
             .map(|t| &t.tool)
-            .filter(|tool| filter.is_none_or(|f| f.allows(tool, &self.state.extensions)))
+            .filter(|tool| self.allows(Item::Tool(tool)))
             .collect();
         self.page("tools", &visible, params)
+    }
+
+    /// True when every filter of the server lets this session's caller see `item`.
+    pub(super) fn allows(&self, item: Item<'_>) -> bool {
+        self.server
+            .inner
+            .filters
+            .allows(item, &self.state.extensions)
     }
 
     /// One page of a list, with `nextCursor` when more follow.
@@ -233,13 +253,17 @@ impl Session {
         let found = inner
             .resources
             .iter()
-            .find(|r| r.resource.uri == uri)
+            .find(|r| r.resource.uri == uri && self.allows(Item::Resource(&r.resource)))
             .map(|r| (Arc::clone(&r.handler), HashMap::new()))
             .or_else(|| {
-                inner.templates.iter().find_map(|t| {
-                    crate::resources::match_template(&t.template.uri_template, uri)
-                        .map(|vars| (Arc::clone(&t.handler), vars))
-                })
+                inner
+                    .templates
+                    .iter()
+                    .filter(|t| self.allows(Item::ResourceTemplate(&t.template)))
+                    .find_map(|t| {
+                        crate::resources::match_template(&t.template.uri_template, uri)
+                            .map(|vars| (Arc::clone(&t.handler), vars))
+                    })
             });
         let modern = context.era.is_some();
         let Some((handler, variables)) = found else {
@@ -247,10 +271,14 @@ impl Session {
         };
         match handler.read(uri.to_owned(), variables, context).await {
             Ok(contents) => Ok(json!({"contents": contents})),
-            Err(crate::resources::ResourceError::NotFound(_)) => {
-                Err(resource_not_found_in(uri, modern))
-            }
-            Err(e) => Err(ErrorObject::internal(e.to_string())),
+            Err(e) => Err(match e.kind() {
+                HandlerErrorKind::NotFound => resource_not_found_in(uri, modern),
+                HandlerErrorKind::InvalidArguments => ErrorObject::invalid_params(e.message()),
+                _ => {
+                    log_failure("resources/read", &e);
+                    ErrorObject::internal(e.message())
+                }
+            }),
         }
     }
 
@@ -265,7 +293,10 @@ impl Session {
             ));
         };
         let prompts = self.server.prompts();
-        let Some(registered) = prompts.iter().find(|p| p.prompt.name == name) else {
+        let Some(registered) = prompts
+            .iter()
+            .find(|p| p.prompt.name == name && self.allows(Item::Prompt(&p.prompt)))
+        else {
             return Err(ErrorObject::invalid_params(format!(
                 "unknown prompt: {name}"
             )));
@@ -300,7 +331,15 @@ impl Session {
             .handler
             .get(arguments, context)
             .await
-            .map_err(ErrorObject::invalid_params)?;
+            .map_err(|e| match e.kind() {
+                HandlerErrorKind::NotFound | HandlerErrorKind::InvalidArguments => {
+                    ErrorObject::invalid_params(e.message())
+                }
+                _ => {
+                    log_failure("prompts/get", &e);
+                    ErrorObject::internal(e.message())
+                }
+            })?;
         serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
     }
 
@@ -322,15 +361,26 @@ impl Session {
             return Err(ErrorObject::invalid_params("arguments must be an object"));
         }
         let tools = self.server.snapshot();
-        let filter = self.server.inner.filter.as_deref();
-        let Some(registered) = tools.iter().find(|t| {
-            t.tool.name == name && filter.is_none_or(|f| f.allows(&t.tool, &self.state.extensions))
-        }) else {
+        let Some(registered) = tools
+            .iter()
+            .find(|t| t.tool.name == name && self.allows(Item::Tool(&t.tool)))
+        else {
             return Err(ErrorObject::invalid_params(format!("unknown tool: {name}")));
         };
         Ok(match registered.handler.call(arguments, context).await {
             Ok(result) => result,
-            Err(error) => crate::protocol::CallToolResult::error(error.0),
+            Err(error) => {
+                if error.source().is_some() {
+                    log_failure("tools/call", &error);
+                }
+                crate::protocol::CallToolResult::error(error.message())
+            }
         })
     }
+}
+
+/// A handler's failure with a cause, for the server's log (the client gets the message
+/// only).
+fn log_failure(method: &str, error: &HandlerError) {
+    tracing::debug!(method, error = %error, cause = ?error.source(), "handler failed");
 }

@@ -614,6 +614,7 @@ impl Session {
         if method == "subscriptions/listen" && context.era.is_some() {
             let result = crate::subscriptions::listen(
                 &self.server,
+                &self.state.extensions,
                 id,
                 &params,
                 &context.related,

@@ -1,0 +1,174 @@
+//! The database tools: `listTables`, `queryDatabase`, `executeDatabase`, and the table
+//! resources — all of them with [`DatabaseTools`], or each on its own.
+//!
+//! Every tool checks the caller's permission on every call ([`authorise`]), logs an
+//! audit line ([`audit`]) and answers through [`render`]; those pieces are public so a
+//! team's own tools behave the same way.
+//!
+//! ```no_run
+//! use sluice_auth::PermissionPolicy;
+//! use sluice_mcp::Server;
+//! use sluice_postgres::tools::{DatabaseTool, DatabaseTools};
+//! use sluice_postgres::{Database, DatabaseConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let database = Database::connect(DatabaseConfig::from_env()?).await?;
+//! // Only the read tool, for everyone the policy lets read.
+//! let tools = DatabaseTools::new(database, PermissionPolicy::from_lists("", None))
+//!     .only([DatabaseTool::QueryDatabase]);
+//! let server = tools.register(Server::builder("reports", "1.0.0")).build();
+//! # let _ = server;
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod shared;
+mod statements;
+
+use std::sync::Arc;
+
+use sluice_auth::{Permission, PermissionPolicy, PolicyFilter};
+use sluice_mcp::ServerBuilder;
+
+pub use catalog::{NoArgs, TABLE_TEMPLATE, list_tables, table_resource};
+pub use shared::{audit, authorise, render, result_schema};
+pub use statements::{SqlArgs, execute_database, query_database};
+
+use crate::database::Database;
+
+/// One of the standard database tools or resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DatabaseTool {
+    /// `listTables` ([`list_tables`]), for readers.
+    ListTables,
+    /// `queryDatabase` ([`query_database`]), for readers.
+    QueryDatabase,
+    /// `executeDatabase` ([`execute_database`]), for writers only.
+    ExecuteDatabase,
+    /// The table resources, [`TABLE_TEMPLATE`] ([`table_resource`]), for readers.
+    TableResource,
+}
+
+impl DatabaseTool {
+    /// Every standard tool and resource.
+    pub const ALL: [DatabaseTool; 4] = [
+        DatabaseTool::ListTables,
+        DatabaseTool::QueryDatabase,
+        DatabaseTool::ExecuteDatabase,
+        DatabaseTool::TableResource,
+    ];
+
+    /// The tool's name, or the resource's URI template.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatabaseTool::ListTables => "listTables",
+            DatabaseTool::QueryDatabase => "queryDatabase",
+            DatabaseTool::ExecuteDatabase => "executeDatabase",
+            DatabaseTool::TableResource => TABLE_TEMPLATE,
+        }
+    }
+
+    /// The permission it needs.
+    pub fn needs(self) -> Permission {
+        match self {
+            DatabaseTool::ExecuteDatabase => Permission::Write,
+            _ => Permission::Read,
+        }
+    }
+}
+
+/// The standard database tools over one [`Database`] and one [`PermissionPolicy`]:
+/// all of them by default, or those [`only`](Self::only) names.
+#[derive(Debug, Clone)]
+pub struct DatabaseTools {
+    database: Arc<Database>,
+    policy: Arc<PermissionPolicy>,
+    chosen: Vec<DatabaseTool>,
+}
+
+impl DatabaseTools {
+    /// Every standard tool and resource over `database`, guarded by `policy`.
+    pub fn new(database: Database, policy: PermissionPolicy) -> Self {
+        DatabaseTools {
+            database: Arc::new(database),
+            policy: Arc::new(policy),
+            chosen: DatabaseTool::ALL.to_vec(),
+        }
+    }
+
+    /// Only these tools and resources.
+    #[must_use]
+    pub fn only(mut self, tools: impl IntoIterator<Item = DatabaseTool>) -> Self {
+        self.chosen = tools.into_iter().collect();
+        self.chosen.sort();
+        self.chosen.dedup();
+        self
+    }
+
+    /// All that are chosen, but `tool`.
+    #[must_use]
+    pub fn without(mut self, tool: DatabaseTool) -> Self {
+        self.chosen.retain(|t| *t != tool);
+        self
+    }
+
+    /// The database the tools use.
+    pub fn database(&self) -> &Arc<Database> {
+        &self.database
+    }
+
+    /// The policy the tools enforce.
+    pub fn policy(&self) -> &Arc<PermissionPolicy> {
+        &self.policy
+    }
+
+    /// The filter that hides each chosen tool and resource from callers without its
+    /// permission, and judges nothing else (a team's own tools keep their own rules).
+    pub fn filter(&self) -> PolicyFilter {
+        let mut filter = PolicyFilter::new((*self.policy).clone()).judge_only_named();
+        for tool in &self.chosen {
+            filter = match tool {
+                DatabaseTool::TableResource => filter.resource(tool.name(), tool.needs()),
+                _ => filter.tool(tool.name(), tool.needs()),
+            };
+        }
+        filter
+    }
+
+    /// Registers the chosen tools and resources on `builder`, with [`filter`](Self::filter).
+    pub fn register(self, mut builder: ServerBuilder) -> ServerBuilder {
+        let (db, policy) = (&self.database, &self.policy);
+        for tool in &self.chosen {
+            builder = match tool {
+                DatabaseTool::ListTables => {
+                    let (tool, handler) = list_tables(Arc::clone(db), Arc::clone(policy));
+                    builder.tool(tool, handler)
+                }
+                DatabaseTool::QueryDatabase => {
+                    let (tool, handler) = query_database(Arc::clone(db), Arc::clone(policy));
+                    builder.tool(tool, handler)
+                }
+                DatabaseTool::ExecuteDatabase => {
+                    let (tool, handler) = execute_database(Arc::clone(db), Arc::clone(policy));
+                    builder.tool(tool, handler)
+                }
+                DatabaseTool::TableResource => {
+                    let (template, handler) = table_resource(Arc::clone(db), Arc::clone(policy));
+                    builder.resource_template(template, handler)
+                }
+            };
+        }
+        builder.filter(self.filter())
+    }
+}
+
+/// Registers every standard tool and resource on `builder`:
+/// `DatabaseTools::new(database, policy).register(builder)`.
+pub fn register(
+    builder: ServerBuilder,
+    database: Database,
+    policy: PermissionPolicy,
+) -> ServerBuilder {
+    DatabaseTools::new(database, policy).register(builder)
+}

@@ -1,0 +1,149 @@
+//! What every database tool does around its statement, public so a team's own tools
+//! behave like ours: the permission check, the audit line, the result.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use sluice_auth::{Identity, Permission, PermissionPolicy};
+use sluice_mcp::{CallToolResult, RequestContext, ToolError};
+
+use crate::database::{QueryError, QueryOutput, elapsed_ms};
+use crate::params::Param;
+
+/// Checks that the caller of `ctx` has `needed`, and returns who it is. A refusal is
+/// logged on the audit target (`sluice::audit`) and becomes a tool error the model can
+/// read. Call it first in every tool, whatever the tool list showed.
+///
+/// # Errors
+///
+/// A [`ToolError`] saying why (no identity, not on the list, token scope too narrow).
+pub fn authorise(
+    policy: &PermissionPolicy,
+    ctx: &RequestContext,
+    needed: Permission,
+    tool: &str,
+) -> Result<Identity, ToolError> {
+    match policy.require(ctx.extensions(), needed) {
+        Ok(identity) => Ok(identity.clone()),
+        Err(e) => {
+            tracing::warn!(target: "sluice::audit", tool, reason = %e, "call refused");
+            Err(ToolError::new(e.to_string()).with_source(e))
+        }
+    }
+}
+
+/// Logs one call on the audit target (`sluice::audit`, level info): who, which tool, the
+/// SQL, the parameters' shape (never their values), the verdict (`ok`, `refused: …`,
+/// `failed: SQLSTATE`) and the duration since `start`.
+pub fn audit(
+    login: &str,
+    tool: &str,
+    sql: &str,
+    params: &[Param],
+    outcome: Result<&QueryOutput, &QueryError>,
+    start: Instant,
+) {
+    let verdict = match outcome {
+        Ok(_) => "ok".to_owned(),
+        Err(QueryError::Refused(refusal)) => format!("refused: {}", refusal.reason),
+        Err(QueryError::Database(e)) => format!("failed: {}", e.sqlstate.as_deref().unwrap_or("-")),
+    };
+    let rows = outcome.ok().map(|output| output.row_count);
+    let shapes = params
+        .iter()
+        .map(Param::shape)
+        .collect::<Vec<_>>()
+        .join(",");
+    tracing::info!(
+        target: "sluice::audit",
+        login,
+        tool,
+        sql,
+        params = %shapes,
+        verdict,
+        rows,
+        duration_ms = elapsed_ms(start),
+        "call"
+    );
+}
+
+/// A statement's outcome as a tool result: a refusal or database error as a tool error
+/// the model can act on; rows as a text table (`a | b`, one row per line, then the count
+/// and whether the caps cut it) and as `structuredContent` matching
+/// [`result_schema`].
+///
+/// # Errors
+///
+/// The refusal or the (sanitised) database error, as a [`ToolError`].
+pub fn render(outcome: Result<QueryOutput, QueryError>) -> Result<CallToolResult, ToolError> {
+    let output = outcome.map_err(|e| match e {
+        QueryError::Refused(refusal) => ToolError::new(format!("refused: {}", refusal.message)),
+        other => ToolError::new(other.to_string()),
+    })?;
+    let mut text = String::new();
+    if !output.columns.is_empty() {
+        for (i, column) in output.columns.iter().enumerate() {
+            if i > 0 {
+                text.push_str(" | ");
+            }
+            text.push_str(&column.name);
+        }
+        text.push('\n');
+        for row in &output.rows {
+            for (i, value) in row.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(" | ");
+                }
+                match value {
+                    Value::String(s) => text.push_str(s),
+                    Value::Null => text.push_str("NULL"),
+                    other => {
+                        let _ = write!(text, "{other}");
+                    }
+                }
+            }
+            text.push('\n');
+        }
+    }
+    let _ = write!(
+        text,
+        "({} row{}",
+        output.row_count,
+        if output.row_count == 1 { "" } else { "s" }
+    );
+    if let Some(n) = output.rows_affected.filter(|_| output.columns.is_empty()) {
+        let _ = write!(text, "; {n} affected");
+    }
+    if output.truncated {
+        text.push_str("; truncated: the result was cut at the row or size limit, refine the query");
+    }
+    text.push(')');
+    // The rows move into the structured result; they are not copied.
+    let columns = serde_json::to_value(&output.columns)?;
+    let structured = json!({
+        "columns": columns,
+        "rows": Value::Array(output.rows.into_iter().map(Value::Array).collect()),
+        "rowCount": output.row_count,
+        "truncated": output.truncated,
+        "rowsAffected": output.rows_affected,
+    });
+    Ok(CallToolResult::text(text).with_structured(structured))
+}
+
+/// The output schema of a result made by [`render`]: `columns` (name and type), `rows`
+/// (arrays in column order), `rowCount`, `truncated`, `rowsAffected`.
+pub fn result_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "type": {"type": "string"}}, "required": ["name", "type"]}},
+            "rows": {"type": "array", "items": {"type": "array"}},
+            "rowCount": {"type": "integer"},
+            "truncated": {"type": "boolean"},
+            "rowsAffected": {"type": ["integer", "null"]}
+        },
+        "required": ["columns", "rows", "rowCount", "truncated"]
+    })
+}

@@ -1,0 +1,142 @@
+//! `queryDatabase` and `executeDatabase`: one SQL statement, with bind parameters.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::Value;
+use sluice_auth::{Permission, PermissionPolicy};
+use sluice_mcp::{
+    RequestContext, Tool, ToolAnnotations, ToolError, ToolHandler, input_schema, typed_handler,
+};
+
+use super::shared::{audit, authorise, render, result_schema};
+use crate::database::Database;
+use crate::params::Param;
+
+/// Arguments of `queryDatabase` and `executeDatabase`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SqlArgs {
+    /// One SQL statement. Write $1, $2, … where a value goes and pass the values in
+    /// `params`: never paste values into the SQL.
+    pub sql: String,
+    /// Values for $1, $2, … in order: strings, numbers, booleans, null; an array for a
+    /// PostgreSQL array (or a json parameter), an object for json. PostgreSQL infers each
+    /// parameter's type from where it stands; add a cast ($1::int) to choose one.
+    #[serde(default)]
+    pub params: Option<Vec<Value>>,
+}
+
+impl SqlArgs {
+    fn params(&self) -> Result<Vec<Param>, ToolError> {
+        match &self.params {
+            None => Ok(Vec::new()),
+            Some(values) if values.len() > crate::params::MAX_PARAMS => {
+                Err(ToolError::invalid_arguments(format!(
+                    "{} params given; PostgreSQL accepts at most {}",
+                    values.len(),
+                    crate::params::MAX_PARAMS
+                )))
+            }
+            Some(values) => Ok(values.iter().map(Param::from_json).collect()),
+        }
+    }
+}
+
+/// `queryDatabase { sql, params? }`: one read-only statement, judged by the read guard,
+/// run inside `BEGIN READ ONLY` with the statement timeout, rolled back, capped. Needs
+/// [`Permission::Read`], checked on every call.
+pub fn query_database(
+    database: Arc<Database>,
+    policy: Arc<PermissionPolicy>,
+) -> (Tool, impl ToolHandler) {
+    let tool = Tool::new(
+        "queryDatabase",
+        "Runs one read-only SQL query (SELECT, WITH … SELECT, VALUES, EXPLAIN, SHOW) on \
+         PostgreSQL and returns the rows. Put values in params ($1, $2, …) rather than in \
+         the SQL. The query runs in a read-only transaction with a time limit; results are \
+         capped and say when they were cut.",
+        input_schema::<SqlArgs>(),
+    )
+    .with_title("Query the database")
+    .with_output_schema(result_schema())
+    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
+    let handler = typed_handler(move |args: SqlArgs, ctx: RequestContext| {
+        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        async move {
+            let who = authorise(&pol, &ctx, Permission::Read, "queryDatabase")?;
+            let params = args.params()?;
+            let start = Instant::now();
+            let outcome = db.read_with(&args.sql, &params).await;
+            audit(
+                &who.login,
+                "queryDatabase",
+                &args.sql,
+                &params,
+                outcome.as_ref(),
+                start,
+            );
+            render(outcome)
+        }
+    });
+    (tool, handler)
+}
+
+/// `executeDatabase { sql, params? }`: one write, judged by the write guard, in a
+/// transaction that commits. Needs [`Permission::Write`], checked on every call.
+pub fn execute_database(
+    database: Arc<Database>,
+    policy: Arc<PermissionPolicy>,
+) -> (Tool, impl ToolHandler) {
+    let tool = Tool::new(
+        "executeDatabase",
+        "Runs one SQL statement that changes data (INSERT, UPDATE, DELETE, MERGE) in a \
+         transaction that commits. Put values in params ($1, $2, …) rather than in the SQL. \
+         Only for logins allowed to write.",
+        input_schema::<SqlArgs>(),
+    )
+    .with_title("Change the database")
+    .with_output_schema(result_schema())
+    .with_annotations(
+        ToolAnnotations::new()
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(false),
+    );
+    let handler = typed_handler(move |args: SqlArgs, ctx: RequestContext| {
+        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        async move {
+            let who = authorise(&pol, &ctx, Permission::Write, "executeDatabase")?;
+            let params = args.params()?;
+            let start = Instant::now();
+            let outcome = db.write_with(&args.sql, &params).await;
+            audit(
+                &who.login,
+                "executeDatabase",
+                &args.sql,
+                &params,
+                outcome.as_ref(),
+                start,
+            );
+            render(outcome)
+        }
+    });
+    (tool, handler)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn params_are_optional_and_typed_in_the_schema() {
+        let schema = input_schema::<SqlArgs>();
+        assert_eq!(schema["required"], json!(["sql"]));
+        assert!(schema["properties"]["params"].is_object(), "{schema}");
+    }
+}

@@ -1,0 +1,181 @@
+//! The database tools as a library: picked one by one, composed with a team's own
+//! filters and tools, and `queryDatabase`/`executeDatabase` with bind parameters.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use sluice_auth::{Identity, PermissionPolicy};
+use sluice_mcp::{CallToolResult, Extensions, Server, Session, Tool, ToolFilter};
+use sluice_postgres::tools::{DatabaseTool, DatabaseTools};
+use sluice_postgres::{Database, DatabaseConfig};
+
+async fn database() -> (sluice_testkit::TestDatabase, Database) {
+    let db = sluice_testkit::database_with(
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, tags text[]);
+         INSERT INTO items VALUES (1, 'Widget', '{red}'), (2, 'O''Brien', '{}');",
+    )
+    .await
+    .unwrap();
+    let database = Database::connect(DatabaseConfig::from_url(db.url()).unwrap())
+        .await
+        .unwrap();
+    (db, database)
+}
+
+async fn session(server: &Server, login: &str) -> Session {
+    let (session, _notifications) = Session::new(server, Identity::new(login).into_extensions());
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    session.handle(&init.to_string()).await.unwrap();
+    session
+}
+
+async fn ask(session: &Session, method: &str, params: Value) -> Value {
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap()
+}
+
+async fn names(session: &Session) -> Vec<String> {
+    let tools = ask(session, "tools/list", json!({})).await;
+    tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn query_database_binds_params_and_refuses_bad_ones() {
+    let (_db, database) = database().await;
+    let policy = PermissionPolicy::from_lists("writer", None);
+    let server = DatabaseTools::new(database, policy)
+        .register(Server::builder("t", "1"))
+        .build();
+    let reader = session(&server, "reader").await;
+    let found = ask(
+        &reader,
+        "tools/call",
+        json!({"name": "queryDatabase", "arguments": {
+            "sql": "SELECT id FROM items WHERE name = $1 OR tags = $2 ORDER BY id",
+            "params": ["O'Brien", ["red"]]}}),
+    )
+    .await;
+    assert_eq!(
+        found["result"]["structuredContent"]["rows"],
+        json!([[1], [2]]),
+        "{found}"
+    );
+    let injected = ask(
+        &reader,
+        "tools/call",
+        json!({"name": "queryDatabase", "arguments": {
+            "sql": "SELECT id FROM items WHERE name = $1", "params": ["x' OR '1'='1"]}}),
+    )
+    .await;
+    assert_eq!(
+        injected["result"]["structuredContent"]["rowCount"], 0,
+        "{injected}"
+    );
+    // params must be an array; a wrong count is the database's (sanitised) error.
+    let not_array = ask(
+        &reader,
+        "tools/call",
+        json!({"name": "queryDatabase", "arguments": {"sql": "SELECT $1", "params": "x"}}),
+    )
+    .await;
+    assert_eq!(not_array["result"]["isError"], true, "{not_array}");
+    let short = ask(
+        &reader,
+        "tools/call",
+        json!({"name": "queryDatabase", "arguments": {"sql": "SELECT $1::int + $2", "params": [1]}}),
+    )
+    .await;
+    assert_eq!(short["result"]["isError"], true, "{short}");
+    let writer = session(&server, "writer").await;
+    let inserted = ask(
+        &writer,
+        "tools/call",
+        json!({"name": "executeDatabase", "arguments": {
+            "sql": "INSERT INTO items VALUES ($1, $2) RETURNING name", "params": [3, "Robert'); DROP TABLE items; --"]}}),
+    )
+    .await;
+    assert_eq!(
+        inserted["result"]["structuredContent"]["rows"],
+        json!([["Robert'); DROP TABLE items; --"]]),
+        "{inserted}"
+    );
+}
+
+/// A team's filter hides its own admin tool; ours hides executeDatabase from readers.
+struct AdminToolsForAdmins;
+
+impl ToolFilter for AdminToolsForAdmins {
+    fn allows(&self, tool: &Tool, extensions: &Extensions) -> bool {
+        !tool.name.starts_with("admin")
+            || Identity::of(extensions).is_some_and(|who| who.login == "root")
+    }
+}
+
+#[tokio::test]
+async fn tools_are_picked_and_filters_compose() {
+    let (_db, database) = database().await;
+    let policy = PermissionPolicy::from_lists("writer,root", Some("reader"));
+    let builder = Server::builder("t", "1")
+        .tool_filter(AdminToolsForAdmins)
+        .tool(
+            Tool::new("adminReport", "For root.", json!({"type": "object"})),
+            |_a: Value, _c| async { Ok(CallToolResult::text("report")) },
+        )
+        .tool(
+            Tool::new("publicHelp", "For anyone.", json!({"type": "object"})),
+            |_a: Value, _c| async { Ok(CallToolResult::text("help")) },
+        );
+    let server = DatabaseTools::new(database, policy)
+        .only([DatabaseTool::QueryDatabase, DatabaseTool::ExecuteDatabase])
+        .register(builder)
+        .build();
+    let mut reader = names(&session(&server, "reader").await).await;
+    reader.sort();
+    assert_eq!(reader, ["publicHelp", "queryDatabase"]);
+    let mut writer = names(&session(&server, "writer").await).await;
+    writer.sort();
+    assert_eq!(writer, ["executeDatabase", "publicHelp", "queryDatabase"]);
+    let mut root = names(&session(&server, "root").await).await;
+    root.sort();
+    assert_eq!(
+        root,
+        [
+            "adminReport",
+            "executeDatabase",
+            "publicHelp",
+            "queryDatabase"
+        ]
+    );
+    // Our filter judges only our tools: a stranger still gets the team's public tool.
+    assert_eq!(
+        names(&session(&server, "stranger").await).await,
+        ["publicHelp"]
+    );
+    // Not chosen: no listTables and no table resources.
+    let templates = ask(
+        &session(&server, "root").await,
+        "resources/templates/list",
+        json!({}),
+    )
+    .await;
+    assert_eq!(templates["result"]["resourceTemplates"], json!([]));
+    // Hidden is also refused.
+    let refused = ask(
+        &session(&server, "reader").await,
+        "tools/call",
+        json!({"name": "executeDatabase", "arguments": {"sql": "DELETE FROM items"}}),
+    )
+    .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown tool"),
+        "{refused}"
+    );
+}

@@ -1,0 +1,185 @@
+//! The flags of `postgres_server`, each with its environment variable, and what they
+//! make: the database configuration and the permission policy; the one-shot commands.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use sluice_auth::PermissionPolicy;
+use sluice_postgres::{ConnectError, DatabaseConfig, ReadConnection};
+
+use crate::http;
+
+/// An MCP server giving language models guarded access to PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "postgres_server", version, about)]
+pub(crate) struct Flags {
+    /// PostgreSQL connection string (URL or key=value). What it leaves out comes from
+    /// libpq's environment as psql would take it (PGHOST, PGPORT, PGUSER, PGDATABASE,
+    /// PGPASSWORD, ~/.pgpass, PGSSLMODE, PGSSLROOTCERT, …), else the local socket or
+    /// localhost:5432. TLS as libpq: sslmode=disable|prefer|require|verify-ca|verify-full
+    /// (default prefer) and sslrootcert=FILE (else the system's roots). A Unix socket (host=/var/run/postgresql) is plain text
+    /// whatever sslmode says, and the faster way to a database on the same machine.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+
+    /// A second connection string for reads (queryDatabase, listTables, table
+    /// resources), as a role that may only read: the database's own permissions then
+    /// back the SQL guard. Unset: reads use --database-url.
+    #[arg(long, env = "SLUICE_READ_DATABASE_URL", hide_env_values = true)]
+    pub(crate) read_database_url: Option<String>,
+
+    /// How clients connect.
+    #[arg(long, value_enum, default_value_t = Transport::Stdio, env = "SLUICE_TRANSPORT")]
+    pub(crate) transport: Transport,
+
+    /// Address for the HTTP transport (endpoint path /mcp). A non-loopback address
+    /// needs authentication (GitHub sign-in or static tokens).
+    #[arg(long, default_value = "127.0.0.1:8000", env = "SLUICE_BIND")]
+    pub(crate) bind: String,
+
+    #[command(flatten)]
+    pub(crate) http: http::HttpFlags,
+
+    /// Read a token on standard input, print the `sha256:<hex>` form SLUICE_STATIC_TOKENS
+    /// takes, and exit.
+    #[arg(long)]
+    pub(crate) hash_token: bool,
+
+    /// The caller's login on stdio (and over HTTP on loopback without authentication),
+    /// where there is no OAuth. Unset: the operating system's user name ($USER).
+    #[arg(long, env = "SLUICE_USER")]
+    pub(crate) user: Option<String>,
+
+    /// Comma-separated logins allowed to write (executeDatabase). Over HTTP, name GitHub
+    /// users by numeric id (`github:12345`): logins can be renamed and re-registered.
+    #[arg(long, env = "SLUICE_WRITERS", default_value = "")]
+    pub(crate) writers: String,
+
+    /// Comma-separated logins allowed to read. Unset: every authenticated caller may
+    /// read. Set: a login on neither list gets no tools at all.
+    #[arg(long, env = "SLUICE_READERS")]
+    pub(crate) readers: Option<String>,
+
+    /// A JSON policy file (`{"writers": [...], "readers": [...]}`); when given, it
+    /// replaces --writers and --readers.
+    #[arg(long, env = "SLUICE_POLICY_FILE")]
+    pub(crate) policy_file: Option<std::path::PathBuf>,
+
+    /// Longest a statement may run, in seconds (at least 1).
+    #[arg(long, env = "SLUICE_STATEMENT_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) statement_timeout: u64,
+
+    /// Most rows a result returns (at least 1).
+    #[arg(long, env = "SLUICE_MAX_ROWS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_rows: u64,
+
+    /// Most bytes of values a result returns (at least 1; counted as sent, JSON-escaped).
+    #[arg(long, env = "SLUICE_MAX_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_bytes: u64,
+
+    /// Seconds a call waits for a database connection before it fails (at least 1).
+    #[arg(long, env = "SLUICE_ACQUIRE_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) acquire_timeout: u64,
+
+    /// Most connections in the pool (at least 1).
+    #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub(crate) pool_size: u64,
+
+    /// Print the SQL that creates a role that may only read (named ROLE, default
+    /// sluice_reader) in the database of --database-url, for --read-database-url, and
+    /// exit. Run it once as the database's owner: `postgres_server --print-setup-sql |
+    /// psql "$DATABASE_URL"`.
+    #[arg(long, value_name = "ROLE", num_args = 0..=1, default_missing_value = "sluice_reader")]
+    pub(crate) print_setup_sql: Option<String>,
+
+    /// The schemas the read role of --print-setup-sql may read (comma-separated).
+    #[arg(long, default_value = "public")]
+    pub(crate) setup_schemas: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Transport {
+    /// MCP over standard input and output.
+    Stdio,
+    /// MCP over Streamable HTTP.
+    Http,
+}
+
+impl Flags {
+    /// The database configuration: the connection strings completed from libpq's
+    /// environment, and the limits.
+    pub(crate) fn database_config(&self) -> Result<DatabaseConfig, ConnectError> {
+        let mut config = DatabaseConfig::from_url_or_env(self.database_url.as_deref())?;
+        if let Some(url) = &self.read_database_url {
+            config.reads = Some(ReadConnection::from_url_or_env(url)?);
+        }
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        config.statement_timeout = Duration::from_secs(self.statement_timeout);
+        config.max_rows = size(self.max_rows);
+        config.max_bytes = size(self.max_bytes);
+        config.pool_size = size(self.pool_size);
+        config.acquire_timeout = Duration::from_secs(self.acquire_timeout);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The permission policy: the policy file, else --writers and --readers.
+    pub(crate) fn policy(&self) -> Result<PermissionPolicy, String> {
+        match &self.policy_file {
+            Some(path) => PermissionPolicy::from_file(path).map_err(|e| e.to_string()),
+            None => Ok(PermissionPolicy::from_lists(
+                &self.writers,
+                self.readers.as_deref(),
+            )),
+        }
+    }
+
+    /// `--hash-token`: reads a token on standard input and prints its hash.
+    pub(crate) fn hash_token(&self) -> Option<ExitCode> {
+        if !self.hash_token {
+            return None;
+        }
+        let mut token = String::new();
+        if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
+            eprintln!("postgres_server: --hash-token reads the token on standard input");
+            return Some(ExitCode::from(2));
+        }
+        println!(
+            "{}",
+            sluice_auth::oauth::StaticTokens::hash_of(token.trim())
+        );
+        Some(ExitCode::SUCCESS)
+    }
+
+    /// `--print-setup-sql`: prints the SQL that creates the read role.
+    pub(crate) fn print_setup_sql(&self, config: &DatabaseConfig) -> Option<ExitCode> {
+        let role = self.print_setup_sql.as_ref()?;
+        let database = config.postgres.get_dbname().unwrap_or("postgres");
+        let schemas: Vec<&str> = self
+            .setup_schemas
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        print!(
+            "{}",
+            sluice_postgres::setup::read_role_sql(role, database, &schemas)
+        );
+        Some(ExitCode::SUCCESS)
+    }
+
+    /// The caller's login on stdio: --user, else the operating system's user.
+    pub(crate) fn login(&self) -> String {
+        self.user
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_default()
+    }
+}
