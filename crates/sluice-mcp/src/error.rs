@@ -1,24 +1,4 @@
 //! The one error type of tool, resource and prompt handlers: [`HandlerError`].
-//!
-//! A handler returns `Result<_, HandlerError>` (named [`ToolError`], [`ResourceError`]
-//! or [`PromptError`] where that reads better; they are the same type). Any
-//! [`std::error::Error`] converts into it, so `?` works on the errors of the crates a
-//! handler calls; the message is what the client sees, the source stays attached for the
-//! server's own log.
-//!
-//! ```
-//! use sluice_mcp::{CallToolResult, ToolError};
-//!
-//! fn parse_quantity(text: &str) -> Result<CallToolResult, ToolError> {
-//!     let quantity: u32 = text.parse()?; // ParseIntError → ToolError, source kept
-//!     if quantity == 0 {
-//!         return Err(ToolError::invalid_arguments("quantity must be at least 1"));
-//!     }
-//!     Ok(CallToolResult::text(format!("{quantity} ordered")))
-//! }
-//! assert!(parse_quantity("x").is_err());
-//! assert_eq!(parse_quantity("0").unwrap_err().kind(), sluice_mcp::HandlerErrorKind::InvalidArguments);
-//! ```
 
 use std::error::Error;
 use std::fmt;
@@ -38,7 +18,47 @@ pub enum HandlerErrorKind {
     InvalidArguments,
 }
 
-/// A handler failed; see the [module documentation](self).
+/// A handler failed: the one error type of tool, resource and prompt handlers.
+///
+/// A handler returns `Result<_, HandlerError>` (named [`ToolError`], [`ResourceError`] or
+/// [`PromptError`] where that reads better; they are the same type). Any
+/// [`std::error::Error`] converts into it, so `?` works on the errors of the crates a
+/// handler calls; the message is what the client sees, the source stays attached for the
+/// server's own log. The [kind](HandlerErrorKind) decides how the client is told.
+///
+/// ```
+/// use sluice_mcp::{CallToolResult, HandlerErrorKind, ToolError};
+///
+/// fn parse_quantity(text: &str) -> Result<CallToolResult, ToolError> {
+///     let quantity: u32 = text.parse()?; // ParseIntError → ToolError, source kept
+///     if quantity == 0 {
+///         return Err(ToolError::invalid_arguments("quantity must be at least 1"));
+///     }
+///     Ok(CallToolResult::text(format!("{quantity} ordered")))
+/// }
+/// assert!(parse_quantity("x").unwrap_err().source().is_some());
+/// assert_eq!(parse_quantity("0").unwrap_err().kind(), HandlerErrorKind::InvalidArguments);
+/// ```
+///
+/// A handler returns `Result<_, HandlerError>` (named [`ToolError`], [`ResourceError`]
+/// or [`PromptError`] where that reads better; they are the same type). Any
+/// [`std::error::Error`] converts into it, so `?` works on the errors of the crates a
+/// handler calls; the message is what the client sees, the source stays attached for the
+/// server's own log.
+///
+/// ```
+/// use sluice_mcp::{CallToolResult, ToolError};
+///
+/// fn parse_quantity(text: &str) -> Result<CallToolResult, ToolError> {
+///     let quantity: u32 = text.parse()?; // ParseIntError → ToolError, source kept
+///     if quantity == 0 {
+///         return Err(ToolError::invalid_arguments("quantity must be at least 1"));
+///     }
+///     Ok(CallToolResult::text(format!("{quantity} ordered")))
+/// }
+/// assert!(parse_quantity("x").is_err());
+/// assert_eq!(parse_quantity("0").unwrap_err().kind(), sluice_mcp::HandlerErrorKind::InvalidArguments);
+/// ```
 pub struct HandlerError {
     kind: HandlerErrorKind,
     message: String,

@@ -1,43 +1,4 @@
 //! Per-caller visibility: [`Filter`] and [`ToolFilter`].
-//!
-//! A server may carry any number of filters; an item is visible to a caller only when
-//! every filter allows it (filters compose: adding one never widens what another hid).
-//! An item a filter hides is absent from its list and answered as unknown when named:
-//! `tools/call` of a hidden tool is an unknown tool, `resources/read` of a hidden resource
-//! is not found, `prompts/get` of a hidden prompt is an unknown prompt.
-//!
-//! ```
-//! use sluice_mcp::{Extensions, Filter, Item, Server, ToolFilter, Tool};
-//! use serde_json::json;
-//!
-//! /// Only admins see anything under `admin://`, or any tool named `admin*`.
-//! struct AdminsOnly;
-//!
-//! #[derive(Clone)]
-//! struct Admin;
-//!
-//! impl Filter for AdminsOnly {
-//!     fn allows(&self, item: Item<'_>, extensions: &Extensions) -> bool {
-//!         let restricted = match item {
-//!             Item::Tool(tool) => tool.name.starts_with("admin"),
-//!             other => other.name().starts_with("admin://"),
-//!         };
-//!         !restricted || extensions.get::<Admin>().is_some()
-//!     }
-//! }
-//!
-//! /// A second, independent rule: nobody sees tools marked as drafts.
-//! struct NoDrafts;
-//!
-//! impl ToolFilter for NoDrafts {
-//!     fn allows(&self, tool: &Tool, _: &Extensions) -> bool {
-//!         !tool.name.ends_with("Draft")
-//!     }
-//! }
-//!
-//! let server = Server::builder("demo", "1.0.0").filter(AdminsOnly).tool_filter(NoDrafts).build();
-//! # let _ = server;
-//! ```
 
 use std::sync::Arc;
 
@@ -73,6 +34,44 @@ impl Item<'_> {
 }
 
 /// Decides, per caller, which tools, resources and prompts they may see and use.
+///
+/// A server may carry any number of filters; an item is visible to a caller only when
+/// every filter allows it (filters compose: adding one never widens what another hid).
+/// An item a filter hides is absent from its list and answered as unknown when named:
+/// `tools/call` of a hidden tool is an unknown tool, `resources/read` of a hidden resource
+/// is not found, `prompts/get` of a hidden prompt is an unknown prompt.
+///
+/// ```
+/// use sluice_mcp::{Extensions, Filter, Item, Server, ToolFilter, Tool};
+///
+/// /// Only admins see anything under `admin://`, or any tool named `admin*`.
+/// struct AdminsOnly;
+///
+/// #[derive(Clone)]
+/// struct Admin;
+///
+/// impl Filter for AdminsOnly {
+///     fn allows(&self, item: Item<'_>, extensions: &Extensions) -> bool {
+///         let restricted = match item {
+///             Item::Tool(tool) => tool.name.starts_with("admin"),
+///             other => other.name().starts_with("admin://"),
+///         };
+///         !restricted || extensions.get::<Admin>().is_some()
+///     }
+/// }
+///
+/// /// A second, independent rule: nobody sees tools marked as drafts.
+/// struct NoDrafts;
+///
+/// impl ToolFilter for NoDrafts {
+///     fn allows(&self, tool: &Tool, _: &Extensions) -> bool {
+///         !tool.name.ends_with("Draft")
+///     }
+/// }
+///
+/// let server = Server::builder("demo", "1.0.0").filter(AdminsOnly).tool_filter(NoDrafts).build();
+/// # let _ = server;
+/// ```
 ///
 /// The session's [`Extensions`] carry whatever the transport learned about the caller
 /// (an identity from a bearer token, a login from a flag).

@@ -110,3 +110,8 @@ pub use server::{Server, ServerBuilder, ToolFuture, ToolHandler, input_schema, t
 pub use session::Session;
 pub use tokio_util::sync::CancellationToken;
 pub use trace::TraceContext;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -13,6 +13,7 @@ use tokio_postgres::error::SqlState;
 /// An error ready to show the client: an SQLSTATE and a safe message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
+#[non_exhaustive]
 pub struct ClientError {
     /// The five-character SQLSTATE, when the database gave one.
     pub sqlstate: Option<String>,

@@ -6,6 +6,7 @@ use crate::database::{Database, QueryError};
 
 /// A table or view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TableInfo {
     /// Its schema.
     pub schema: String,
@@ -19,6 +20,7 @@ pub struct TableInfo {
 
 /// A column of a table or view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TableColumn {
     /// Its name.
     pub name: String,

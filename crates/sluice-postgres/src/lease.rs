@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use deadpool_postgres::Object;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::QueryError;
 use crate::errors::ClientError;
+use crate::tls::Connector;
 
 /// A pooled connection that is only returned to the pool when the statement finished
 /// cleanly. Dropped mid-statement (the client cancelled, or the caller's future was
@@ -14,7 +14,7 @@ use crate::errors::ClientError;
 /// instead of handing a half-finished transaction to the next caller.
 pub(crate) struct Lease<'a> {
     pub(crate) client: Option<Object>,
-    pub(crate) tls: &'a MakeRustlsConnect,
+    pub(crate) tls: &'a Connector,
 }
 
 impl Lease<'_> {
@@ -49,7 +49,7 @@ impl Drop for Lease<'_> {
                 // that has ended does nothing: the connection is gone.
                 for delay in [0, 50, 250] {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
-                    if let Err(e) = token.cancel_query(tls.clone()).await {
+                    if let Err(e) = tls.cancel(&token).await {
                         tracing::debug!(error = %e, "could not cancel an abandoned statement");
                         break;
                     }

@@ -73,7 +73,18 @@ pub mod setup;
 pub mod tls;
 #[cfg(feature = "oauth")]
 mod token_store;
+#[cfg(feature = "tools")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tools")))]
 pub mod tools;
+
+pub use errors::ClientError;
+/// The SQL guard this crate runs: [`DatabaseConfig::read_guard`] and `write_guard` are its
+/// [`Guard`]s, and a refusal is its [`Refusal`].
+pub use sluice_sqlguard;
+pub use sluice_sqlguard::{Guard, Refusal};
+/// The tokio-postgres this crate is built on: [`DatabaseConfig::postgres`] is its
+/// [`Config`](tokio_postgres::Config), and [`errors::sanitise`] takes its errors.
+pub use tokio_postgres;
 
 pub use config::{
     ConfigError, ConnectError, DatabaseConfig, ReadConnection, parse_connection_string,
@@ -83,3 +94,8 @@ pub use params::{MAX_PARAMS, Param, ParamError};
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use token_store::PgTokenStore;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 use sluice_auth::oauth::{
     AccessGrant, ClientRecord, CodeRecord, GrantRecord, PendingSignIn, Redemption, Rotation,
     StoreError, TokenStore,
@@ -80,9 +80,8 @@ impl PgTokenStore {
         let mut settings = postgres.clone();
         settings.ssl_mode(tls.ssl_mode_for(postgres));
         settings.application_name("sluice-oauth");
-        let manager = Manager::from_config(
+        let manager = connector.manager(
             settings,
-            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

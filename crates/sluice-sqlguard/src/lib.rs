@@ -109,3 +109,8 @@ impl Guard {
         check::check(&self.policy, sql)
     }
 }
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

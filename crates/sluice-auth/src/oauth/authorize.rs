@@ -2,6 +2,7 @@
 //! CSRF token), and only then is the browser sent to GitHub with our own `state` (bound
 //! to the browser by a signed cookie) and our own PKCE.
 
+use crate::oauth::replies::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Form, Query, State};
@@ -52,10 +53,10 @@ fn refuse(
     inner: &Inner,
     redirect_uri: &str,
     state: Option<&str>,
-    code: &str,
+    code: ErrorCode,
     description: &str,
 ) -> Response {
-    let mut params = vec![("error", code), ("error_description", description)];
+    let mut params = vec![("error", code.as_str()), ("error_description", description)];
     if let Some(state) = state {
         params.push(("state", state));
     }
@@ -151,20 +152,20 @@ pub(crate) async fn start(
         }
     };
     let state = get("state");
-    let fail = |code: &str, why: &str| refuse(&inner, &redirect_uri, state, code, why);
+    let fail = |code: ErrorCode, why: &str| refuse(&inner, &redirect_uri, state, code, why);
     match get("response_type") {
         Some("code") => {}
         Some(_) => {
             return fail(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             );
         }
-        None => return fail("invalid_request", "response_type is missing"),
+        None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
     }
     let Some(challenge) = get("code_challenge") else {
         return fail(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "PKCE is required: code_challenge is missing",
         );
     };
@@ -172,35 +173,38 @@ pub(crate) async fn start(
         Some("S256") => {}
         Some(_) => {
             return fail(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "only code_challenge_method=S256 is supported",
             );
         }
         None => {
             return fail(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "code_challenge_method is missing; it must be S256 (plain is not accepted)",
             );
         }
     }
     if challenge.len() != 43 || !pkce_shaped(challenge) {
-        return fail("invalid_request", "code_challenge is not an S256 challenge");
+        return fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge is not an S256 challenge",
+        );
     }
     if let Some(resource) = get("resource")
         && resource != inner.resource
     {
         return fail(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             "the resource is not this server's MCP endpoint",
         );
     }
     let scopes = match parse_scopes(get("scope")) {
         Ok(s) => s,
-        Err(why) => return fail("invalid_scope", &why),
+        Err(why) => return fail(ErrorCode::InvalidScope, &why),
     };
     if inner.github.is_none() {
         return fail(
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             "this server has no sign-in configured (it accepts static tokens only)",
         );
     }
@@ -213,10 +217,10 @@ pub(crate) async fn start(
         state: state.map(str::to_owned),
     };
     let Some(sealed) = seal_request(&inner, &request) else {
-        return fail("server_error", "the request could not be encoded");
+        return fail(ErrorCode::ServerError, "the request could not be encoded");
     };
     let Ok(csrf_cookie) = crypto::new_token("") else {
-        return fail("server_error", "no randomness available");
+        return fail(ErrorCode::ServerError, "no randomness available");
     };
     let csrf = inner.key.sign("csrf", &csrf_cookie);
     let redirect_url = url::Url::parse(&redirect_uri).ok();
@@ -306,7 +310,7 @@ pub(crate) async fn decide(
             &inner,
             &request.redirect_uri,
             state,
-            "access_denied",
+            ErrorCode::AccessDenied,
             "the person denied access",
         );
     }
@@ -315,7 +319,7 @@ pub(crate) async fn decide(
             &inner,
             &request.redirect_uri,
             state,
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             "no sign-in configured",
         );
     };
@@ -324,7 +328,7 @@ pub(crate) async fn decide(
             &inner,
             &request.redirect_uri,
             state,
-            "server_error",
+            ErrorCode::ServerError,
             "no randomness available",
         );
     };
@@ -350,7 +354,7 @@ pub(crate) async fn decide(
                 &inner,
                 &request.redirect_uri,
                 state,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 "too many sign-ins are in progress; try again in a few minutes",
             );
         }
@@ -360,7 +364,7 @@ pub(crate) async fn decide(
                 &inner,
                 &request.redirect_uri,
                 state,
-                "server_error",
+                ErrorCode::ServerError,
                 "the token store failed",
             );
         }

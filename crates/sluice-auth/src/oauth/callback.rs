@@ -2,6 +2,7 @@
 //! browser's cookie holds and a pending sign-in must wait under it (single use); then
 //! GitHub's code is exchanged, the person looked up, and our own code sent to the client.
 
+use crate::oauth::replies::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -77,8 +78,8 @@ async fn handle(
     };
     let request = pending.request;
     let client_state = request.state.clone();
-    let refuse = |code: &str, why: &str| {
-        let mut params = vec![("error", code), ("error_description", why)];
+    let refuse = |code: ErrorCode, why: &str| {
+        let mut params = vec![("error", code.as_str()), ("error_description", why)];
         if let Some(s) = client_state.as_deref() {
             params.push(("state", s));
         }
@@ -86,13 +87,16 @@ async fn handle(
     };
     if let Some(error) = get("error") {
         tracing::info!(error, "GitHub refused a sign-in");
-        return refuse("access_denied", "the sign-in at GitHub was not completed");
+        return refuse(
+            ErrorCode::AccessDenied,
+            "the sign-in at GitHub was not completed",
+        );
     }
     let Some(code) = get("code") else {
-        return refuse("access_denied", "GitHub's answer carries no code");
+        return refuse(ErrorCode::AccessDenied, "GitHub's answer carries no code");
     };
     let Some(github) = &inner.github else {
-        return refuse("temporarily_unavailable", "no sign-in configured");
+        return refuse(ErrorCode::TemporarilyUnavailable, "no sign-in configured");
     };
     let identity = match github.sign_in(code, &pending.upstream_verifier).await {
         Ok(identity) => identity,
@@ -102,7 +106,7 @@ async fn handle(
         }
     };
     let (Ok(code), Ok(grant_id)) = (crypto::new_token("slc_code_"), crypto::new_token("")) else {
-        return refuse("server_error", "no randomness available");
+        return refuse(ErrorCode::ServerError, "no randomness available");
     };
     tracing::info!(
         target: "sluice::audit",
@@ -120,7 +124,7 @@ async fn handle(
     };
     if let Err(e) = inner.store.add_code(&crypto::hash(&code), record).await {
         tracing::error!(error = %e, "cannot keep an authorization code");
-        return refuse("server_error", "the token store failed");
+        return refuse(ErrorCode::ServerError, "the token store failed");
     }
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = client_state.as_deref() {

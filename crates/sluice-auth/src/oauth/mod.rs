@@ -75,6 +75,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 
+/// The axum this server is built with: [`AuthorizationServer::router`] is its `Router`.
+pub use axum;
 pub use config::{
     GitHubConfig, Limits, MetadataDocuments, OAuthConfig, SCOPE_READ, SCOPE_WRITE, SCOPES,
 };
@@ -84,6 +86,8 @@ pub use store::{
     AccessGrant, AuthorizationRequest, ClientRecord, CodeRecord, GrantRecord, PendingSignIn,
     Redemption, Rotation, StoreError, TokenStore, now,
 };
+/// The `url` crate's `Url`, as [`OAuthConfig::resource`] and [`GitHubConfig`] take it.
+pub use url::Url;
 pub use verifier::{BearerVerifier, StaticTokenError, StaticTokens};
 
 /// The authorization server could not start.

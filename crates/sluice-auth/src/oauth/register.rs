@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::oauth::replies::ErrorCode;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,7 +35,7 @@ struct Metadata {
     response_types: Option<Vec<String>>,
 }
 
-fn invalid(code: &str, why: &str) -> Response {
+fn invalid(code: ErrorCode, why: &str) -> Response {
     oauth_error(StatusCode::BAD_REQUEST, code, why)
 }
 
@@ -45,7 +47,7 @@ pub(crate) async fn register(
     if !inner.config.dynamic_registration {
         return oauth_error(
             StatusCode::FORBIDDEN,
-            "access_denied",
+            ErrorCode::AccessDenied,
             "dynamic registration is closed on this server",
         );
     }
@@ -54,7 +56,7 @@ pub(crate) async fn register(
     }
     if body.len() > MAX_BODY {
         return invalid(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             "the registration request is too large",
         );
     }
@@ -62,23 +64,23 @@ pub(crate) async fn register(
         Ok(m) => m,
         Err(e) => {
             return invalid(
-                "invalid_client_metadata",
+                ErrorCode::InvalidClientMetadata,
                 &format!("not valid client metadata: {e}"),
             );
         }
     };
     if meta.redirect_uris.is_empty() || meta.redirect_uris.len() > 20 {
         return invalid(
-            "invalid_redirect_uri",
+            ErrorCode::InvalidRedirectUri,
             "give between 1 and 20 redirect_uris",
         );
     }
     for uri in &meta.redirect_uris {
         if uri.len() > 2000 {
-            return invalid("invalid_redirect_uri", "a redirect URI is too long");
+            return invalid(ErrorCode::InvalidRedirectUri, "a redirect URI is too long");
         }
         if let Err(why) = check_redirect_uri(uri) {
-            return invalid("invalid_redirect_uri", &why);
+            return invalid(ErrorCode::InvalidRedirectUri, &why);
         }
     }
     let method = meta.token_endpoint_auth_method.as_deref().unwrap_or("none");
@@ -87,7 +89,7 @@ pub(crate) async fn register(
         "none" | "client_secret_post" | "client_secret_basic"
     ) {
         return invalid(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             "token_endpoint_auth_method must be none, client_secret_post or client_secret_basic",
         );
     }
@@ -99,7 +101,7 @@ pub(crate) async fn register(
         .any(|g| g != "authorization_code" && g != "refresh_token")
     {
         return invalid(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             "grant_types may hold only authorization_code and refresh_token",
         );
     }
@@ -108,7 +110,7 @@ pub(crate) async fn register(
         .unwrap_or_else(|| vec!["code".to_owned()]);
     if response_types.iter().any(|r| r != "code") {
         return invalid(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             "response_types may hold only code",
         );
     }
@@ -124,7 +126,7 @@ pub(crate) async fn register(
     let Ok(client_id) = crypto::new_token("slc_client_") else {
         return oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
+            ErrorCode::ServerError,
             "no randomness available",
         );
     };
@@ -136,7 +138,7 @@ pub(crate) async fn register(
         let Ok(secret) = crypto::new_token("slc_secret_") else {
             return oauth_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
+                ErrorCode::ServerError,
                 "no randomness available",
             );
         };
@@ -153,7 +155,7 @@ pub(crate) async fn register(
         Ok(false) => {
             return oauth_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 "this server holds as many registered clients as it may",
             );
         }
@@ -161,7 +163,7 @@ pub(crate) async fn register(
             tracing::error!(error = %e, "cannot register a client");
             return oauth_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 "the token store failed",
             );
         }

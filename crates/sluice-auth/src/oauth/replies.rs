@@ -22,17 +22,70 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     response
 }
 
+/// An OAuth error code (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorCode {
+    /// `invalid_request`.
+    InvalidRequest,
+    /// `invalid_client`.
+    InvalidClient,
+    /// `invalid_grant`.
+    InvalidGrant,
+    /// `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// `invalid_scope`.
+    InvalidScope,
+    /// `invalid_target`.
+    InvalidTarget,
+    /// `access_denied`.
+    AccessDenied,
+    /// `unsupported_response_type`.
+    UnsupportedResponseType,
+    /// `server_error`.
+    ServerError,
+    /// `temporarily_unavailable`.
+    TemporarilyUnavailable,
+    /// `invalid_redirect_uri`.
+    InvalidRedirectUri,
+    /// `invalid_client_metadata`.
+    InvalidClientMetadata,
+}
+
+impl ErrorCode {
+    /// The code as it goes on the wire.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+        }
+    }
+}
+
 /// An OAuth error answer: `{"error": code, "error_description": why}`.
-pub(crate) fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, code: ErrorCode, description: &str) -> Response {
     json(
         status,
-        &serde_json::json!({"error": code, "error_description": description}),
+        &serde_json::json!({"error": code.as_str(), "error_description": description}),
     )
 }
 
 /// `invalid_client` with the `WWW-Authenticate` RFC 6749 asks for.
 pub(crate) fn invalid_client(description: &str) -> Response {
-    let mut response = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", description);
+    let mut response = oauth_error(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient,
+        description,
+    );
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"oauth\""),
@@ -44,7 +97,7 @@ pub(crate) fn invalid_client(description: &str) -> Response {
 pub(crate) fn too_many(retry_after: u64) -> Response {
     let mut response = oauth_error(
         StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable",
+        ErrorCode::TemporarilyUnavailable,
         "too many requests from this address; try again later",
     );
     if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {

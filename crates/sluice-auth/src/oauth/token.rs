@@ -1,6 +1,7 @@
 //! `/token` (authorization code with PKCE, rotating refresh tokens) and `/revoke`
 //! (RFC 7009).
 
+use crate::oauth::replies::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -22,18 +23,18 @@ use super::store::{ClientRecord, GrantRecord, Redemption, Rotation, now};
 type Params = HashMap<String, String>;
 
 fn invalid_request(why: &str) -> Response {
-    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why)
+    oauth_error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, why)
 }
 
 fn invalid_grant(why: &str) -> Response {
-    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why)
+    oauth_error(StatusCode::BAD_REQUEST, ErrorCode::InvalidGrant, why)
 }
 
 fn store_failed(e: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %e, "the token store failed");
     oauth_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
+        ErrorCode::TemporarilyUnavailable,
         "the token store failed; try again",
     )
 }
@@ -137,7 +138,7 @@ pub(crate) async fn token(
     {
         return oauth_error(
             StatusCode::BAD_REQUEST,
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             "the resource is not this server's MCP endpoint",
         );
     }
@@ -146,7 +147,7 @@ pub(crate) async fn token(
         Some("refresh_token") => refresh_grant(&inner, &client, &params).await,
         Some(_) => oauth_error(
             StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
+            ErrorCode::UnsupportedGrantType,
             "grant_type must be authorization_code or refresh_token",
         ),
         None => invalid_request("grant_type is missing"),
@@ -202,7 +203,7 @@ async fn code_grant(inner: &Inner, client: &ClientRecord, params: &Params) -> Re
     else {
         return oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
+            ErrorCode::ServerError,
             "no randomness available",
         );
     };
@@ -247,7 +248,7 @@ async fn refresh_grant(inner: &Inner, client: &ClientRecord, params: &Params) ->
             {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
-                    "invalid_scope",
+                    ErrorCode::InvalidScope,
                     "a refresh cannot add scopes the grant does not have",
                 );
             }
@@ -261,7 +262,7 @@ async fn refresh_grant(inner: &Inner, client: &ClientRecord, params: &Params) ->
     else {
         return oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
+            ErrorCode::ServerError,
             "no randomness available",
         );
     };

@@ -14,6 +14,7 @@ mod render;
 mod simple;
 
 use std::sync::Arc;
+#[cfg(feature = "tools")]
 use std::time::Instant;
 
 use sluice_sqlguard::{Guard, Refusal, Verdict};
@@ -354,6 +355,7 @@ pub(crate) struct Limits {
 }
 
 /// Measures a call for the audit log.
+#[cfg(feature = "tools")]
 pub(crate) fn elapsed_ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

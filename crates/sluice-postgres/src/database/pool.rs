@@ -2,22 +2,21 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::SimpleQueryMessage;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::binary::OutputSettings;
 use crate::config::{ConnectError, DatabaseConfig};
 use crate::errors::{sanitise, with_causes};
 use crate::session;
-use crate::tls::TlsConfig;
+use crate::tls::{Connector, TlsConfig};
 
 /// A pool and what goes with it.
 #[derive(Clone)]
 pub(crate) struct Pooled {
     pub(crate) pool: Pool,
     /// The TLS connector, also for cancel requests.
-    pub(crate) tls: MakeRustlsConnect,
+    pub(crate) tls: Connector,
     /// How the server prints values to this pool's role, read at start-up.
     pub(crate) output: OutputSettings,
     /// `user@host:port/database`, for messages.
@@ -35,9 +34,8 @@ impl Pooled {
         let mut settings = postgres.clone();
         settings.ssl_mode(tls_config.ssl_mode_for(postgres));
         session::startup_options(&mut settings);
-        let manager = Manager::from_config(
+        let manager = tls.manager(
             settings,
-            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

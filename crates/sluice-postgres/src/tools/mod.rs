@@ -19,6 +19,7 @@
 //! let server = tools.register(Server::builder("reports", "1.0.0")).build();
 //! # let _ = server;
 //! # Ok(()) }
+//! # let _ = demo;
 //! ```
 
 mod catalog;

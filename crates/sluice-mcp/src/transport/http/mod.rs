@@ -87,6 +87,10 @@ use sessions::HttpSession;
 pub use auth::{TokenVerifier, Unauthorized, Verified, VerifyFuture};
 pub use config::HttpConfig;
 
+/// The axum this transport is built with: [`Endpoint::router`] is its `Router`, to mount
+/// in an application of the same axum.
+pub use axum;
+
 /// The session header.
 const SESSION_HEADER: &str = "mcp-session-id";
 /// The protocol version header.

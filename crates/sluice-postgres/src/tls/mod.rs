@@ -1,5 +1,6 @@
 //! TLS for database connections, chosen by the connection string's `sslmode` as libpq
-//! chooses it, carried out with rustls.
+//! chooses it, carried out with rustls (feature `tls`, on by default; without it only
+//! `disable` and `prefer` connect, in plain text).
 //!
 //! | `sslmode` | encrypted | certificate checked | host name checked |
 //! | --- | --- | --- | --- |
@@ -17,19 +18,12 @@
 //! such a connection never leaves the machine, PostgreSQL offers no TLS on it, and it is
 //! made in plain text whatever `sslmode` says.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+#[cfg(feature = "tls")]
+mod rustls;
 
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use std::path::PathBuf;
+
 use tokio_postgres::config::SslMode;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// How connections are encrypted and checked: libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -249,182 +243,70 @@ fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-/// The rustls connector for `tls`.
-pub(crate) fn connector(tls: &TlsConfig) -> Result<MakeRustlsConnect, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?;
-    let check = match (tls.mode, &tls.root_cert) {
-        (TlsMode::Disable | TlsMode::Prefer, _) | (TlsMode::Require, None) => Check::Nothing,
-        (TlsMode::Require | TlsMode::VerifyCa, Some(_)) | (TlsMode::VerifyCa, None) => Check::Chain,
-        (TlsMode::VerifyFull, _) => Check::ChainAndName,
-    };
-    let verifier: Arc<dyn ServerCertVerifier> = match check {
-        Check::Nothing => Arc::new(AcceptAny { provider }),
-        Check::Chain | Check::ChainAndName => {
-            let roots = Arc::new(roots(tls.root_cert.as_ref())?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| format!("TLS set-up: {e}"))?;
-            if matches!(check, Check::Chain) {
-                Arc::new(ChainOnly { inner: webpki })
-            } else {
-                webpki
-            }
-        }
-    };
-    let config = builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
+/// What connects to the server: rustls (feature `tls`), or plain TCP.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// TLS as [`TlsConfig`] asks.
+    #[cfg(feature = "tls")]
+    Rustls(tokio_postgres_rustls::MakeRustlsConnect),
+    /// No TLS: `sslmode=disable` or `prefer` in a build without the `tls` feature.
+    #[cfg_attr(feature = "tls", allow(dead_code))]
+    Plain,
 }
 
-enum Check {
-    Nothing,
-    Chain,
-    ChainAndName,
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            #[cfg(feature = "tls")]
+            Connector::Rustls(_) => "Connector::Rustls",
+            Connector::Plain => "Connector::Plain",
+        })
+    }
 }
 
-fn roots(file: Option<&PathBuf>) -> Result<RootCertStore, String> {
-    let mut store = RootCertStore::empty();
-    match file {
-        Some(path) => {
-            let certificates = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
-            for certificate in certificates {
-                let certificate = certificate
-                    .map_err(|e| format!("invalid certificate in {}: {e}", path.display()))?;
-                store
-                    .add(certificate)
-                    .map_err(|e| format!("unusable certificate in {}: {e}", path.display()))?;
+impl Connector {
+    /// A pool manager connecting with `settings` through this connector.
+    pub(crate) fn manager(
+        &self,
+        settings: tokio_postgres::Config,
+        config: deadpool_postgres::ManagerConfig,
+    ) -> deadpool_postgres::Manager {
+        match self {
+            #[cfg(feature = "tls")]
+            Connector::Rustls(tls) => {
+                deadpool_postgres::Manager::from_config(settings, tls.clone(), config)
             }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for error in &found.errors {
-                tracing::debug!(%error, "skipping part of the system certificate store");
-            }
-            let (added, _ignored) = store.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err(
-                    "no root certificates in the system store: install them (ca-certificates) \
-                     or name a PEM file with sslrootcert"
-                        .to_owned(),
-                );
+            Connector::Plain => {
+                deadpool_postgres::Manager::from_config(settings, tokio_postgres::NoTls, config)
             }
         }
     }
-    if store.is_empty() {
-        return Err("the root certificate file holds no certificate".to_owned());
-    }
-    Ok(store)
-}
 
-/// Checks the handshake's signatures (the server holds the key of the certificate it
-/// sent) but not the certificate itself: libpq's `prefer` and `require`.
-#[derive(Debug)]
-struct AcceptAny {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
+    /// Sends a cancel request for the statement running on `token`'s connection.
+    pub(crate) async fn cancel(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Checks the certificate chain against the roots but not the host name: `verify-ca`.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
+        token: &tokio_postgres::CancelToken,
+    ) -> Result<(), tokio_postgres::Error> {
+        match self {
+            #[cfg(feature = "tls")]
+            Connector::Rustls(tls) => token.cancel_query(tls.clone()).await,
+            Connector::Plain => token.cancel_query(tokio_postgres::NoTls).await,
         }
     }
+}
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
+/// The connector for `tls`.
+#[cfg(feature = "tls")]
+pub(crate) fn connector(tls: &TlsConfig) -> Result<Connector, String> {
+    rustls::connector(tls).map(Connector::Rustls)
+}
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+/// The connector for `tls` in a build without TLS: plain, unless TLS is required.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn connector(tls: &TlsConfig) -> Result<Connector, String> {
+    match tls.mode {
+        TlsMode::Disable | TlsMode::Prefer => Ok(Connector::Plain),
+        _ => Err("sslmode asks for TLS, and this build of sluice-postgres has none (enable its `tls` feature)".to_owned()),
     }
 }
 
