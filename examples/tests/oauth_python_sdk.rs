@@ -70,8 +70,9 @@ async fn the_python_sdk_signs_in_headless_as_reader_and_writer() {
         cert.to_str().unwrap().to_owned(),
         key.to_str().unwrap().to_owned(),
     ];
+    let Some(python) = python() else { return };
     let output =
-        tokio::task::spawn_blocking(move || Command::new(python()).args(args).output().unwrap())
+        tokio::task::spawn_blocking(move || Command::new(python).args(args).output().unwrap())
             .await
             .unwrap();
     let out = format!(

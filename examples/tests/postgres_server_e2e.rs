@@ -30,8 +30,9 @@ async fn python_sdk_reader_and_writer_against_the_real_server() {
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/postgres_server_e2e.py");
     let url = db.url().to_owned();
+    let Some(python) = python() else { return };
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(python())
+        Command::new(python)
             .arg(script)
             .arg(binary)
             .arg(url)

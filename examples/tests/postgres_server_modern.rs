@@ -188,13 +188,15 @@ enum Sdk {
 }
 
 impl Sdk {
-    fn command(self) -> Command {
+    /// The client's command; `None` (said on standard error) when its runtime cannot be
+    /// had outside CI.
+    fn command(self) -> Option<Command> {
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         match self {
             Sdk::Python => {
-                let mut command = Command::new(python());
+                let mut command = Command::new(python()?);
                 command.arg(root.join("tests/e2e/postgres_modern_e2e.py"));
-                command
+                Some(command)
             }
             Sdk::TypeScript => {
                 let folder = root.join("tests/interop/ts");
@@ -212,13 +214,21 @@ impl Sdk {
                     let status = Command::new("npm")
                         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
                         .current_dir(&folder)
-                        .status()
-                        .unwrap();
-                    assert!(status.success(), "npm ci in tests/interop/ts failed");
+                        .status();
+                    match status {
+                        Ok(status) => {
+                            assert!(status.success(), "npm ci in tests/interop/ts failed")
+                        }
+                        Err(e) => {
+                            assert!(std::env::var_os("CI").is_none(), "npm: {e}");
+                            eprintln!("SKIPPED (the TypeScript SDK cannot be had here): npm: {e}");
+                            return None;
+                        }
+                    }
                 }
                 let mut command = Command::new("node");
                 command.arg(folder.join("postgres_cancel.mjs"));
-                command
+                Some(command)
             }
         }
     }
@@ -244,9 +254,11 @@ async fn sdk_client(
     target: &str,
     mode: &str,
 ) {
+    let Some(mut command) = sdk.command() else {
+        return;
+    };
     let watcher = db.connect().await.unwrap();
-    let mut child = sdk
-        .command()
+    let mut child = command
         .args([transport, target, db.url(), mode])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

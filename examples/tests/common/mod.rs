@@ -11,19 +11,97 @@ pub(crate) fn example_binary() -> PathBuf {
     debug.join("examples").join("postgres_server")
 }
 
-/// A Python with the `mcp` package: `SLUICE_PYTHON`, else the repo's `.venv` that
-/// `scripts/test` creates.
-pub(crate) fn python() -> PathBuf {
+/// A Python with the official MCP SDK: `SLUICE_PYTHON`, else the repository's `.venv`,
+/// made here from `scripts/requirements-test.txt` when it is missing (as `scripts/test`
+/// makes it), so a plain `cargo test` needs nothing set up first. `None`, after saying why
+/// on standard error, only when it cannot be had (no `python3`, no package index) and
+/// not in CI; in CI (`CI` set) that is a failure.
+pub(crate) fn python() -> Option<PathBuf> {
     if let Ok(python) = std::env::var("SLUICE_PYTHON") {
-        return PathBuf::from(python);
+        return Some(PathBuf::from(python));
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with the MCP SDK: run scripts/test (it creates .venv from \
-         scripts/requirements-test.txt) or set SLUICE_PYTHON"
+    // The tests of one binary run side by side: one sets up, the others wait.
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _setting_up = SETUP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = root.join(".venv");
+    let python = venv.join("bin/python");
+    let has_sdk = |python: &std::path::Path| {
+        std::process::Command::new(python)
+            .args(["-c", "import mcp"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has_sdk(&python) {
+        return Some(python);
+    }
+    match make_venv(&root, &venv) {
+        Ok(()) if has_sdk(&python) => Some(python),
+        outcome => {
+            let why = outcome
+                .err()
+                .unwrap_or_else(|| "the SDK does not import".to_owned());
+            let message = format!(
+                "no Python with the MCP SDK ({why}): install python3 with venv and pip, or set \
+                 SLUICE_PYTHON"
+            );
+            assert!(std::env::var_os("CI").is_none(), "{message}");
+            eprintln!("SKIPPED (the Python SDK cannot be had here): {message}");
+            None
+        }
+    }
+}
+
+/// Makes `.venv` with the pinned SDK: built beside it and renamed into place, so a test
+/// process running at the same time never sees a half-made one.
+fn make_venv(root: &std::path::Path, venv: &std::path::Path) -> Result<(), String> {
+    let building = root.join(format!(".venv-build-{}", std::process::id()));
+    let run = |program: &std::path::Path, args: &[&str]| -> Result<(), String> {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("{}: {e}", program.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} {}: {}",
+                program.display(),
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    };
+    let building_str = building.to_string_lossy().into_owned();
+    run(
+        std::path::Path::new("python3"),
+        &["-m", "venv", &building_str],
+    )?;
+    let requirements = root.join("scripts/requirements-test.txt");
+    let requirements = requirements.to_string_lossy().into_owned();
+    let pip = run(
+        &building.join("bin/python"),
+        &[
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-r",
+            &requirements,
+        ],
     );
-    venv
+    if let Err(e) = pip {
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(e);
+    }
+    if std::fs::rename(&building, venv).is_err() {
+        // Another process made it first (or an old one is in the way): use that one.
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    Ok(())
 }
 
 pub(crate) mod oauth;
