@@ -6,9 +6,20 @@ use std::path::PathBuf;
 /// The built `postgres_server` example, next to the test's own binary (`cargo test` and
 /// `scripts/test` build the examples first).
 pub(crate) fn example_binary() -> PathBuf {
+    example_named("postgres_server")
+}
+
+/// The built example `name`, next to the test's own binary.
+pub(crate) fn example_named(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    debug.join("examples").join("postgres_server")
+    let binary = debug.join("examples").join(name);
+    assert!(
+        binary.exists(),
+        "{} is not built: run `cargo build --examples` first (cargo test and scripts/test do)",
+        binary.display()
+    );
+    binary
 }
 
 /// A Python with the official MCP SDK: `SLUICE_PYTHON`, else the repository's `.venv`,
