@@ -4,7 +4,7 @@
 //! `notifications/cancelled` on stdio, stops the running statement (watched in
 //! `pg_stat_activity` from a second connection), and the server keeps serving. The
 //! official Python and TypeScript SDK clients do the same in both of their modes.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod common;
 

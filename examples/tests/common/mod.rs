@@ -1,5 +1,5 @@
 //! What the examples' end-to-end tests share.
-#![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
+#![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)] // each test binary uses part of it
 
 use std::path::PathBuf;
 
