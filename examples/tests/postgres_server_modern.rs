@@ -217,7 +217,7 @@ impl Sdk {
                         .status();
                     match status {
                         Ok(status) => {
-                            assert!(status.success(), "npm ci in tests/interop/ts failed")
+                            assert!(status.success(), "npm ci in tests/interop/ts failed");
                         }
                         Err(e) => {
                             assert!(std::env::var_os("CI").is_none(), "npm: {e}");
