@@ -9,7 +9,8 @@
 //! ```
 //!
 //! `DATABASE_URL` (default: `host=127.0.0.1 user=postgres dbname=postgres`) names the
-//! database; the bench creates and fills a table `sluice_bench` there. Every column uses
+//! database; the bench creates and fills a table `sluice_bench` there, and drops it when
+//! it is done (unless it was there before: then it is left as it was). Every column uses
 //! it, so `DATABASE_URL="host=/var/run/postgresql user=postgres dbname=postgres"`
 //! measures them all over the Unix socket instead of TCP.
 //!
@@ -93,6 +94,14 @@ async fn run(flags: Flags) {
         .await
         .unwrap();
     tokio::spawn(connection);
+    let existed = client
+        .query_one("SELECT to_regclass('sluice_bench') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get::<_, bool>(0);
+    if !existed {
+        eprintln!("load_bench: creating table sluice_bench in this database (dropped at the end)");
+    }
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS sluice_bench (id int PRIMARY KEY, v text NOT NULL);
@@ -100,6 +109,16 @@ async fn run(flags: Flags) {
         )
         .await
         .unwrap();
+    measure(&flags).await;
+    if !existed {
+        client
+            .batch_execute("DROP TABLE sluice_bench")
+            .await
+            .unwrap();
+    }
+}
+
+async fn measure(flags: &Flags) {
     let ours = Server {
         binary: std::env::current_exe()
             .unwrap()
@@ -135,7 +154,7 @@ async fn run(flags: Flags) {
             continue;
         }
         let raw = raw_rate(&flags.database_url, flags.requests, k).await;
-        let direct = direct_rate(&flags, k).await;
+        let direct = direct_rate(flags, k).await;
         let ping = ours.rate(flags.requests, k, Call::Ping).await;
         let sluice = ours.rate(flags.requests, k, Call::Query).await;
         let compared = match &other {

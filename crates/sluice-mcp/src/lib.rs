@@ -34,9 +34,11 @@
 //! - [`era`]: the 2026-07-28 `_meta` keys, error codes and cache scopes;
 //!   `server/discover`, `resultType`, cache hints ([`ServerBuilder::cache_hints`]) and
 //!   `subscriptions/listen` are served by the session.
-//! - [`Extensions`] and [`ToolFilter`]: typed values other crates attach to a session
-//!   (the caller's identity), and per-caller tool visibility for `tools/list` and
-//!   `tools/call`.
+//! - [`Extensions`], [`Filter`] and [`ToolFilter`]: typed values other crates attach to a
+//!   session (the caller's identity), and per-caller visibility of tools, resources and
+//!   prompts; filters compose (all must allow).
+//! - [`HandlerError`] (also named [`ToolError`], [`ResourceError`], [`PromptError`]): the
+//!   one error of handlers; `?` converts any error into it.
 //! - [`resources`], [`prompts`], [`completion`]: static resources and URI templates,
 //!   prompts with arguments, argument completion.
 //! - [`transport`]: stdio (and any byte stream; [`transport::memory`] for tests and

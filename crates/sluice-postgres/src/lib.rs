@@ -6,24 +6,31 @@
 //!
 //! - `listTables`: schemas, tables and views with their columns, types, nullability and
 //!   primary keys;
-//! - `queryDatabase { sql }`: one read-only query, judged by the read-only guard, run
-//!   inside `BEGIN READ ONLY` with a statement timeout, rolled back, capped in rows and
-//!   bytes;
-//! - `executeDatabase { sql }`: one write, judged by the write guard, in a transaction
-//!   that commits — only for callers allowed to write, hidden from everyone else and
-//!   refused if called anyway.
+//! - `queryDatabase { sql, params? }`: one read-only query, judged by the read-only
+//!   guard, run inside `BEGIN READ ONLY` with a statement timeout, rolled back, capped in
+//!   rows and bytes; values for `$1 … $n` as bind parameters;
+//! - `executeDatabase { sql, params? }`: one write, judged by the write guard, in a
+//!   transaction that commits — only for callers allowed to write, hidden from everyone
+//!   else and refused if called anyway.
+//!
+//! Without the `tools` feature it is the guarded [`Database`] alone, for use under
+//! another MCP framework.
 //!
 //! ## Tour
 //!
 //! - [`Database`] and [`DatabaseConfig`]: the pool, the start-up check, guarded
-//!   [`read`](Database::read) and [`write`](Database::write). A read is one round trip:
-//!   `BEGIN READ ONLY` with the statement timeout, the statement (PostgreSQL parses it as
-//!   exactly one), `ROLLBACK`, sent together. A call dropped midway (the client
-//!   cancelled it) cancels the statement on the server and closes that connection
-//!   rather than returning a half-finished transaction to the pool. Optionally reads
-//!   connect as a role that may only read ([`ReadConnection`]).
-//! - [`tls`]: encryption and certificate checks as libpq's `sslmode` says, with rustls;
-//!   [`parse_connection_string`] reads URLs and `key=value` strings with them.
+//!   [`read`](Database::read) and [`write`](Database::write), and with bind parameters
+//!   [`read_with`](Database::read_with) and [`write_with`](Database::write_with)
+//!   ([`Param`]: values never become SQL). A statement is one round trip: the transaction
+//!   with its timeout, the catalog check, the statement (PostgreSQL parses it as exactly
+//!   one) and the end, sent together; reads are always rolled back. A call dropped midway
+//!   (the client cancelled it) cancels the statement on the server and closes that
+//!   connection rather than returning a half-finished transaction to the pool. Optionally
+//!   reads connect as a role that may only read ([`ReadConnection`]).
+//! - [`DatabaseConfig::from_url_or_env`] / [`from_env`](DatabaseConfig::from_env): libpq's
+//!   connection strings and environment (`PGHOST`, `PGUSER`, `~/.pgpass`, `PGSSLMODE`, …)
+//!   as `psql` reads them; [`tls`]: encryption and certificate checks as `sslmode` says,
+//!   with rustls (feature `tls`).
 //! - `PgTokenStore` (feature `oauth`): the OAuth token store of `sluice-auth`'s
 //!   authorization server in PostgreSQL (schema `sluice_oauth`, hashes only), shared by
 //!   every server process and kept across restarts.
@@ -32,10 +39,13 @@
 //!   PostgreSQL's binary format and are decoded to exactly the same JSON.
 //! - [`errors`]: database errors sanitised for the client, details to the log.
 //! - [`introspect`]: the catalog behind `listTables`.
-//! - [`tools::register`]: the three tools on a `sluice-mcp` server, each table's
-//!   description as a resource (`postgres://table/{schema}/{table}`), with the
-//!   per-caller filter; every call is logged (target `sluice::audit`) with the
-//!   caller's login, the verdict and the duration.
+//! - `tools` (feature `tools`): `listTables`, `queryDatabase { sql, params? }`,
+//!   `executeDatabase { sql, params? }` and the table resources
+//!   (`postgres://table/{schema}/{table}`), all at once with `tools::DatabaseTools` or
+//!   one by one, with the per-caller filter; every call checks the permission again and
+//!   is logged (target `sluice::audit`) with the caller's login, the verdict and the
+//!   duration. The shared pieces (`tools::authorise`, `tools::audit`, `tools::render`)
+//!   are public, so a team's own tools behave the same way.
 //!
 //! ## Example
 //!
@@ -46,9 +56,10 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let database = Database::connect(DatabaseConfig::from_url("postgres://localhost/app")?).await?;
+//!     let database = Database::connect(DatabaseConfig::from_url_or_env(Some("postgres:///app"))?).await?;
 //!     let policy = PermissionPolicy::from_lists("alice", None);
-//!     let server = sluice_postgres::tools::register(Server::builder("db", "1.0.0"), database, policy).build();
+//!     let tools = sluice_postgres::tools::DatabaseTools::new(database, policy);
+//!     let server = tools.register(Server::builder("db", "1.0.0")).build();
 //!     sluice_mcp::transport::stdio::serve(&server, Identity::new("alice").into_extensions()).await?;
 //!     Ok(())
 //! }

@@ -148,6 +148,37 @@ pub async fn database() -> Result<TestDatabase, Error> {
     })
 }
 
+/// Drops the template database the test databases are copied from
+/// (`sluice_testkit_template`), on the server the testkit chose; true when there was one.
+/// On a shared server it outlives the tests so the next run need not make it again;
+/// `scripts/test` drops it when every step is done (`testkit-database --drop-template`),
+/// so a run leaves nothing behind. Call it only when no test is running.
+///
+/// # Errors
+///
+/// As [`database`].
+pub async fn drop_template() -> Result<bool, Error> {
+    let server = server()?;
+    let (admin, connection) = tokio_postgres::connect(&server.admin, NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&TEMPLATE])
+        .await?
+        .is_some();
+    if exists {
+        // Two messages: DROP DATABASE cannot run in the implicit transaction of one.
+        admin
+            .batch_execute(&format!("ALTER DATABASE {TEMPLATE} IS_TEMPLATE false"))
+            .await?;
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {TEMPLATE}"))
+            .await?;
+    }
+    drop(admin);
+    let _ = driver.await;
+    Ok(exists)
+}
+
 /// A fresh database, as [`database`], with `sql` (a schema and its rows) already run
 /// in it.
 ///

@@ -360,4 +360,25 @@ mod tests {
         );
         assert!(split_options("host=db password='open").is_err());
     }
+
+    /// A bad connection string's error names the part and never repeats a secret.
+    #[test]
+    fn errors_name_the_part_and_keep_secrets() {
+        for (text, says) in [
+            ("postgres://app:pa/ss@db/shop", "percent-encoded"),
+            ("postgres://app:pa#ss@db/shop", "percent-encoded"),
+            ("postgres://app:pa?ss@db/shop", "percent-encoded"),
+            ("postgres://app:s3cret@db:99999/shop", "port"),
+            ("mysql://app:s3cret@db/shop", "neither"),
+            ("host=db s3cret dbname=shop", "word 2"),
+        ] {
+            let error = crate::config::parse_connection_string(text)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{text}: {error}");
+            for secret in ["s3cret", "pa/ss", "pa#ss", "pa?ss", "ss@db"] {
+                assert!(!error.contains(secret), "{text}: {error}");
+            }
+        }
+    }
 }
