@@ -252,3 +252,31 @@ async fn a_write_runs_once_whatever_it_returns() {
         json!("(1,\"a, \"\"quoted\"\" note\",,\"\")")
     );
 }
+
+/// Many values only the server can print: with parameters each is printed by the
+/// server; without, the read runs again in text. Both give what the text protocol gives.
+#[tokio::test]
+async fn many_printed_values_match_the_text_protocol() {
+    let (_db, database) = setup().await;
+    let mut plain = database.config().clone();
+    plain.binary_results = false;
+    let plain = Database::connect(plain).await.unwrap();
+    let expected = plain
+        .read("SELECT g::money AS m, (g || ',' || g)::point AS p FROM generate_series(1, 150) g WHERE g > 3")
+        .await
+        .unwrap();
+    let printed = database
+        .read_with(
+            "SELECT g::money AS m, (g || ',' || g)::point AS p FROM generate_series(1, 150) g WHERE g > $1",
+            &[3.into()],
+        )
+        .await
+        .unwrap();
+    let rerun = database
+        .read("SELECT g::money AS m, (g || ',' || g)::point AS p FROM generate_series(1, 150) g WHERE g > 3")
+        .await
+        .unwrap();
+    assert_eq!(printed, expected);
+    assert_eq!(rerun, expected);
+    assert_eq!(expected.row_count, 147);
+}

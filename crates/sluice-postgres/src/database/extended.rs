@@ -26,6 +26,11 @@ use crate::convert;
 use crate::errors::ClientError;
 use crate::params::Param;
 
+/// Most values a read without parameters has printed by the server; past it, the read
+/// runs again through the text protocol instead (writes and parameterised reads always
+/// print: a write must not run twice, and the text protocol takes no parameters).
+const RENDER_AT_MOST: usize = 64;
+
 /// What running it gave.
 #[derive(Debug)]
 pub(super) enum Ran {
@@ -101,6 +106,13 @@ pub(super) async fn run(
         pending,
         rows_affected,
     } = collected;
+    let rerun_allowed =
+        call.params.is_empty() && call.transaction != crate::session::Transaction::Write;
+    if pending.len() > RENDER_AT_MOST && rerun_allowed {
+        // Many values to print one by one: a read (which changes nothing) is cheaper
+        // run once more through the text protocol.
+        return Ok(Ran::NeedsText);
+    }
     if !pending.is_empty() {
         match render::texts(client, &pending, limits.statement_timeout_ms).await {
             Ok(texts) => {

@@ -67,6 +67,7 @@ impl TlsMode {
 
 /// TLS settings of a [`DatabaseConfig`](crate::DatabaseConfig).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TlsConfig {
     /// How to encrypt and what to check.
     pub mode: TlsMode,
@@ -75,6 +76,21 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
+    /// TLS as `mode` says, checked against the system's roots.
+    pub fn new(mode: TlsMode) -> Self {
+        TlsConfig {
+            mode,
+            root_cert: None,
+        }
+    }
+
+    /// Trusts the roots in this PEM file instead of the system's (`sslrootcert`).
+    #[must_use]
+    pub fn with_root_cert(mut self, file: impl Into<PathBuf>) -> Self {
+        self.root_cert = Some(file.into());
+        self
+    }
+
     /// The `sslmode` tokio-postgres uses to reach `postgres`: [`mode`](Self::mode), except
     /// where every host is a Unix-domain socket. As libpq, those connect in plain text:
     /// PostgreSQL offers no TLS on a socket, so asking would make `require` fail where
