@@ -94,11 +94,19 @@ async fn count_items(db: &TestDatabase) -> i64 {
 async fn each_caller_sees_and_may_call_only_its_tools() {
     let f = fixture(1000, Duration::from_secs(30)).await;
     let reader = session(&f.server, Some("reader")).await;
-    assert_eq!(tool_names(&reader).await, ["listTables", "queryDatabase"]);
+    assert_eq!(
+        tool_names(&reader).await,
+        ["listTables", "describeTable", "queryDatabase"]
+    );
     let writer = session(&f.server, Some("Writer")).await;
     assert_eq!(
         tool_names(&writer).await,
-        ["listTables", "queryDatabase", "executeDatabase"]
+        [
+            "listTables",
+            "describeTable",
+            "queryDatabase",
+            "executeDatabase"
+        ]
     );
     let stranger = session(&f.server, Some("mallory")).await;
     assert!(tool_names(&stranger).await.is_empty());
@@ -288,14 +296,17 @@ async fn list_tables_describes_the_schema() {
     assert_eq!(items["kind"], "table");
     assert_eq!(
         items["columns"][0],
-        json!({"name": "id", "type": "integer", "nullable": false, "primary_key": true})
+        json!({"name": "id", "type": "integer", "nullable": false, "primaryKey": true})
     );
     assert_eq!(items["columns"][2]["type"], "numeric(20,2)");
+    assert_eq!(items["primaryKey"], json!(["id"]));
     let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("public.items (table"), "{text}");
     assert!(
-        text.contains("public.items (table): id integer not null primary key;"),
+        text.contains("  id integer not null, name text not null,"),
         "{text}"
     );
+    assert!(text.contains("  primary key (id)"), "{text}");
 }
 
 #[tokio::test]
@@ -372,10 +383,14 @@ async fn table_schemas_are_resources() {
     )
     .unwrap();
     let contents = &answer["result"]["contents"][0];
-    assert_eq!(contents["mimeType"], "application/json");
+    assert_eq!(contents["mimeType"], "application/json", "{answer}");
     let table: Value = serde_json::from_str(contents["text"].as_str().unwrap()).unwrap();
     assert_eq!(table["name"], "items");
-    assert_eq!(table["columns"][0]["primary_key"], true);
+    assert_eq!(table["primaryKey"]["columns"], json!(["id"]), "{table}");
+    assert_eq!(
+        table["columns"][0]["default"],
+        "nextval('items_id_seq'::regclass)"
+    );
     let answer: Value = serde_json::from_str(
         &reader
             .handle(&read("postgres://table/public/nope"))

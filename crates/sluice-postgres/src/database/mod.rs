@@ -159,6 +159,7 @@ impl Database {
             params,
             transaction: self.read,
             max_rows: self.config.max_rows,
+            max_bytes: self.config.max_bytes,
         };
         self.run(self.reader(), &call, check).await
     }
@@ -167,14 +168,21 @@ impl Database {
         self.reads.as_ref().unwrap_or(&self.main)
     }
 
-    /// A guarded read without the row cap, for catalog queries of our own.
-    pub(crate) async fn read_all(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+    /// A guarded read without the row and byte caps, for catalog queries of our own
+    /// (bounded by their own `LIMIT`).
+    #[cfg_attr(not(feature = "tools"), allow(dead_code))]
+    pub(crate) async fn read_all(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<QueryOutput, QueryError> {
         let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
         let call = Call {
             sql,
-            params: &[],
+            params,
             transaction: self.read,
             max_rows: usize::MAX,
+            max_bytes: usize::MAX,
         };
         self.run(self.reader(), &call, check).await
     }
@@ -206,6 +214,7 @@ impl Database {
             params,
             transaction: Transaction::Write,
             max_rows: self.config.max_rows,
+            max_bytes: self.config.max_bytes,
         };
         self.run(&self.main, &call, check).await
     }
@@ -310,7 +319,7 @@ impl Database {
             params: check,
         };
         let limits = Limits {
-            max_bytes: self.config.max_bytes,
+            max_bytes: call.max_bytes,
             statement_timeout_ms: self.config.statement_timeout.as_millis(),
         };
         let outcome = if self.config.binary_results || !call.params.is_empty() {
@@ -345,6 +354,7 @@ pub(crate) struct Call<'a> {
     pub(crate) params: &'a [Param],
     pub(crate) transaction: Transaction,
     pub(crate) max_rows: usize,
+    pub(crate) max_bytes: usize,
 }
 
 /// The caps and the timeout a call runs under.

@@ -1,4 +1,4 @@
-//! `listTables` and the table resources: what the database holds.
+//! `listTables`, `describeTable` and the table resources: what the database holds.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
-use serde_json::json;
 use sluice_auth::{Permission, PermissionPolicy};
 use sluice_mcp::{
     CallToolResult, RequestContext, ResourceContents, ResourceError, ResourceHandler,
@@ -15,76 +14,191 @@ use sluice_mcp::{
 
 use super::shared::authorise;
 use crate::database::{Database, QueryError, elapsed_ms};
-use crate::introspect::list_tables as catalog;
+use crate::introspect::{self, ListFilter, TablePage};
 
 /// The URI template of the table resources: `postgres://table/{schema}/{table}`.
 pub const TABLE_TEMPLATE: &str = "postgres://table/{schema}/{table}";
 
-/// `listTables` takes no arguments.
+/// Arguments of `listTables`: all optional.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ListTablesArgs {
+    /// Only this schema.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Only tables whose name contains this text (case-insensitive); with % it is an SQL
+    /// LIKE pattern (order%).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// The nextCursor of the previous page, for the next one.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Arguments of `describeTable`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
-pub struct NoArgs {}
+pub struct DescribeTableArgs {
+    /// The table's schema (public unless listTables says otherwise).
+    pub schema: String,
+    /// The table or view.
+    pub table: String,
+}
 
-/// `listTables`: the schemas, tables and views with their columns, types, nullability
-/// and primary keys, as text and as `structuredContent`. Needs [`Permission::Read`].
+/// Logs a catalog call on the audit target.
+fn audit_catalog<T>(login: &str, tool: &str, outcome: &Result<T, QueryError>, start: Instant) {
+    let verdict = match outcome {
+        Ok(_) => "ok".to_owned(),
+        Err(QueryError::Refused(refusal)) => format!("refused: {}", refusal.reason),
+        Err(QueryError::Database(e)) => format!("failed: {}", e.sqlstate.as_deref().unwrap_or("-")),
+    };
+    tracing::info!(target: "sluice::audit", login, tool, verdict, duration_ms = elapsed_ms(start), "call");
+}
+
+/// `listTables {schema?, pattern?, cursor?}`: a page of at most 100 tables and views with
+/// their columns, primary key, foreign keys, comments and estimated rows, how many match
+/// per schema, and a cursor for the next page. Needs [`Permission::Read`].
 pub fn list_tables(
     database: Arc<Database>,
     policy: Arc<PermissionPolicy>,
 ) -> (Tool, impl ToolHandler) {
     let tool = Tool::new(
         "listTables",
-        "Lists the schemas, tables and views of the database with their columns, types, \
-         nullability and primary keys. Call it first to learn what you can query.",
-        input_schema::<NoArgs>(),
+        "Lists the tables and views of the database: columns with types and nullability, \
+         primary and foreign keys, comments, estimated rows. Call it first to learn what you \
+         can query. Large databases come a page at a time (pass nextCursor back as cursor); \
+         narrow with schema or pattern. describeTable gives everything about one table.",
+        input_schema::<ListTablesArgs>(),
     )
     .with_title("List tables")
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
-    let handler = typed_handler(move |_args: NoArgs, ctx: RequestContext| {
+    let handler = typed_handler(move |args: ListTablesArgs, ctx: RequestContext| {
         let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
         async move {
             let who = authorise(&pol, &ctx, Permission::Read, "listTables")?;
             let start = Instant::now();
-            let tables = catalog(&db).await;
-            let verdict = match &tables {
-                Ok(_) => "ok".to_owned(),
-                Err(QueryError::Refused(refusal)) => format!("refused: {}", refusal.reason),
-                Err(QueryError::Database(e)) => {
-                    format!("failed: {}", e.sqlstate.as_deref().unwrap_or("-"))
-                }
+            let filter = ListFilter {
+                schema: args.schema,
+                pattern: args.pattern,
+                cursor: args.cursor,
+                ..ListFilter::default()
             };
-            tracing::info!(
-                target: "sluice::audit",
-                login = %who.login,
-                tool = "listTables",
-                verdict,
-                duration_ms = elapsed_ms(start),
-                "call"
+            let page = introspect::list_tables(&db, &filter).await;
+            audit_catalog(&who.login, "listTables", &page, start);
+            let page = page.map_err(|e| ToolError::new(e.to_string()))?;
+            let text = page_text(&page, &filter);
+            Ok(CallToolResult::text(text).with_structured(serde_json::to_value(&page)?))
+        }
+    });
+    (tool, handler)
+}
+
+/// A page as the model reads it: one block per table.
+fn page_text(page: &TablePage, filter: &ListFilter) -> String {
+    let mut text = String::new();
+    let schemas: Vec<String> = page
+        .schemas
+        .iter()
+        .map(|s| format!("{}: {}", s.schema, s.tables))
+        .collect();
+    let _ = writeln!(
+        text,
+        "{} table{} and views match ({}); {} on this page.",
+        page.total,
+        if page.total == 1 { "" } else { "s" },
+        if schemas.is_empty() {
+            "none".to_owned()
+        } else {
+            schemas.join(", ")
+        },
+        page.tables.len()
+    );
+    for table in &page.tables {
+        let _ = write!(text, "\n{}.{} ({}", table.schema, table.name, table.kind);
+        if let Some(rows) = table.estimated_rows {
+            let _ = write!(text, ", ~{rows} rows");
+        }
+        text.push(')');
+        if let Some(comment) = &table.comment {
+            let _ = write!(text, " — {comment}");
+        }
+        text.push_str("\n  ");
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}{}",
+                    c.name,
+                    c.type_name,
+                    if c.nullable { "" } else { " not null" }
+                )
+            })
+            .collect();
+        text.push_str(&columns.join(", "));
+        if !table.primary_key.is_empty() {
+            let _ = write!(text, "\n  primary key ({})", table.primary_key.join(", "));
+        }
+        for fk in &table.foreign_keys {
+            let _ = write!(
+                text,
+                "\n  foreign key ({}) → {}.{}({})",
+                fk.columns.join(", "),
+                fk.references_schema,
+                fk.references_table,
+                fk.references_columns.join(", ")
             );
-            let tables = tables.map_err(|e| ToolError::new(e.to_string()))?;
-            let mut text = String::new();
-            for table in &tables {
-                let _ = write!(text, "{}.{} ({}):", table.schema, table.name, table.kind);
-                for column in &table.columns {
-                    let _ = write!(
-                        text,
-                        " {} {}{}{};",
-                        column.name,
-                        column.type_name,
-                        if column.nullable { "" } else { " not null" },
-                        if column.primary_key {
-                            " primary key"
-                        } else {
-                            ""
-                        }
-                    );
-                }
-                text.push('\n');
-            }
-            if tables.is_empty() {
-                text.push_str("No tables or views are visible to this connection.");
-            }
-            Ok(CallToolResult::text(text).with_structured(json!({"tables": tables})))
+        }
+        text.push('\n');
+    }
+    if page.total == 0 {
+        text.push_str("No tables or views match what this connection can see.\n");
+    }
+    if let Some(cursor) = &page.next_cursor {
+        let _ = write!(
+            text,
+            "\nMore follow: call listTables with cursor \"{cursor}\""
+        );
+        if filter.schema.is_none() && filter.pattern.is_none() {
+            text.push_str(", or narrow the list with schema or pattern");
+        }
+        text.push_str(".\n");
+    }
+    text
+}
+
+/// `describeTable {schema, table}`: everything about one table or view — columns with
+/// types, defaults, nullability and comments; primary, unique and foreign keys; check
+/// constraints; indexes; a view's definition. Needs [`Permission::Read`].
+pub fn describe_table(
+    database: Arc<Database>,
+    policy: Arc<PermissionPolicy>,
+) -> (Tool, impl ToolHandler) {
+    let tool = Tool::new(
+        "describeTable",
+        "Describes one table or view fully: columns (type, default, nullability, comment), \
+         primary, unique and foreign keys, check constraints, indexes, and a view's definition.",
+        input_schema::<DescribeTableArgs>(),
+    )
+    .with_title("Describe a table")
+    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
+    let handler = typed_handler(move |args: DescribeTableArgs, ctx: RequestContext| {
+        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        async move {
+            let who = authorise(&pol, &ctx, Permission::Read, "describeTable")?;
+            let start = Instant::now();
+            let described = introspect::describe_table(&db, &args.schema, &args.table).await;
+            audit_catalog(&who.login, "describeTable", &described, start);
+            let Some(table) = described.map_err(|e| ToolError::new(e.to_string()))? else {
+                return Err(ToolError::not_found(format!(
+                    "no table or view {}.{} is visible; listTables shows what there is",
+                    args.schema, args.table
+                )));
+            };
+            let text = serde_json::to_string_pretty(&table)?;
+            Ok(CallToolResult::text(text).with_structured(serde_json::to_value(&table)?))
         }
     });
     (tool, handler)
@@ -98,17 +212,20 @@ pub fn table_resource(
 ) -> (ResourceTemplate, impl ResourceHandler) {
     let template = ResourceTemplate::new(TABLE_TEMPLATE, "table")
         .with_title("Table schema")
-        .with_description("A table or view's columns, types, nullability and primary key, as JSON.")
+        .with_description(
+            "Everything about a table or view, as describeTable gives it: columns, keys, \
+             constraints, indexes, comments, a view's definition; JSON.",
+        )
         .with_mime_type("application/json");
     let handler = move |uri: String, vars: HashMap<String, String>, ctx: RequestContext| {
         let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
         async move {
             pol.require(ctx.extensions(), Permission::Read)?;
-            let tables = catalog(&db).await?;
-            let (schema, name) = (vars.get("schema"), vars.get("table"));
-            let table = tables
-                .into_iter()
-                .find(|t| Some(&t.schema) == schema && Some(&t.name) == name)
+            let (Some(schema), Some(name)) = (vars.get("schema"), vars.get("table")) else {
+                return Err(ResourceError::not_found(uri));
+            };
+            let table = introspect::describe_table(&db, schema, name)
+                .await?
                 .ok_or_else(|| ResourceError::not_found(uri.clone()))?;
             let text = serde_json::to_string(&table)?;
             Ok(vec![ResourceContents::text(uri, "application/json", text)])

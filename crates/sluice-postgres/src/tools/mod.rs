@@ -31,7 +31,9 @@ use std::sync::Arc;
 use sluice_auth::{Permission, PermissionPolicy, PolicyFilter};
 use sluice_mcp::ServerBuilder;
 
-pub use catalog::{NoArgs, TABLE_TEMPLATE, list_tables, table_resource};
+pub use catalog::{
+    DescribeTableArgs, ListTablesArgs, TABLE_TEMPLATE, describe_table, list_tables, table_resource,
+};
 pub use shared::{audit, authorise, render, result_schema};
 pub use statements::{SqlArgs, execute_database, query_database};
 
@@ -43,6 +45,8 @@ use crate::database::Database;
 pub enum DatabaseTool {
     /// `listTables` ([`list_tables`]), for readers.
     ListTables,
+    /// `describeTable` ([`describe_table`]), for readers.
+    DescribeTable,
     /// `queryDatabase` ([`query_database`]), for readers.
     QueryDatabase,
     /// `executeDatabase` ([`execute_database`]), for writers only.
@@ -53,8 +57,9 @@ pub enum DatabaseTool {
 
 impl DatabaseTool {
     /// Every standard tool and resource.
-    pub const ALL: [DatabaseTool; 4] = [
+    pub const ALL: [DatabaseTool; 5] = [
         DatabaseTool::ListTables,
+        DatabaseTool::DescribeTable,
         DatabaseTool::QueryDatabase,
         DatabaseTool::ExecuteDatabase,
         DatabaseTool::TableResource,
@@ -64,6 +69,7 @@ impl DatabaseTool {
     pub fn name(self) -> &'static str {
         match self {
             DatabaseTool::ListTables => "listTables",
+            DatabaseTool::DescribeTable => "describeTable",
             DatabaseTool::QueryDatabase => "queryDatabase",
             DatabaseTool::ExecuteDatabase => "executeDatabase",
             DatabaseTool::TableResource => TABLE_TEMPLATE,
@@ -144,6 +150,10 @@ impl DatabaseTools {
             builder = match tool {
                 DatabaseTool::ListTables => {
                     let (tool, handler) = list_tables(Arc::clone(db), Arc::clone(policy));
+                    builder.tool(tool, handler)
+                }
+                DatabaseTool::DescribeTable => {
+                    let (tool, handler) = describe_table(Arc::clone(db), Arc::clone(policy));
                     builder.tool(tool, handler)
                 }
                 DatabaseTool::QueryDatabase => {
