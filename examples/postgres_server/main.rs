@@ -79,9 +79,10 @@ async fn main() -> ExitCode {
     let builder = Server::builder("sluice-postgres", env!("CARGO_PKG_VERSION"))
         .title("Sluice PostgreSQL")
         .instructions(
-            "Tools for a PostgreSQL database. Call listTables first to learn the schema, then \
-             queryDatabase with one read-only SQL query at a time, values in params. \
-             executeDatabase changes data and is only offered to logins allowed to write.",
+            "Tools for a PostgreSQL database. Call listTables first to learn the schema \
+             (describeTable for one table), then queryDatabase with one read-only SQL query at \
+             a time, values in params; explainQuery shows a query's plan. executeDatabase \
+             changes data and is only offered to logins allowed to write.",
         );
     let server = DatabaseTools::new(database.clone(), policy.clone())
         .register(builder)

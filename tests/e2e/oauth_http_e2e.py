@@ -132,7 +132,7 @@ async def reader(mcp_url: str) -> None:
 
     async def work(session):
         names = sorted(t.name for t in (await session.list_tools()).tools)
-        assert names == ["describeTable", "listTables", "queryDatabase"], names
+        assert names == ["describeTable", "explainQuery", "listTables", "queryDatabase"], names
         rows = await session.call_tool("queryDatabase", {"sql": "SELECT body FROM notes ORDER BY id"})
         assert not is_error(rows), text_of(rows)
         assert "first" in text_of(rows), text_of(rows)
@@ -156,7 +156,7 @@ async def writer_with_refresh_and_revoke(mcp_url: str) -> None:
 
     async def work(session):
         names = sorted(t.name for t in (await session.list_tools()).tools)
-        assert names == ["describeTable", "executeDatabase", "listTables", "queryDatabase"], names
+        assert names == ["describeTable", "executeDatabase", "explainQuery", "listTables", "queryDatabase"], names
         wrote = await session.call_tool("executeDatabase", {"sql": "INSERT INTO notes (body) VALUES ('from python')"})
         assert not is_error(wrote), text_of(wrote)
         dropped = await session.call_tool("executeDatabase", {"sql": "DROP TABLE notes"})

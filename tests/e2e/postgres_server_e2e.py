@@ -38,7 +38,7 @@ async def as_reader(binary: str, url: str) -> None:
         async with ClientSession(read, write) as session:
             await session.initialize()
             names = sorted(tool.name for tool in (await session.list_tools()).tools)
-            assert names == ["describeTable", "listTables", "queryDatabase"], names
+            assert names == ["describeTable", "explainQuery", "listTables", "queryDatabase"], names
 
             listed = await session.call_tool("listTables", {})
             assert "public.notes (table" in text_of(listed), text_of(listed)
@@ -67,7 +67,7 @@ async def as_writer(binary: str, url: str) -> None:
         async with ClientSession(read, write) as session:
             await session.initialize()
             names = sorted(tool.name for tool in (await session.list_tools()).tools)
-            assert names == ["describeTable", "executeDatabase", "listTables", "queryDatabase"], names
+            assert names == ["describeTable", "executeDatabase", "explainQuery", "listTables", "queryDatabase"], names
             inserted = await session.call_tool("executeDatabase", {"sql": "INSERT INTO notes (body) VALUES ('from python') RETURNING id"})
             assert not is_error(inserted), text_of(inserted)
             assert structured(inserted)["rows"] == [[4]], structured(inserted)

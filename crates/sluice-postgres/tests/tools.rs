@@ -96,7 +96,12 @@ async fn each_caller_sees_and_may_call_only_its_tools() {
     let reader = session(&f.server, Some("reader")).await;
     assert_eq!(
         tool_names(&reader).await,
-        ["listTables", "describeTable", "queryDatabase"]
+        [
+            "listTables",
+            "describeTable",
+            "queryDatabase",
+            "explainQuery"
+        ]
     );
     let writer = session(&f.server, Some("Writer")).await;
     assert_eq!(
@@ -105,6 +110,7 @@ async fn each_caller_sees_and_may_call_only_its_tools() {
             "listTables",
             "describeTable",
             "queryDatabase",
+            "explainQuery",
             "executeDatabase"
         ]
     );

@@ -219,6 +219,62 @@ impl Database {
         self.run(&self.main, &call, check).await
     }
 
+    /// The plan of a read, as PostgreSQL's `EXPLAIN (FORMAT JSON)` gives it: one row, one
+    /// `json` column. `sql` must be a plain query (`SELECT`, `WITH … SELECT`, `VALUES`,
+    /// `TABLE`), judged by the read guard like any read; with `analyze` it also runs,
+    /// inside the read-only transaction that is always rolled back, under the statement
+    /// timeout, and the plan has the actual rows and times.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Refused`] when the guard refuses the query, [`QueryError::Database`]
+    /// when it is not a plain query or the database fails it.
+    pub async fn explain(
+        &self,
+        sql: &str,
+        params: &[Param],
+        analyze: bool,
+    ) -> Result<QueryOutput, QueryError> {
+        let allowed = match self.config.read_guard.check(sql) {
+            Verdict::Allowed(allowed) => allowed,
+            Verdict::Refused(refusal) => return Err(QueryError::Refused(refusal)),
+            other => {
+                return Err(QueryError::Database(ClientError::new(format!(
+                    "internal error: unknown verdict {other:?}"
+                ))));
+            }
+        };
+        if allowed.kind != sluice_sqlguard::StatementKind::Query {
+            return Err(QueryError::Database(ClientError::new(format!(
+                "only plain reads can be explained (SELECT, WITH … SELECT, VALUES, TABLE); this is \
+                 {:?}: give the query itself",
+                allowed.kind
+            ))));
+        }
+        let check = CheckParams::new(
+            &allowed.names,
+            &self.read_allowed,
+            &self.judged,
+            self.config.statement_timeout.as_millis(),
+        );
+        // The judged statement, whole, after a line break: what PostgreSQL parses is the
+        // one query the guard read, as the operand of EXPLAIN.
+        let options = if analyze {
+            "ANALYZE, FORMAT JSON"
+        } else {
+            "FORMAT JSON"
+        };
+        let explained = format!("EXPLAIN ({options})\n{sql}");
+        let call = Call {
+            sql: &explained,
+            params,
+            transaction: self.read,
+            max_rows: usize::MAX,
+            max_bytes: usize::MAX,
+        };
+        self.run(self.reader(), &call, check).await
+    }
+
     /// Judges `sql` with `guard`, and prepares the catalog check of what it names.
     fn judge(
         &self,

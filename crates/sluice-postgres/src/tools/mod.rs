@@ -23,6 +23,7 @@
 //! ```
 
 mod catalog;
+mod explain;
 mod shared;
 mod statements;
 
@@ -34,6 +35,7 @@ use sluice_mcp::ServerBuilder;
 pub use catalog::{
     DescribeTableArgs, ListTablesArgs, TABLE_TEMPLATE, describe_table, list_tables, table_resource,
 };
+pub use explain::{ExplainArgs, explain_query};
 pub use shared::{audit, authorise, render, result_schema};
 pub use statements::{SqlArgs, execute_database, query_database};
 
@@ -49,6 +51,8 @@ pub enum DatabaseTool {
     DescribeTable,
     /// `queryDatabase` ([`query_database`]), for readers.
     QueryDatabase,
+    /// `explainQuery` ([`explain_query`]), for readers.
+    ExplainQuery,
     /// `executeDatabase` ([`execute_database`]), for writers only.
     ExecuteDatabase,
     /// The table resources, [`TABLE_TEMPLATE`] ([`table_resource`]), for readers.
@@ -57,10 +61,11 @@ pub enum DatabaseTool {
 
 impl DatabaseTool {
     /// Every standard tool and resource.
-    pub const ALL: [DatabaseTool; 5] = [
+    pub const ALL: [DatabaseTool; 6] = [
         DatabaseTool::ListTables,
         DatabaseTool::DescribeTable,
         DatabaseTool::QueryDatabase,
+        DatabaseTool::ExplainQuery,
         DatabaseTool::ExecuteDatabase,
         DatabaseTool::TableResource,
     ];
@@ -71,6 +76,7 @@ impl DatabaseTool {
             DatabaseTool::ListTables => "listTables",
             DatabaseTool::DescribeTable => "describeTable",
             DatabaseTool::QueryDatabase => "queryDatabase",
+            DatabaseTool::ExplainQuery => "explainQuery",
             DatabaseTool::ExecuteDatabase => "executeDatabase",
             DatabaseTool::TableResource => TABLE_TEMPLATE,
         }
@@ -158,6 +164,10 @@ impl DatabaseTools {
                 }
                 DatabaseTool::QueryDatabase => {
                     let (tool, handler) = query_database(Arc::clone(db), Arc::clone(policy));
+                    builder.tool(tool, handler)
+                }
+                DatabaseTool::ExplainQuery => {
+                    let (tool, handler) = explain_query(Arc::clone(db), Arc::clone(policy));
                     builder.tool(tool, handler)
                 }
                 DatabaseTool::ExecuteDatabase => {
