@@ -1,5 +1,6 @@
 //! `listTables`, `describeTable` and the table resources: what the database holds.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use sluice_mcp::{
     ResourceTemplate, Tool, ToolAnnotations, ToolError, ToolHandler, input_schema, typed_handler,
 };
 
+use super::framing::{Frame, visible, visible_json};
 use super::shared::authorise;
 use crate::database::{Database, QueryError, elapsed_ms};
 use crate::introspect::{self, ListFilter, TablePage};
@@ -115,42 +117,70 @@ fn page_text(page: &TablePage, filter: &ListFilter) -> String {
         },
         page.tables.len()
     );
+    // Names and comments are data (a comment may say anything): framed, made visible.
+    let mut body = String::new();
     for table in &page.tables {
-        let _ = write!(text, "\n{}.{} ({}", table.schema, table.name, table.kind);
+        let _ = write!(
+            body,
+            "{}.{} ({}",
+            visible(&table.schema, &[]),
+            visible(&table.name, &[]),
+            table.kind
+        );
         if let Some(rows) = table.estimated_rows {
-            let _ = write!(text, ", ~{rows} rows");
+            let _ = write!(body, ", ~{rows} rows");
         }
-        text.push(')');
+        body.push(')');
         if let Some(comment) = &table.comment {
-            let _ = write!(text, " — {comment}");
+            let _ = write!(body, " — {}", visible(comment, &[]));
         }
-        text.push_str("\n  ");
+        body.push_str("\n  ");
         let columns: Vec<String> = table
             .columns
             .iter()
             .map(|c| {
-                format!(
+                let mut column = format!(
                     "{} {}{}",
-                    c.name,
+                    visible(&c.name, &[',']),
                     c.type_name,
                     if c.nullable { "" } else { " not null" }
-                )
+                );
+                if let Some(comment) = &c.comment {
+                    let _ = write!(column, " ({})", visible(comment, &[',']));
+                }
+                column
             })
             .collect();
-        text.push_str(&columns.join(", "));
+        body.push_str(&columns.join(", "));
         if !table.primary_key.is_empty() {
-            let _ = write!(text, "\n  primary key ({})", table.primary_key.join(", "));
+            let key: Vec<Cow<'_, str>> = table
+                .primary_key
+                .iter()
+                .map(|c| visible(c, &[',']))
+                .collect();
+            let _ = write!(body, "\n  primary key ({})", key.join(", "));
         }
         for fk in &table.foreign_keys {
+            let names = |cols: &[String]| {
+                cols.iter()
+                    .map(|c| visible(c, &[',']).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let _ = write!(
-                text,
+                body,
                 "\n  foreign key ({}) → {}.{}({})",
-                fk.columns.join(", "),
-                fk.references_schema,
-                fk.references_table,
-                fk.references_columns.join(", ")
+                names(&fk.columns),
+                visible(&fk.references_schema, &[]),
+                visible(&fk.references_table, &[]),
+                names(&fk.references_columns)
             );
         }
+        body.push_str("\n\n");
+    }
+    if !body.is_empty() {
+        text.push('\n');
+        text.push_str(&Frame::new().wrap("tables, columns and comments", body.trim_end()));
         text.push('\n');
     }
     if page.total == 0 {
@@ -197,7 +227,11 @@ pub fn describe_table(
                     args.schema, args.table
                 )));
             };
-            let text = serde_json::to_string_pretty(&table)?;
+            let json = serde_json::to_string_pretty(&table)?;
+            let text = Frame::new().wrap(
+                "table's names, definitions and comments",
+                &visible_json(&json),
+            );
             Ok(CallToolResult::text(text).with_structured(serde_json::to_value(&table)?))
         }
     });

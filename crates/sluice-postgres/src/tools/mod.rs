@@ -24,6 +24,7 @@
 
 mod catalog;
 mod explain;
+mod framing;
 mod shared;
 mod statements;
 
@@ -36,6 +37,7 @@ pub use catalog::{
     DescribeTableArgs, ListTablesArgs, TABLE_TEMPLATE, describe_table, list_tables, table_resource,
 };
 pub use explain::{ExplainArgs, explain_query};
+pub use framing::{Frame, visible, visible_json};
 pub use shared::{audit, authorise, render, result_schema};
 pub use statements::{SqlArgs, execute_database, query_database};
 

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::{CallToolResult, RequestContext, ToolError};
 
+use super::framing::{Frame, visible, visible_json};
 use crate::database::{QueryError, QueryOutput, elapsed_ms};
 use crate::params::Param;
 
@@ -69,9 +70,10 @@ pub fn audit(
 }
 
 /// A statement's outcome as a tool result: a refusal or database error as a tool error
-/// the model can act on; rows as a text table (`a | b`, one row per line, then the count
-/// and whether the caps cut it) and as `structuredContent` matching
-/// [`result_schema`].
+/// the model can act on; rows as a text table (`a | b`, one row per line, framed as data
+/// by a random boundary with every value made visible — see [`Frame`] — then the count
+/// and whether the caps cut it) and as `structuredContent` matching [`result_schema`],
+/// exact.
 ///
 /// # Errors
 ///
@@ -83,28 +85,30 @@ pub fn render(outcome: Result<QueryOutput, QueryError>) -> Result<CallToolResult
     })?;
     let mut text = String::new();
     if !output.columns.is_empty() {
+        // The rows are data: framed, each value on its line ([`Frame`], [`visible`]).
+        let mut body = String::new();
         for (i, column) in output.columns.iter().enumerate() {
             if i > 0 {
-                text.push_str(" | ");
+                body.push_str(" | ");
             }
-            text.push_str(&column.name);
+            body.push_str(&visible(&column.name, &['|']));
         }
-        text.push('\n');
+        body.push('\n');
         for row in &output.rows {
             for (i, value) in row.iter().enumerate() {
                 if i > 0 {
-                    text.push_str(" | ");
+                    body.push_str(" | ");
                 }
                 match value {
-                    Value::String(s) => text.push_str(s),
-                    Value::Null => text.push_str("NULL"),
-                    other => {
-                        let _ = write!(text, "{other}");
-                    }
+                    Value::String(s) => body.push_str(&visible(s, &['|'])),
+                    Value::Null => body.push_str("NULL"),
+                    other => body.push_str(&visible_json(&other.to_string())),
                 }
             }
-            text.push('\n');
+            body.push('\n');
         }
+        text.push_str(&Frame::new().wrap("rows", &body));
+        text.push('\n');
     }
     let _ = write!(
         text,
