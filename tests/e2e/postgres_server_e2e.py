@@ -48,6 +48,21 @@ async def as_reader(binary: str, url: str) -> None:
             assert structured(rows)["rowCount"] == 3, structured(rows)
             assert structured(rows)["rows"][0] == [1, "first"], structured(rows)
 
+            described = await session.call_tool("describeTable", {"schema": "public", "table": "notes"})
+            assert not is_error(described), text_of(described)
+            assert structured(described)["primaryKey"]["columns"] == ["id"], structured(described)
+            assert "[data " in text_of(described), text_of(described)
+
+            plan = await session.call_tool("explainQuery", {"sql": "SELECT body FROM notes WHERE id = $1", "params": [2], "analyze": True})
+            assert not is_error(plan), text_of(plan)
+            assert structured(plan)["summary"]["actualRows"] == 1, structured(plan)
+            assert text_of(plan).startswith("Total cost"), text_of(plan)
+            not_a_read = await session.call_tool("explainQuery", {"sql": "DELETE FROM notes", "analyze": True})
+            assert is_error(not_a_read), text_of(not_a_read)
+
+            bound = await session.call_tool("queryDatabase", {"sql": "SELECT body FROM notes WHERE id = $1", "params": [3]})
+            assert structured(bound)["rows"] == [["third"]], structured(bound)
+
             refused = await session.call_tool("queryDatabase", {"sql": "DELETE FROM notes"})
             assert is_error(refused) and text_of(refused).startswith("refused:"), text_of(refused)
 
