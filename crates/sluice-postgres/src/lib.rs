@@ -100,7 +100,7 @@ pub use tokio_postgres;
 pub use config::{
     ConfigError, ConnectError, DatabaseConfig, ReadConnection, parse_connection_string,
 };
-pub use database::{ColumnInfo, Database, QueryError, QueryOutput};
+pub use database::{Cap, ColumnInfo, Database, QueryError, QueryOutput};
 pub use params::{MAX_PARAMS, Param, ParamError};
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]

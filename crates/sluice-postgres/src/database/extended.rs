@@ -165,7 +165,12 @@ async fn execute(
         .enumerate()
         .map(|(i, param)| (param, types.get(i).cloned().unwrap_or(Type::UNKNOWN)));
     let stream = client.query_typed_raw(call.sql, params).await?;
-    collect(stream, settings, call.max_rows, limits.max_bytes).await
+    collect(
+        stream,
+        settings,
+        Rows::skipping(limits.skip, call.max_rows, limits.max_bytes),
+    )
+    .await
 }
 
 /// Reads the rows of a binary result, capped; values the decoders do not reproduce are
@@ -173,17 +178,15 @@ async fn execute(
 async fn collect(
     stream: RowStream,
     settings: OutputSettings,
-    max_rows: usize,
-    max_bytes: usize,
+    mut rows: Rows,
 ) -> Result<Collected, tokio_postgres::Error> {
     pin_mut!(stream);
-    let mut rows = Rows::new(max_rows, max_bytes);
     let mut columns = Vec::new();
     let mut decodable = Vec::new();
     let mut pending = Vec::new();
     while let Some(row) = stream.next().await {
         let row = row?;
-        if rows.full() {
+        if rows.full() || rows.skipping_next() {
             continue; // drain, so the connection is ready for the next statement
         }
         if columns.is_empty() {

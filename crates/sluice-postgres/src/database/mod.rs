@@ -27,7 +27,7 @@ use crate::objects::{self, AllowLists, CheckParams, Judged};
 use crate::params::Param;
 use crate::session::Transaction;
 
-pub use output::{ColumnInfo, QueryOutput};
+pub use output::{Cap, ColumnInfo, QueryOutput};
 use pool::Pooled;
 #[cfg(feature = "oauth")]
 pub(crate) use pool::target;
@@ -160,6 +160,7 @@ impl Database {
             transaction: self.read,
             max_rows: self.config.max_rows,
             max_bytes: self.config.max_bytes,
+            skip: 0,
         };
         self.run(self.reader(), &call, check).await
     }
@@ -183,6 +184,7 @@ impl Database {
             transaction: self.read,
             max_rows: usize::MAX,
             max_bytes: usize::MAX,
+            skip: 0,
         };
         self.run(self.reader(), &call, check).await
     }
@@ -215,8 +217,57 @@ impl Database {
             transaction: Transaction::Write,
             max_rows: self.config.max_rows,
             max_bytes: self.config.max_bytes,
+            skip: 0,
         };
         self.run(&self.main, &call, check).await
+    }
+
+    /// A read from its `offset`-th row on: the next page of a result the caps cut
+    /// ([`QueryOutput::cut_by`]). Guarded and run as [`read_with`](Self::read_with) runs
+    /// it — the SQL is not rewritten — and the first `offset` rows are passed over as
+    /// they arrive (not counted against the caps), so pages join up exactly when the
+    /// query has an `ORDER BY` that fixes the order and the data did not change in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_with`](Self::read_with).
+    pub async fn read_from(
+        &self,
+        sql: &str,
+        params: &[Param],
+        offset: u64,
+    ) -> Result<QueryOutput, QueryError> {
+        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
+        let call = Call {
+            sql,
+            params,
+            transaction: self.read,
+            max_rows: self.config.max_rows,
+            max_bytes: self.config.max_bytes,
+            skip: offset,
+        };
+        self.run(self.reader(), &call, check).await
+    }
+
+    /// The read guard's verdict on `sql` when it is a plain query.
+    fn plain_query(&self, sql: &str) -> Result<sluice_sqlguard::Allowed, QueryError> {
+        let allowed = match self.config.read_guard.check(sql) {
+            Verdict::Allowed(allowed) => allowed,
+            Verdict::Refused(refusal) => return Err(QueryError::Refused(refusal)),
+            other => {
+                return Err(QueryError::Database(ClientError::new(format!(
+                    "internal error: unknown verdict {other:?}"
+                ))));
+            }
+        };
+        if allowed.kind != sluice_sqlguard::StatementKind::Query {
+            return Err(QueryError::Database(ClientError::new(format!(
+                "only plain reads (SELECT, WITH … SELECT, VALUES, TABLE) can be explained; \
+                 this is {:?}: give the query itself",
+                allowed.kind
+            ))));
+        }
+        Ok(allowed)
     }
 
     /// The plan of a read, as PostgreSQL's `EXPLAIN (FORMAT JSON)` gives it: one row, one
@@ -235,22 +286,7 @@ impl Database {
         params: &[Param],
         analyze: bool,
     ) -> Result<QueryOutput, QueryError> {
-        let allowed = match self.config.read_guard.check(sql) {
-            Verdict::Allowed(allowed) => allowed,
-            Verdict::Refused(refusal) => return Err(QueryError::Refused(refusal)),
-            other => {
-                return Err(QueryError::Database(ClientError::new(format!(
-                    "internal error: unknown verdict {other:?}"
-                ))));
-            }
-        };
-        if allowed.kind != sluice_sqlguard::StatementKind::Query {
-            return Err(QueryError::Database(ClientError::new(format!(
-                "only plain reads can be explained (SELECT, WITH … SELECT, VALUES, TABLE); this is \
-                 {:?}: give the query itself",
-                allowed.kind
-            ))));
-        }
+        let allowed = self.plain_query(sql)?;
         let check = CheckParams::new(
             &allowed.names,
             &self.read_allowed,
@@ -271,6 +307,7 @@ impl Database {
             transaction: self.read,
             max_rows: usize::MAX,
             max_bytes: usize::MAX,
+            skip: 0,
         };
         self.run(self.reader(), &call, check).await
     }
@@ -375,6 +412,7 @@ impl Database {
             params: check,
         };
         let limits = Limits {
+            skip: call.skip,
             max_bytes: call.max_bytes,
             statement_timeout_ms: self.config.statement_timeout.as_millis(),
         };
@@ -411,11 +449,14 @@ pub(crate) struct Call<'a> {
     pub(crate) transaction: Transaction,
     pub(crate) max_rows: usize,
     pub(crate) max_bytes: usize,
+    /// Rows passed over before the first one kept (a later page).
+    pub(crate) skip: u64,
 }
 
 /// The caps and the timeout a call runs under.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
+    pub(crate) skip: u64,
     pub(crate) max_bytes: usize,
     pub(crate) statement_timeout_ms: u128,
 }

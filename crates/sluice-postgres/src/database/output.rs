@@ -47,6 +47,9 @@ pub struct QueryOutput {
     pub row_count: usize,
     /// True when the caps cut the result short.
     pub truncated: bool,
+    /// Which cap cut it, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut_by: Option<Cap>,
     /// Rows the database reported for the statement (selected, inserted, updated, …).
     pub rows_affected: Option<u64>,
 }
@@ -59,9 +62,21 @@ impl QueryOutput {
             row_count: rows.len(),
             rows,
             truncated: false,
+            cut_by: None,
             rows_affected: None,
         }
     }
+}
+
+/// The cap that cut a result short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Cap {
+    /// The most rows a result may hold ([`DatabaseConfig::max_rows`](crate::DatabaseConfig::max_rows)).
+    Rows,
+    /// The most bytes of values ([`DatabaseConfig::max_bytes`](crate::DatabaseConfig::max_bytes)).
+    Bytes,
 }
 
 /// What a value costs in a result beyond its own encoding: `", "` between JSON values and
@@ -76,16 +91,22 @@ pub(crate) struct Rows {
     pub(crate) rows: Vec<Vec<Value>>,
     bytes: usize,
     pub(crate) truncated: bool,
+    cut_by: Option<Cap>,
+    /// Rows still to pass over before the first one kept.
+    skip: u64,
     max_rows: usize,
     max_bytes: usize,
 }
 
 impl Rows {
-    pub(crate) fn new(max_rows: usize, max_bytes: usize) -> Self {
+    /// Rows that pass over the first `skip` before keeping any.
+    pub(crate) fn skipping(skip: u64, max_rows: usize, max_bytes: usize) -> Self {
         Rows {
             rows: Vec::new(),
             bytes: 0,
             truncated: false,
+            cut_by: None,
+            skip,
             max_rows,
             max_bytes,
         }
@@ -108,6 +129,16 @@ impl Rows {
         self.offer(values, known);
     }
 
+    /// True while rows are still being passed over: the caller need not decode them.
+    pub(crate) fn skipping_next(&mut self) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
     fn offer(&mut self, values: Vec<Value>, cost: usize) {
         if self.truncated {
             return;
@@ -115,6 +146,11 @@ impl Rows {
         self.bytes = self.bytes.saturating_add(cost);
         if self.rows.len() >= self.max_rows || self.bytes > self.max_bytes {
             self.truncated = true;
+            self.cut_by = Some(if self.rows.len() >= self.max_rows {
+                Cap::Rows
+            } else {
+                Cap::Bytes
+            });
             return;
         }
         self.rows.push(values);
@@ -129,6 +165,7 @@ impl Rows {
             if bytes > self.max_bytes {
                 self.rows.truncate(i);
                 self.truncated = true;
+                self.cut_by = Some(Cap::Bytes);
                 return;
             }
         }
@@ -144,6 +181,7 @@ impl Rows {
             columns,
             rows: self.rows,
             truncated: self.truncated,
+            cut_by: self.cut_by,
             rows_affected,
         }
     }
@@ -178,8 +216,8 @@ mod tests {
         let values: Vec<Vec<Value>> = (0..20).map(|i| vec![json!("x".repeat(i))]).collect();
         for max_bytes in [0, 10, 50, 100, 400, 10_000] {
             for max_rows in [0, 1, 5, 20, 100] {
-                let mut on_arrival = Rows::new(max_rows, max_bytes);
-                let mut later = Rows::new(max_rows, max_bytes);
+                let mut on_arrival = Rows::skipping(0, max_rows, max_bytes);
+                let mut later = Rows::skipping(0, max_rows, max_bytes);
                 for row in &values {
                     on_arrival.push(row.clone());
                     later.push_partial(row.clone(), 0);

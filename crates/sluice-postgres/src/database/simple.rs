@@ -45,12 +45,12 @@ pub(super) async fn run(
     let run = async {
         let stream = client.simple_query_raw(call.sql).await?;
         pin_mut!(stream);
-        let mut rows = Rows::new(call.max_rows, limits.max_bytes);
+        let mut rows = Rows::skipping(limits.skip, call.max_rows, limits.max_bytes);
         let mut rows_affected = None;
         while let Some(message) = stream.next().await {
             match message? {
                 SimpleQueryMessage::Row(row) => {
-                    if rows.full() {
+                    if rows.full() || rows.skipping_next() {
                         continue;
                     }
                     let values = types

@@ -38,8 +38,8 @@ pub use catalog::{
 };
 pub use explain::{ExplainArgs, explain_query};
 pub use framing::{Frame, visible, visible_json};
-pub use shared::{audit, authorise, render, result_schema};
-pub use statements::{SqlArgs, execute_database, query_database};
+pub use shared::{audit, authorise, render, render_page, result_schema};
+pub use statements::{QueryArgs, SqlArgs, execute_database, query_database};
 
 use crate::database::Database;
 

@@ -9,7 +9,7 @@ use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::{CallToolResult, RequestContext, ToolError};
 
 use super::framing::{Frame, visible, visible_json};
-use crate::database::{QueryError, QueryOutput, elapsed_ms};
+use crate::database::{Cap, QueryError, QueryOutput, elapsed_ms};
 use crate::params::Param;
 
 /// Checks that the caller of `ctx` has `needed`, and returns who it is. A refusal is
@@ -79,6 +79,20 @@ pub fn audit(
 ///
 /// The refusal or the (sanitised) database error, as a [`ToolError`].
 pub fn render(outcome: Result<QueryOutput, QueryError>) -> Result<CallToolResult, ToolError> {
+    render_page(outcome, None)
+}
+
+/// [`render`] for a page of a read that started at row `offset`: when the caps cut it,
+/// the text and `structuredContent.nextOffset` say where the next page starts
+/// (`queryDatabase` with the same `sql`, `params` and that `offset`).
+///
+/// # Errors
+///
+/// As [`render`].
+pub fn render_page(
+    outcome: Result<QueryOutput, QueryError>,
+    offset: Option<u64>,
+) -> Result<CallToolResult, ToolError> {
     let output = outcome.map_err(|e| match e {
         QueryError::Refused(refusal) => ToolError::new(format!("refused: {}", refusal.message)),
         other => ToolError::new(other.to_string()),
@@ -119,8 +133,27 @@ pub fn render(outcome: Result<QueryOutput, QueryError>) -> Result<CallToolResult
     if let Some(n) = output.rows_affected.filter(|_| output.columns.is_empty()) {
         let _ = write!(text, "; {n} affected");
     }
+    let next_offset = match (output.truncated, offset) {
+        (true, Some(offset)) => Some(offset + u64::try_from(output.row_count).unwrap_or(u64::MAX)),
+        _ => None,
+    };
     if output.truncated {
-        text.push_str("; truncated: the result was cut at the row or size limit, refine the query");
+        let cap = match output.cut_by {
+            Some(Cap::Bytes) => "the size limit",
+            _ => "the row limit",
+        };
+        let _ = write!(text, "; truncated at {cap}");
+        match next_offset {
+            Some(next) => {
+                let _ = write!(
+                    text,
+                    ": for the next rows call queryDatabase again with the same sql and params and \
+                     offset {next} (with an ORDER BY that fixes the order, pages join up exactly), \
+                     or refine the query"
+                );
+            }
+            None => text.push_str(": refine the query"),
+        }
     }
     text.push(')');
     // The rows move into the structured result; they are not copied.
@@ -130,6 +163,8 @@ pub fn render(outcome: Result<QueryOutput, QueryError>) -> Result<CallToolResult
         "rows": Value::Array(output.rows.into_iter().map(Value::Array).collect()),
         "rowCount": output.row_count,
         "truncated": output.truncated,
+        "cutBy": output.cut_by,
+        "nextOffset": next_offset,
         "rowsAffected": output.rows_affected,
     });
     Ok(CallToolResult::text(text).with_structured(structured))
@@ -146,6 +181,8 @@ pub fn result_schema() -> Value {
             "rows": {"type": "array", "items": {"type": "array"}},
             "rowCount": {"type": "integer"},
             "truncated": {"type": "boolean"},
+            "cutBy": {"type": ["string", "null"], "enum": ["rows", "bytes", null]},
+            "nextOffset": {"type": ["integer", "null"]},
             "rowsAffected": {"type": ["integer", "null"]}
         },
         "required": ["columns", "rows", "rowCount", "truncated"]

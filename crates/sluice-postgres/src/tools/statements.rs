@@ -10,7 +10,7 @@ use sluice_mcp::{
     RequestContext, Tool, ToolAnnotations, ToolError, ToolHandler, input_schema, typed_handler,
 };
 
-use super::shared::{audit, authorise, render, result_schema};
+use super::shared::{audit, authorise, render, render_page, result_schema};
 use crate::database::Database;
 use crate::params::Param;
 
@@ -29,23 +29,46 @@ pub struct SqlArgs {
     pub params: Option<Vec<Value>>,
 }
 
-impl SqlArgs {
-    fn params(&self) -> Result<Vec<Param>, ToolError> {
-        match &self.params {
-            None => Ok(Vec::new()),
-            Some(values) if values.len() > crate::params::MAX_PARAMS => {
-                Err(ToolError::invalid_arguments(format!(
-                    "{} params given; PostgreSQL accepts at most {}",
-                    values.len(),
-                    crate::params::MAX_PARAMS
-                )))
-            }
-            Some(values) => Ok(values.iter().map(Param::from_json).collect()),
+/// Arguments of `queryDatabase`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct QueryArgs {
+    /// One read-only SQL query. Write $1, $2, … where a value goes and pass the values in
+    /// `params`: never paste values into the SQL.
+    pub sql: String,
+    /// Values for $1, $2, … in order: strings, numbers, booleans, null; an array for a
+    /// PostgreSQL array (or a json parameter), an object for json. PostgreSQL infers each
+    /// parameter's type from where it stands; add a cast ($1::int) to choose one.
+    #[serde(default)]
+    pub params: Option<Vec<Value>>,
+    /// Skip this many rows: the nextOffset of a result that was cut, for its next page
+    /// (same sql and params; give the query an ORDER BY so pages join up exactly).
+    #[serde(default)]
+    pub offset: Option<u64>,
+}
+
+fn bind(params: Option<&Vec<Value>>) -> Result<Vec<Param>, ToolError> {
+    match params {
+        None => Ok(Vec::new()),
+        Some(values) if values.len() > crate::params::MAX_PARAMS => {
+            Err(ToolError::invalid_arguments(format!(
+                "{} params given; PostgreSQL accepts at most {}",
+                values.len(),
+                crate::params::MAX_PARAMS
+            )))
         }
+        Some(values) => Ok(values.iter().map(Param::from_json).collect()),
     }
 }
 
-/// `queryDatabase { sql, params? }`: one read-only statement, judged by the read guard,
+impl SqlArgs {
+    fn params(&self) -> Result<Vec<Param>, ToolError> {
+        bind(self.params.as_ref())
+    }
+}
+
+/// `queryDatabase { sql, params?, offset? }`: one read-only statement, judged by the read guard,
 /// run inside `BEGIN READ ONLY` with the statement timeout, rolled back, capped. Needs
 /// [`Permission::Read`], checked on every call.
 pub fn query_database(
@@ -57,19 +80,22 @@ pub fn query_database(
         "Runs one read-only SQL query (SELECT, WITH … SELECT, VALUES, EXPLAIN, SHOW) on \
          PostgreSQL and returns the rows. Put values in params ($1, $2, …) rather than in \
          the SQL. The query runs in a read-only transaction with a time limit; results are \
-         capped and say when they were cut.",
-        input_schema::<SqlArgs>(),
+         capped, and a cut result says so and gives the offset of its next page.",
+        input_schema::<QueryArgs>(),
     )
     .with_title("Query the database")
     .with_output_schema(result_schema())
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
-    let handler = typed_handler(move |args: SqlArgs, ctx: RequestContext| {
+    let handler = typed_handler(move |args: QueryArgs, ctx: RequestContext| {
         let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
         async move {
             let who = authorise(&pol, &ctx, Permission::Read, "queryDatabase")?;
-            let params = args.params()?;
+            let params = bind(args.params.as_ref())?;
             let start = Instant::now();
-            let outcome = db.read_with(&args.sql, &params).await;
+            let outcome = match args.offset {
+                None | Some(0) => db.read_with(&args.sql, &params).await,
+                Some(offset) => db.read_from(&args.sql, &params, offset).await,
+            };
             audit(
                 &who.login,
                 "queryDatabase",
@@ -78,7 +104,7 @@ pub fn query_database(
                 outcome.as_ref(),
                 start,
             );
-            render(outcome)
+            render_page(outcome, Some(args.offset.unwrap_or(0)))
         }
     });
     (tool, handler)
