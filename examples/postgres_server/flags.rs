@@ -92,6 +92,13 @@ pub(crate) struct Flags {
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub(crate) pool_size: u64,
 
+    /// Refuse to start when a role the server connects as is wider than it needs
+    /// (superuser, BYPASSRLS, server file roles, a read role that may change or owns
+    /// tables). Without it, each finding is a warning at start-up; either way they are
+    /// the resource postgres://posture.
+    #[arg(long, env = "SLUICE_REQUIRE_LEAST_PRIVILEGE")]
+    pub(crate) require_least_privilege: bool,
+
     /// Print the SQL that creates a role that may only read (named ROLE, default
     /// sluice_reader) in the database of --database-url, for --read-database-url, and
     /// exit. Run it once as the database's owner: `postgres_server --print-setup-sql |

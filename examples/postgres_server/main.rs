@@ -20,6 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod flags;
 mod http;
+mod posture;
 mod signals;
 mod tls_serve;
 
@@ -65,6 +66,9 @@ async fn main() -> ExitCode {
         Ok(database) => database,
         Err(e) => return fail(1, &e),
     };
+    if let Err(e) = posture::check(&database, flags.require_least_privilege).await {
+        return fail(1, &e);
+    }
     let limits = database.config();
     tracing::info!(
         database = %database.target(),

@@ -79,6 +79,7 @@ pub mod introspect;
 mod lease;
 mod objects;
 pub mod params;
+pub mod posture;
 mod session;
 pub mod setup;
 pub mod tls;

@@ -171,7 +171,6 @@ impl Database {
 
     /// A guarded read without the row and byte caps, for catalog queries of our own
     /// (bounded by their own `LIMIT`).
-    #[cfg_attr(not(feature = "tools"), allow(dead_code))]
     pub(crate) async fn read_all(
         &self,
         sql: &str,
@@ -187,6 +186,25 @@ impl Database {
             skip: 0,
         };
         self.run(self.reader(), &call, check).await
+    }
+
+    /// [`read_all`](Self::read_all) on the write connection's pool (which is also the
+    /// read pool when there is no separate read connection).
+    pub(crate) async fn read_all_as_writer(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<QueryOutput, QueryError> {
+        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
+        let call = Call {
+            sql,
+            params,
+            transaction: self.read,
+            max_rows: usize::MAX,
+            max_bytes: usize::MAX,
+            skip: 0,
+        };
+        self.run(&self.main, &call, check).await
     }
 
     /// Runs a write: the write guard decides, then the statement runs in a transaction

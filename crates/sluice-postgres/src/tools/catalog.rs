@@ -267,3 +267,32 @@ pub fn table_resource(
     };
     (template, handler)
 }
+
+/// The URI of the posture resource: the least-privilege check of the server's roles.
+pub const POSTURE_URI: &str = "postgres://posture";
+
+/// The posture resource, [`POSTURE_URI`]: what the roles the server connects as may do
+/// beyond what it needs ([`crate::posture`]), as JSON, checked when read. Needs
+/// [`Permission::Read`].
+pub fn posture_resource(
+    database: Arc<Database>,
+    policy: Arc<PermissionPolicy>,
+) -> (sluice_mcp::Resource, impl ResourceHandler) {
+    let resource = sluice_mcp::Resource::new(POSTURE_URI, "posture")
+        .with_title("Database role posture")
+        .with_description(
+            "Whether the roles this server connects as are narrower than a superuser: \
+             superuser, BYPASSRLS, server file roles, tables the read role may change or owns.",
+        )
+        .with_mime_type("application/json");
+    let handler = move |uri: String, _vars: HashMap<String, String>, ctx: RequestContext| {
+        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        async move {
+            pol.require(ctx.extensions(), Permission::Read)?;
+            let posture = crate::posture::inspect(&db).await?;
+            let text = serde_json::to_string(&posture)?;
+            Ok(vec![ResourceContents::text(uri, "application/json", text)])
+        }
+    };
+    (resource, handler)
+}

@@ -34,7 +34,8 @@ use sluice_auth::{Permission, PermissionPolicy, PolicyFilter};
 use sluice_mcp::ServerBuilder;
 
 pub use catalog::{
-    DescribeTableArgs, ListTablesArgs, TABLE_TEMPLATE, describe_table, list_tables, table_resource,
+    DescribeTableArgs, ListTablesArgs, POSTURE_URI, TABLE_TEMPLATE, describe_table, list_tables,
+    posture_resource, table_resource,
 };
 pub use explain::{ExplainArgs, explain_query};
 pub use framing::{Frame, visible, visible_json};
@@ -59,17 +60,20 @@ pub enum DatabaseTool {
     ExecuteDatabase,
     /// The table resources, [`TABLE_TEMPLATE`] ([`table_resource`]), for readers.
     TableResource,
+    /// The least-privilege report, [`POSTURE_URI`] ([`posture_resource`]), for readers.
+    PostureResource,
 }
 
 impl DatabaseTool {
     /// Every standard tool and resource.
-    pub const ALL: [DatabaseTool; 6] = [
+    pub const ALL: [DatabaseTool; 7] = [
         DatabaseTool::ListTables,
         DatabaseTool::DescribeTable,
         DatabaseTool::QueryDatabase,
         DatabaseTool::ExplainQuery,
         DatabaseTool::ExecuteDatabase,
         DatabaseTool::TableResource,
+        DatabaseTool::PostureResource,
     ];
 
     /// The tool's name, or the resource's URI template.
@@ -81,6 +85,7 @@ impl DatabaseTool {
             DatabaseTool::ExplainQuery => "explainQuery",
             DatabaseTool::ExecuteDatabase => "executeDatabase",
             DatabaseTool::TableResource => TABLE_TEMPLATE,
+            DatabaseTool::PostureResource => POSTURE_URI,
         }
     }
 
@@ -144,7 +149,9 @@ impl DatabaseTools {
         let mut filter = PolicyFilter::new((*self.policy).clone()).judge_only_named();
         for tool in &self.chosen {
             filter = match tool {
-                DatabaseTool::TableResource => filter.resource(tool.name(), tool.needs()),
+                DatabaseTool::TableResource | DatabaseTool::PostureResource => {
+                    filter.resource(tool.name(), tool.needs())
+                }
                 _ => filter.tool(tool.name(), tool.needs()),
             };
         }
@@ -179,6 +186,10 @@ impl DatabaseTools {
                 DatabaseTool::TableResource => {
                     let (template, handler) = table_resource(Arc::clone(db), Arc::clone(policy));
                     builder.resource_template(template, handler)
+                }
+                DatabaseTool::PostureResource => {
+                    let (resource, handler) = posture_resource(Arc::clone(db), Arc::clone(policy));
+                    builder.resource(resource, handler)
                 }
             };
         }
