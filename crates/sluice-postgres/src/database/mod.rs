@@ -153,16 +153,7 @@ impl Database {
     /// As [`read`](Self::read); a parameter that does not read as its type, or a count
     /// of parameters that does not match the placeholders, is the database's error.
     pub async fn read_with(&self, sql: &str, params: &[Param]) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
-        let call = Call {
-            sql,
-            params,
-            transaction: self.read,
-            max_rows: self.config.max_rows,
-            max_bytes: self.config.max_bytes,
-            skip: 0,
-        };
-        self.run(self.reader(), &call, check).await
+        self.read_from(sql, params, 0).await
     }
 
     fn reader(&self) -> &Pooled {
@@ -176,22 +167,13 @@ impl Database {
         sql: &str,
         params: &[Param],
     ) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
-        let call = Call {
-            sql,
-            params,
-            transaction: self.read,
-            max_rows: usize::MAX,
-            max_bytes: usize::MAX,
-            skip: 0,
-        };
-        self.run(self.reader(), &call, check).await
+        self.uncapped(self.reader(), sql, params).await
     }
 
-    /// [`read_all`](Self::read_all) on the write connection's pool (which is also the
-    /// read pool when there is no separate read connection).
-    pub(crate) async fn read_all_as_writer(
+    /// A guarded read on `pooled`, without caps.
+    async fn uncapped(
         &self,
+        pooled: &Pooled,
         sql: &str,
         params: &[Param],
     ) -> Result<QueryOutput, QueryError> {
@@ -204,7 +186,17 @@ impl Database {
             max_bytes: usize::MAX,
             skip: 0,
         };
-        self.run(&self.main, &call, check).await
+        self.run(pooled, &call, check).await
+    }
+
+    /// [`read_all`](Self::read_all) on the write connection's pool (which is also the
+    /// read pool when there is no separate read connection).
+    pub(crate) async fn read_all_as_writer(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<QueryOutput, QueryError> {
+        self.uncapped(&self.main, sql, params).await
     }
 
     /// Runs a write: the write guard decides, then the statement runs in a transaction
