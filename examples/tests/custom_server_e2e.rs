@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inventory_server_serves_readers_and_writers() {
     let db = sluice_testkit::database_with(
@@ -18,35 +15,22 @@ async fn the_inventory_server_serves_readers_and_writers() {
     )
     .await
     .unwrap();
-    let binary = common::example_named("custom_server");
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/custom_server_e2e.py");
-    let Some(python) = common::python() else {
-        return;
-    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let url = db.url().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .arg(binary)
-            .arg(url)
-            .arg(port.to_string())
-            .output()
-            .unwrap()
+    let args = vec![
+        common::example_named("custom_server").display().to_string(),
+        db.url().to_owned(),
+        port.to_string(),
+    ];
+    let log = tokio::task::spawn_blocking(move || {
+        common::run_python("tests/e2e/custom_server_e2e.py", &args)
     })
     .await
     .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the Python client failed:\n{log}");
+    let Some(log) = log else { return };
     assert!(
         log.contains("python custom server e2e: 4 passed, 0 failed"),
         "{log}"

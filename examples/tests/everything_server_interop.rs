@@ -11,18 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("examples/everything_server");
-    assert!(
-        binary.exists(),
-        "{} is not built: run `cargo build --examples` first (scripts/test does)",
-        binary.display()
-    );
-    binary
+    common::example_named("everything_server")
 }
 
 fn python_client(transport: &str, target: &str) {
@@ -52,24 +41,10 @@ fn python_modern_client(transport: &str, target: &str) {
     }
 }
 
-/// The script's output; `None` when the Python SDK cannot be had here (outside CI).
+/// The interop script's output; `None` when the Python SDK cannot be had here (outside CI).
 fn python(script: &str, args: &[&str]) -> Option<String> {
-    let python = common::python()?;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/interop")
-        .join(script);
-    let output = Command::new(python)
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the Python client failed:\n{log}");
-    Some(log)
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    common::run_python(&format!("tests/interop/{script}"), &args)
 }
 
 #[test]

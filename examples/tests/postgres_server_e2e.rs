@@ -5,10 +5,7 @@
 
 mod common;
 
-use common::{example_binary, python};
-
-use std::path::PathBuf;
-use std::process::Command;
+use common::{example_binary, run_python};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_reader_and_writer_against_the_real_server() {
@@ -21,32 +18,12 @@ async fn python_sdk_reader_and_writer_against_the_real_server() {
         )
         .await
         .unwrap();
-    let binary = example_binary();
-    assert!(
-        binary.exists(),
-        "{} is not built: run `cargo build --examples` first (scripts/test does)",
-        binary.display()
-    );
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/postgres_server_e2e.py");
-    let url = db.url().to_owned();
-    let Some(python) = python() else { return };
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .arg(binary)
-            .arg(url)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the Python client failed:\n{log}");
+    let args = vec![example_binary().display().to_string(), db.url().to_owned()];
+    let log =
+        tokio::task::spawn_blocking(move || run_python("tests/e2e/postgres_server_e2e.py", &args))
+            .await
+            .unwrap();
+    let Some(log) = log else { return };
     assert!(log.contains("python e2e: 2 passed, 0 failed"), "{log}");
 
     // The second connection: the writer's insert is there, nothing the reader tried

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use crate::database::{Database, QueryError};
-use crate::introspect::USER_SCHEMAS;
+use crate::introspect::{Row, USER_SCHEMAS};
 
 /// What a connection is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -175,33 +175,15 @@ pub async fn inspect(database: &Database) -> Result<Posture, QueryError> {
 }
 
 fn role_report(output: crate::QueryOutput, purpose: Purpose) -> RoleReport {
-    let row = output.rows.into_iter().next().unwrap_or_default();
-    let text = |i: usize| crate::introspect::text(row.get(i)).unwrap_or_default();
-    let flag = |i: usize| {
-        row.get(i)
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false)
-    };
-    let count = |i: usize| row.get(i).and_then(serde_json::Value::as_i64).unwrap_or(0);
-    let list = |i: usize| -> Vec<String> {
-        row.get(i)
-            .and_then(serde_json::Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let row = Row(output.rows.first().map_or(&[], Vec::as_slice));
     RoleReport {
         purpose,
-        role: text(0),
-        superuser: flag(1),
-        bypass_rls: flag(2),
-        server_roles: list(3),
-        writable_tables: count(4),
-        writable_examples: list(5),
-        owned_tables: count(6),
+        role: row.string(0),
+        superuser: row.flag(1),
+        bypass_rls: row.flag(2),
+        server_roles: row.parsed(3),
+        writable_tables: row.int(4).unwrap_or(0),
+        writable_examples: row.parsed(5),
+        owned_tables: row.int(6).unwrap_or(0),
     }
 }

@@ -65,6 +65,28 @@ pub(crate) fn python() -> Option<PathBuf> {
     }
 }
 
+/// Runs the repository's Python script `script` (a path from the repository's root) with
+/// `args`, and returns what it printed, after checking that it succeeded; `None` when
+/// the Python SDK cannot be had here ([`python`]).
+pub(crate) fn run_python(script: &str, args: &[String]) -> Option<String> {
+    let python = python()?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(script);
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "the Python client failed:\n{log}");
+    Some(log)
+}
+
 /// Makes `.venv` with the pinned SDK: built beside it and renamed into place, so a test
 /// process running at the same time never sees a half-made one.
 fn make_venv(root: &std::path::Path, venv: &std::path::Path) -> Result<(), String> {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio_postgres::RowStream;
 use tokio_postgres::types::{FromSql, Type};
 
-use super::output::{ColumnInfo, QueryOutput, Rows, row_cost};
+use super::output::{ColumnInfo, QueryOutput, Rows, SEPARATORS};
 use super::render::{self, Failure, Pending};
 use super::{Call, Limits};
 use crate::binary::{self, OutputSettings};
@@ -200,6 +200,8 @@ async fn collect(
         let index = rows.rows.len();
         let mut values = Vec::with_capacity(row.len());
         let mut row_pending = Vec::new();
+        // The bytes of the values decoded here; those printed later are counted then.
+        let mut known = 0;
         for (i, column) in row.columns().iter().enumerate() {
             let RawBytes(raw) = row.try_get(i)?;
             let decoded = match raw {
@@ -209,9 +211,12 @@ async fn collect(
                 }
                 Some(_) => None,
             };
-            match (decoded, raw) {
-                (Some(value), _) => values.push(value),
-                (None, raw) => {
+            match decoded {
+                Some(value) => {
+                    known += convert::sent_len(&value) + SEPARATORS;
+                    values.push(value);
+                }
+                None => {
                     row_pending.push(Pending {
                         row: index,
                         column: i,
@@ -222,19 +227,7 @@ async fn collect(
                 }
             }
         }
-        let known = if row_pending.is_empty() {
-            row_cost(&values)
-        } else {
-            values
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !row_pending.iter().any(|p| p.column == *i))
-                .map(|(_, v)| convert::sent_len(v) + super::output::SEPARATORS)
-                .sum()
-        };
-        let before = rows.rows.len();
-        rows.push_partial(values, known);
-        if rows.rows.len() > before {
+        if rows.push_partial(values, known) {
             pending.extend(row_pending);
         }
     }

@@ -259,27 +259,6 @@ impl Database {
         self.run(self.reader(), &call, check).await
     }
 
-    /// The read guard's verdict on `sql` when it is a plain query.
-    fn plain_query(&self, sql: &str) -> Result<sluice_sqlguard::Allowed, QueryError> {
-        let allowed = match self.config.read_guard.check(sql) {
-            Verdict::Allowed(allowed) => allowed,
-            Verdict::Refused(refusal) => return Err(QueryError::Refused(refusal)),
-            other => {
-                return Err(QueryError::Database(ClientError::new(format!(
-                    "internal error: unknown verdict {other:?}"
-                ))));
-            }
-        };
-        if allowed.kind != sluice_sqlguard::StatementKind::Query {
-            return Err(QueryError::Database(ClientError::new(format!(
-                "only plain reads (SELECT, WITH … SELECT, VALUES, TABLE) can be explained; \
-                 this is {:?}: give the query itself",
-                allowed.kind
-            ))));
-        }
-        Ok(allowed)
-    }
-
     /// The plan of a read, as PostgreSQL's `EXPLAIN (FORMAT JSON)` gives it: one row, one
     /// `json` column. `sql` must be a plain query (`SELECT`, `WITH … SELECT`, `VALUES`,
     /// `TABLE`), judged by the read guard like any read; with `analyze` it also runs,
@@ -296,13 +275,15 @@ impl Database {
         params: &[Param],
         analyze: bool,
     ) -> Result<QueryOutput, QueryError> {
-        let allowed = self.plain_query(sql)?;
-        let check = CheckParams::new(
-            &allowed.names,
-            &self.read_allowed,
-            &self.judged,
-            self.config.statement_timeout.as_millis(),
-        );
+        let allowed = allowed(&self.config.read_guard, sql)?;
+        if allowed.kind != sluice_sqlguard::StatementKind::Query {
+            return Err(QueryError::Database(ClientError::new(format!(
+                "only plain reads (SELECT, WITH … SELECT, VALUES, TABLE) can be explained; \
+                 this is {:?}: give the query itself",
+                allowed.kind
+            ))));
+        }
+        let check = self.check_of(&allowed, &self.read_allowed);
         // The judged statement, whole, after a line break: what PostgreSQL parses is the
         // one query the guard read, as the operand of EXPLAIN.
         let options = if analyze {
@@ -329,18 +310,21 @@ impl Database {
         allow_lists: &Arc<AllowLists>,
         sql: &str,
     ) -> Result<CheckParams, QueryError> {
-        match guard.check(sql) {
-            Verdict::Allowed(allowed) => Ok(CheckParams::new(
-                &allowed.names,
-                allow_lists,
-                &self.judged,
-                self.config.statement_timeout.as_millis(),
-            )),
-            Verdict::Refused(refusal) => Err(QueryError::Refused(refusal)),
-            other => Err(QueryError::Database(ClientError::new(format!(
-                "internal error: unknown verdict {other:?}"
-            )))),
-        }
+        Ok(self.check_of(&allowed(guard, sql)?, allow_lists))
+    }
+
+    /// The catalog check of what an allowed statement names.
+    fn check_of(
+        &self,
+        allowed: &sluice_sqlguard::Allowed,
+        allow_lists: &Arc<AllowLists>,
+    ) -> CheckParams {
+        CheckParams::new(
+            &allowed.names,
+            allow_lists,
+            &self.judged,
+            self.config.statement_timeout.as_millis(),
+        )
     }
 
     /// Runs the statement; when the catalog check finds definitions the guard has not
@@ -448,6 +432,17 @@ impl Database {
                 Err(e)
             }
         }
+    }
+}
+
+/// `guard`'s verdict on `sql`, as the statement allowed or the error the caller gets.
+fn allowed(guard: &Guard, sql: &str) -> Result<sluice_sqlguard::Allowed, QueryError> {
+    match guard.check(sql) {
+        Verdict::Allowed(allowed) => Ok(allowed),
+        Verdict::Refused(refusal) => Err(QueryError::Refused(refusal)),
+        other => Err(QueryError::Database(ClientError::new(format!(
+            "internal error: unknown verdict {other:?}"
+        )))),
     }
 }
 

@@ -124,9 +124,9 @@ impl Rows {
     }
 
     /// Offers a row of which `known` bytes are counted now; the rest (values rendered
-    /// later) is counted by [`Rows::recount`].
-    pub(crate) fn push_partial(&mut self, values: Vec<Value>, known: usize) {
-        self.offer(values, known);
+    /// later) is counted by [`Rows::recount`]. True when the row was kept.
+    pub(crate) fn push_partial(&mut self, values: Vec<Value>, known: usize) -> bool {
+        self.offer(values, known)
     }
 
     /// True while rows are still being passed over: the caller need not decode them.
@@ -139,9 +139,9 @@ impl Rows {
         }
     }
 
-    fn offer(&mut self, values: Vec<Value>, cost: usize) {
+    fn offer(&mut self, values: Vec<Value>, cost: usize) -> bool {
         if self.truncated {
-            return;
+            return false;
         }
         self.bytes = self.bytes.saturating_add(cost);
         if self.rows.len() >= self.max_rows || self.bytes > self.max_bytes {
@@ -151,9 +151,10 @@ impl Rows {
             } else {
                 Cap::Bytes
             });
-            return;
+            return false;
         }
         self.rows.push(values);
+        true
     }
 
     /// Counts every value again (after values were filled in) and cuts at the first row

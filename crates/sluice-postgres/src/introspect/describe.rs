@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ForeignKey, KIND, USER_SCHEMAS, foreign_keys, key_columns, text};
+use super::{ForeignKey, RELATION_HEAD, Row, USER_SCHEMAS, foreign_keys, key_columns};
 use crate::database::{Database, QueryError};
 use crate::params::Param;
 
@@ -112,8 +112,7 @@ fn describe_sql() -> String {
         )
     };
     format!(
-        "SELECT n.nspname, c.relname, {KIND}, pg_catalog.obj_description(c.oid, 'pg_class'), \
-                CASE WHEN c.relkind IN ('r', 'm', 'p', 'f') AND c.reltuples >= 0 THEN c.reltuples::int8 END, \
+        "SELECT {RELATION_HEAD}, \
                 (SELECT COALESCE(json_agg(json_build_object(\
                      'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod), \
                      'nullable', NOT a.attnotnull, \
@@ -158,23 +157,23 @@ pub async fn describe_table(
     let output = database
         .read_all(&describe_sql(), &[Param::from(schema), Param::from(table)])
         .await?;
-    let Some(row) = output.rows.into_iter().next() else {
+    let Some(row) = output.rows.first() else {
         return Ok(None);
     };
-    let json = |i: usize| row.get(i).cloned().unwrap_or(serde_json::Value::Null);
-    let primary: Vec<KeyConstraint> = serde_json::from_value(json(6)).unwrap_or_default();
+    let row = Row(row);
+    let primary: Vec<KeyConstraint> = row.parsed(6);
     Ok(Some(TableDescription {
-        schema: text(row.first()).unwrap_or_default(),
-        name: text(row.get(1)).unwrap_or_default(),
-        kind: text(row.get(2)).unwrap_or_default(),
-        comment: text(row.get(3)),
-        estimated_rows: row.get(4).and_then(serde_json::Value::as_i64),
-        columns: serde_json::from_value(json(5)).unwrap_or_default(),
+        schema: row.string(0),
+        name: row.string(1),
+        kind: row.string(2),
+        comment: row.text(3),
+        estimated_rows: row.int(4),
+        columns: row.parsed(5),
         primary_key: primary.into_iter().next(),
-        unique: serde_json::from_value(json(7)).unwrap_or_default(),
-        foreign_keys: serde_json::from_value(json(8)).unwrap_or_default(),
-        checks: serde_json::from_value(json(9)).unwrap_or_default(),
-        indexes: serde_json::from_value(json(10)).unwrap_or_default(),
-        view_definition: text(row.get(11)),
+        unique: row.parsed(7),
+        foreign_keys: row.parsed(8),
+        checks: row.parsed(9),
+        indexes: row.parsed(10),
+        view_definition: row.text(11),
     }))
 }

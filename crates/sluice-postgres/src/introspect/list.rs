@@ -3,7 +3,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::{KIND, TableInfo, USER_SCHEMAS, foreign_keys, key_columns, text};
+use super::{RELATION_HEAD, Row, TableInfo, USER_SCHEMAS, foreign_keys, key_columns};
 use crate::database::{Database, QueryError};
 use crate::errors::ClientError;
 use crate::params::Param;
@@ -87,8 +87,7 @@ const FILTER: &str = "c.relkind IN ('r', 'v', 'm', 'p', 'f') \
 
 fn page_sql() -> String {
     format!(
-        "SELECT n.nspname, c.relname, {KIND}, pg_catalog.obj_description(c.oid, 'pg_class'), \
-                CASE WHEN c.relkind IN ('r', 'm', 'p', 'f') AND c.reltuples >= 0 THEN c.reltuples::int8 END, \
+        "SELECT {RELATION_HEAD}, \
                 (SELECT COALESCE(json_agg(json_build_object(\
                      'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod), \
                      'nullable', NOT a.attnotnull, \
@@ -160,17 +159,17 @@ pub async fn list_tables(
     );
     let (page, counts) = (page?, counts?);
     let mut tables = Vec::with_capacity(page.rows.len());
-    for row in page.rows.into_iter().take(limit) {
-        let json = |i: usize| row.get(i).cloned().unwrap_or(serde_json::Value::Null);
+    for row in page.rows.iter().take(limit) {
+        let row = Row(row);
         tables.push(TableInfo {
-            schema: text(row.first()).unwrap_or_default(),
-            name: text(row.get(1)).unwrap_or_default(),
-            kind: text(row.get(2)).unwrap_or_default(),
-            comment: text(row.get(3)),
-            estimated_rows: row.get(4).and_then(serde_json::Value::as_i64),
-            columns: serde_json::from_value(json(5)).unwrap_or_default(),
-            primary_key: serde_json::from_value(json(6)).unwrap_or_default(),
-            foreign_keys: serde_json::from_value(json(7)).unwrap_or_default(),
+            schema: row.string(0),
+            name: row.string(1),
+            kind: row.string(2),
+            comment: row.text(3),
+            estimated_rows: row.int(4),
+            columns: row.parsed(5),
+            primary_key: row.parsed(6),
+            foreign_keys: row.parsed(7),
         });
     }
     let more = page.row_count > limit;
@@ -183,8 +182,11 @@ pub async fn list_tables(
         .rows
         .iter()
         .map(|row| SchemaCount {
-            schema: text(row.first()).unwrap_or_default(),
-            tables: row.get(1).and_then(serde_json::Value::as_u64).unwrap_or(0),
+            schema: Row(row).string(0),
+            tables: Row(row)
+                .int(1)
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
         })
         .collect();
     Ok(TablePage {

@@ -88,10 +88,6 @@ pub struct ForeignKey {
 pub(crate) const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
-/// The `kind` of a relation from its `relkind`.
-pub(crate) const KIND: &str = "CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' \
-     WHEN 'm' THEN 'materialized view' WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' END";
-
 /// The columns of a key constraint or index, in key order, as a JSON array: `$attrs` is
 /// the `int2[]` of attribute numbers, `$rel` the relation's OID.
 pub(crate) fn key_columns(attrs: &str, rel: &str) -> String {
@@ -119,7 +115,50 @@ pub(crate) fn foreign_keys(rel: &str) -> String {
     )
 }
 
-/// The text of a value, or `None` for SQL `NULL`.
-pub(crate) fn text(value: Option<&serde_json::Value>) -> Option<String> {
-    value.and_then(serde_json::Value::as_str).map(str::to_owned)
+/// The first columns of every relation query: schema, name, kind, comment, estimated
+/// rows (tables only; none before the first `ANALYZE`), in that order ([`Row`] 0–4).
+pub(crate) const RELATION_HEAD: &str = "n.nspname, c.relname, \
+     CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' \
+          WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' END, \
+     pg_catalog.obj_description(c.oid, 'pg_class'), \
+     CASE WHEN c.relkind IN ('r', 'm', 'p', 'f') AND c.reltuples >= 0 THEN c.reltuples::int8 END";
+
+/// One row of a catalog query, read by column.
+pub(crate) struct Row<'a>(pub(crate) &'a [serde_json::Value]);
+
+impl Row<'_> {
+    /// The text in column `i`; `None` for SQL `NULL`.
+    pub(crate) fn text(&self, i: usize) -> Option<String> {
+        self.0
+            .get(i)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    }
+
+    /// The text in column `i`, empty for `NULL`.
+    pub(crate) fn string(&self, i: usize) -> String {
+        self.text(i).unwrap_or_default()
+    }
+
+    /// The integer in column `i`.
+    pub(crate) fn int(&self, i: usize) -> Option<i64> {
+        self.0.get(i).and_then(serde_json::Value::as_i64)
+    }
+
+    /// The boolean in column `i`, false for `NULL`.
+    pub(crate) fn flag(&self, i: usize) -> bool {
+        self.0
+            .get(i)
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// The JSON in column `i` (built by the query itself) read as `T`; the default when
+    /// it is `NULL`.
+    pub(crate) fn parsed<T: serde::de::DeserializeOwned + Default>(&self, i: usize) -> T {
+        self.0
+            .get(i)
+            .and_then(|value| T::deserialize(value).ok())
+            .unwrap_or_default()
+    }
 }

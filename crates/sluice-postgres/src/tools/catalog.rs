@@ -14,7 +14,7 @@ use sluice_mcp::{
 };
 
 use super::framing::{Frame, visible, visible_json};
-use super::shared::authorise;
+use super::shared::{authorise, verdict};
 use crate::database::{Database, QueryError, elapsed_ms};
 use crate::introspect::{self, ListFilter, TablePage};
 
@@ -51,11 +51,7 @@ pub struct DescribeTableArgs {
 
 /// Logs a catalog call on the audit target.
 fn audit_catalog<T>(login: &str, tool: &str, outcome: &Result<T, QueryError>, start: Instant) {
-    let verdict = match outcome {
-        Ok(_) => "ok".to_owned(),
-        Err(QueryError::Refused(refusal)) => format!("refused: {}", refusal.reason),
-        Err(QueryError::Database(e)) => format!("failed: {}", e.sqlstate.as_deref().unwrap_or("-")),
-    };
+    let verdict = verdict(outcome.as_ref().map(|_| ()));
     tracing::info!(target: "sluice::audit", login, tool, verdict, duration_ms = elapsed_ms(start), "call");
 }
 
@@ -89,7 +85,7 @@ pub fn list_tables(
             };
             let page = introspect::list_tables(&db, &filter).await;
             audit_catalog(&who.login, "listTables", &page, start);
-            let page = page.map_err(|e| ToolError::new(e.to_string()))?;
+            let page = page?;
             let text = page_text(&page, &filter);
             Ok(CallToolResult::text(text).with_structured(serde_json::to_value(&page)?))
         }
@@ -221,7 +217,7 @@ pub fn describe_table(
             let start = Instant::now();
             let described = introspect::describe_table(&db, &args.schema, &args.table).await;
             audit_catalog(&who.login, "describeTable", &described, start);
-            let Some(table) = described.map_err(|e| ToolError::new(e.to_string()))? else {
+            let Some(table) = described? else {
                 return Err(ToolError::not_found(format!(
                     "no table or view {}.{} is visible; listTables shows what there is",
                     args.schema, args.table

@@ -13,7 +13,7 @@ use sluice_mcp::{
 };
 
 use super::shared::{audit, authorise};
-use crate::database::{Database, QueryError};
+use crate::database::Database;
 use crate::params::Param;
 
 /// Arguments of `explainQuery`.
@@ -65,12 +65,7 @@ pub fn explain_query(
                 outcome.as_ref(),
                 start,
             );
-            let output = outcome.map_err(|e| match e {
-                QueryError::Refused(refusal) => {
-                    ToolError::new(format!("refused: {}", refusal.message))
-                }
-                other => ToolError::new(other.to_string()),
-            })?;
+            let output = outcome?;
             let plan = output
                 .rows
                 .into_iter()

@@ -45,11 +45,7 @@ pub fn audit(
     outcome: Result<&QueryOutput, &QueryError>,
     start: Instant,
 ) {
-    let verdict = match outcome {
-        Ok(_) => "ok".to_owned(),
-        Err(QueryError::Refused(refusal)) => format!("refused: {}", refusal.reason),
-        Err(QueryError::Database(e)) => format!("failed: {}", e.sqlstate.as_deref().unwrap_or("-")),
-    };
+    let verdict = verdict(outcome.map(|_| ()));
     let rows = outcome.ok().map(|output| output.row_count);
     let shapes = params
         .iter()
@@ -67,6 +63,15 @@ pub fn audit(
         duration_ms = elapsed_ms(start),
         "call"
     );
+}
+
+/// The audit line's verdict: `ok`, `refused: <reason>` or `failed: <SQLSTATE>`.
+pub(crate) fn verdict(outcome: Result<(), &QueryError>) -> String {
+    match outcome {
+        Ok(()) => "ok".to_owned(),
+        Err(QueryError::Refused(refusal)) => format!("refused: {}", refusal.reason),
+        Err(QueryError::Database(e)) => format!("failed: {}", e.sqlstate.as_deref().unwrap_or("-")),
+    }
 }
 
 /// A statement's outcome as a tool result: a refusal or database error as a tool error
@@ -93,10 +98,9 @@ pub fn render_page(
     outcome: Result<QueryOutput, QueryError>,
     offset: Option<u64>,
 ) -> Result<CallToolResult, ToolError> {
-    let output = outcome.map_err(|e| match e {
-        QueryError::Refused(refusal) => ToolError::new(format!("refused: {}", refusal.message)),
-        other => ToolError::new(other.to_string()),
-    })?;
+    // A refusal reads `refused: <the guard's words>`, a database error sanitised
+    // (`QueryError`'s own text), the error kept as the source.
+    let output = outcome?;
     let mut text = String::new();
     if !output.columns.is_empty() {
         // The rows are data: framed, each value on its line ([`Frame`], [`visible`]).
