@@ -45,12 +45,13 @@ fn serve_http(db: &sluice_testkit::TestDatabase) -> ServerProcess {
     ServerProcess::start(free_port(), &server_flags(db), &[])
 }
 
-/// How many backends run the probe statement now.
+/// How many backends run the probe statement now in this test's own database
+/// (the tests run side by side, each with its own database and probe).
 async fn running(db: &tokio_postgres::Client) -> i64 {
     db.query_one(
         "SELECT count(*) FROM pg_stat_activity \
          WHERE state = 'active' AND query LIKE '%sluice_cancel_probe%' \
-           AND pid <> pg_backend_pid()",
+           AND datname = current_database() AND pid <> pg_backend_pid()",
         &[],
     )
     .await

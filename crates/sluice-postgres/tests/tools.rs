@@ -327,7 +327,7 @@ async fn cancelling_a_call_cancels_the_statement_on_the_server() {
     };
     let observer = f.db.connect().await.unwrap();
     let active = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1000000000)%' \
-                  AND state = 'active' AND pid <> pg_backend_pid()";
+                  AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()";
     let mut seen = false;
     for _ in 0..100 {
         if observer
