@@ -29,7 +29,7 @@ use sluice_mcp::{
     ResourceContents, ResourceError, Server,
 };
 use sluice_postgres::tools::{DatabaseTool, DatabaseTools, audit, authorise, render};
-use sluice_postgres::{Database, DatabaseConfig, Param};
+use sluice_postgres::{DEFAULT_NAME, Database, DatabaseConfig, Param};
 
 /// The inventory MCP server.
 #[derive(Debug, Parser)]
@@ -128,7 +128,7 @@ fn build(database: Arc<Database>, policy: &PermissionPolicy) -> Server {
                 let params = [Param::from(args.name_contains), Param::from(args.max_price)];
                 let start = Instant::now();
                 let found = db.read_with(sql, &params).await;
-                audit(&who.login, "findItems", sql, &params, found.as_ref(), start);
+                audit(&who.login, "findItems", DEFAULT_NAME, sql, &params, found.as_ref(), start);
                 render(found)
             }
         });
@@ -144,7 +144,7 @@ fn build(database: Arc<Database>, policy: &PermissionPolicy) -> Server {
             let params = [Param::from(args.sku), Param::from(args.quantity)];
             let start = Instant::now();
             let updated = db.write_with(sql, &params).await;
-            audit(&who.login, "restock", sql, &params, updated.as_ref(), start);
+            audit(&who.login, "restock", DEFAULT_NAME, sql, &params, updated.as_ref(), start);
             let updated = updated?;
             if updated.row_count == 0 {
                 return Ok(CallToolResult::error("no item has that SKU"));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use sluice_auth::PermissionPolicy;
-use sluice_postgres::{ConnectError, DatabaseConfig, ReadConnection};
+use sluice_postgres::{ConnectError, DEFAULT_NAME, DatabaseConfig, PrivilegeCheck, ReadConnection};
 
 use crate::http;
 
@@ -29,6 +29,33 @@ pub(crate) struct Flags {
     /// back the SQL guard. Unset: reads use --database-url.
     #[arg(long, env = "SLUICE_READ_DATABASE_URL", hide_env_values = true)]
     pub(crate) read_database_url: Option<String>,
+
+    /// Serve one more database, as NAME=URL (repeatable; in the environment, entries
+    /// separated by `;`). NAME is letters, digits, _ and -; URL as for --database-url,
+    /// with its own TLS options. The first database is the default; --database-url, when
+    /// given, is the first, named `main`. Every tool then takes a `database` argument,
+    /// listTables names the databases, resources are postgres://db/NAME/…, and a policy
+    /// file may grant per database. A database that is down at start does not stop the
+    /// others: it is retried and serves once it answers.
+    #[arg(
+        long = "database",
+        value_name = "NAME=URL",
+        env = "SLUICE_DATABASES",
+        value_delimiter = ';',
+        hide_env_values = true
+    )]
+    pub(crate) databases: Vec<String>,
+
+    /// A read-only connection for the --database named NAME, as NAME=URL (repeatable;
+    /// `;` between entries in the environment): what --read-database-url is for `main`.
+    #[arg(
+        long = "read-database",
+        value_name = "NAME=URL",
+        env = "SLUICE_READ_DATABASES",
+        value_delimiter = ';',
+        hide_env_values = true
+    )]
+    pub(crate) read_databases: Vec<String>,
 
     /// How clients connect.
     #[arg(long, value_enum, default_value_t = Transport::Stdio, env = "SLUICE_TRANSPORT")]
@@ -63,7 +90,9 @@ pub(crate) struct Flags {
     pub(crate) readers: Option<String>,
 
     /// A JSON policy file (`{"writers": [...], "readers": [...]}`); when given, it
-    /// replaces --writers and --readers.
+    /// replaces --writers and --readers. With several databases, a `databases` object
+    /// may give one its own lists: `{"databases": {"billing": {"writers": []}}}` (a list
+    /// it leaves out is the top-level one).
     #[arg(long, env = "SLUICE_POLICY_FILE")]
     pub(crate) policy_file: Option<std::path::PathBuf>,
 
@@ -120,32 +149,80 @@ pub(crate) enum Transport {
 }
 
 impl Flags {
-    /// The database configuration: the connection strings completed from libpq's
-    /// environment, and the limits.
-    pub(crate) fn database_config(&self) -> Result<DatabaseConfig, ConnectError> {
-        let mut config = DatabaseConfig::from_url_or_env(self.database_url.as_deref())?;
-        if let Some(url) = &self.read_database_url {
-            config.reads = Some(ReadConnection::from_url_or_env(url)?);
+    /// The databases, by name, the default first: --database-url (`main`; libpq's
+    /// environment when nothing names a database), then each --database; each completed
+    /// from libpq's environment and given the limits.
+    pub(crate) fn database_configs(&self) -> Result<Vec<(String, DatabaseConfig)>, String> {
+        let mut urls: Vec<(String, Option<&str>)> = Vec::new();
+        if self.database_url.is_some() || self.databases.is_empty() {
+            urls.push((DEFAULT_NAME.to_owned(), self.database_url.as_deref()));
         }
-        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        config.statement_timeout = Duration::from_secs(self.statement_timeout);
-        config.max_rows = size(self.max_rows);
-        config.max_bytes = size(self.max_bytes);
-        config.pool_size = size(self.pool_size);
-        config.acquire_timeout = Duration::from_secs(self.acquire_timeout);
-        config.validate()?;
-        Ok(config)
+        for entry in &self.databases {
+            let (name, url) = split_entry("--database", entry)?;
+            urls.push((name.to_owned(), Some(url)));
+        }
+        let mut reads: Vec<(&str, &str)> = Vec::new();
+        for entry in &self.read_databases {
+            let (name, url) = split_entry("--read-database", entry)?;
+            if !urls.iter().any(|(n, _)| n == name) {
+                return Err(format!(
+                    "--read-database names {name}, which no --database defines"
+                ));
+            }
+            reads.push((name, url));
+        }
+        let mut configs = Vec::with_capacity(urls.len());
+        for (name, url) in urls {
+            let in_db = |e: ConnectError| format!("database {name}: {e}");
+            let mut config = DatabaseConfig::from_url_or_env(url).map_err(in_db)?;
+            let read_url = match reads.iter().find(|(n, _)| *n == name) {
+                Some((_, url)) => Some(*url),
+                None if name == DEFAULT_NAME => self.read_database_url.as_deref(),
+                None => None,
+            };
+            if let Some(url) = read_url {
+                config.reads = Some(ReadConnection::from_url_or_env(url).map_err(in_db)?);
+            }
+            let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            config.statement_timeout = Duration::from_secs(self.statement_timeout);
+            config.max_rows = size(self.max_rows);
+            config.max_bytes = size(self.max_bytes);
+            config.pool_size = size(self.pool_size);
+            config.acquire_timeout = Duration::from_secs(self.acquire_timeout);
+            config.least_privilege = if self.require_least_privilege {
+                PrivilegeCheck::Require
+            } else {
+                PrivilegeCheck::Warn
+            };
+            config.validate().map_err(in_db)?;
+            configs.push((name, config));
+        }
+        Ok(configs)
     }
 
-    /// The permission policy: the policy file, else --writers and --readers.
-    pub(crate) fn policy(&self) -> Result<PermissionPolicy, String> {
-        match &self.policy_file {
-            Some(path) => PermissionPolicy::from_file(path).map_err(|e| e.to_string()),
-            None => Ok(PermissionPolicy::from_lists(
-                &self.writers,
-                self.readers.as_deref(),
-            )),
+    /// The permission policy: the policy file, else --writers and --readers. A section
+    /// for a database the server does not have is refused (a typo would leave the real
+    /// one on the top-level lists).
+    pub(crate) fn policy(
+        &self,
+        databases: &[(String, DatabaseConfig)],
+    ) -> Result<PermissionPolicy, String> {
+        let policy = match &self.policy_file {
+            Some(path) => PermissionPolicy::from_file(path).map_err(|e| e.to_string())?,
+            None => PermissionPolicy::from_lists(&self.writers, self.readers.as_deref()),
+        };
+        if let Some(unknown) = policy
+            .database_sections()
+            .find(|section| !databases.iter().any(|(name, _)| name == section))
+        {
+            let names: Vec<&str> = databases.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(format!(
+                "the policy file has a section for database {unknown}, which this server does not \
+                 serve (it serves: {})",
+                names.join(", ")
+            ));
         }
+        Ok(policy)
     }
 
     /// `--hash-token`: reads a token on standard input and prints its hash.
@@ -188,5 +265,38 @@ impl Flags {
             .clone()
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_default()
+    }
+}
+
+/// `NAME=URL` of --database and --read-database.
+fn split_entry<'a>(flag: &str, entry: &'a str) -> Result<(&'a str, &'a str), String> {
+    match entry.trim().split_once('=') {
+        Some((name, url))
+            if !name.trim().is_empty()
+                && name
+                    .trim()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && !url.trim().is_empty() =>
+        {
+            Ok((name.trim(), url.trim()))
+        }
+        // Never the entry itself: its URL may hold a password.
+        _ => Err(format!(
+            "{flag} takes NAME=URL: a name of letters, digits, _ and -, then '=', then a \
+             connection string"
+        )),
+    }
+}
+
+/// Why the databases could not be set up, as the server says it when it stops.
+pub(crate) fn start_error(e: &ConnectError) -> String {
+    match e {
+        ConnectError::InDatabase { source, .. }
+            if matches!(**source, ConnectError::NotLeastPrivilege(_)) =>
+        {
+            format!("refusing to start (--require-least-privilege): {e}")
+        }
+        _ => e.to_string(),
     }
 }

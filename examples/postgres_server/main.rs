@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod flags;
 mod http;
-mod posture;
+mod report;
 mod signals;
 mod tls_serve;
 
@@ -30,7 +30,7 @@ use clap::Parser;
 use flags::{Flags, Transport};
 use sluice_auth::Identity;
 use sluice_mcp::Server;
-use sluice_postgres::Database;
+use sluice_postgres::Databases;
 use sluice_postgres::tools::DatabaseTools;
 
 #[tokio::main(flavor = "current_thread")]
@@ -50,45 +50,34 @@ async fn main() -> ExitCode {
     {
         return fail(2, &e);
     }
-    let config = match flags.database_config() {
-        Ok(config) => config,
+    let configs = match flags.database_configs() {
+        Ok(configs) => configs,
         Err(e) => return fail(2, &e),
     };
-    if let Some(exit) = flags.print_setup_sql(&config) {
+    if let Some(exit) = flags.print_setup_sql(&configs[0].1) {
         return exit;
     }
-    let policy = match flags.policy() {
+    let policy = match flags.policy(&configs) {
         Ok(policy) => policy,
         Err(e) => return fail(2, &e),
     };
-    let (postgres, tls) = (config.postgres.clone(), config.tls.clone());
-    let database = match Database::connect(config).await {
-        Ok(database) => database,
-        Err(e) => return fail(1, &e),
+    // The token store lives in the default database.
+    let (postgres, tls) = (configs[0].1.postgres.clone(), configs[0].1.tls.clone());
+    let databases = match Databases::connect(configs).await {
+        Ok(databases) => databases,
+        Err(e) => return fail(1, &flags::start_error(&e)),
     };
-    if let Err(e) = posture::check(&database, flags.require_least_privilege).await {
-        return fail(1, &e);
-    }
-    let limits = database.config();
-    tracing::info!(
-        database = %database.target(),
-        reads_as = %database.read_target().unwrap_or_else(|| "the same connection".to_owned()),
-        statement_timeout_s = limits.statement_timeout.as_secs(),
-        max_rows = limits.max_rows,
-        max_bytes = limits.max_bytes,
-        pool_size = limits.pool_size,
-        acquire_timeout_s = limits.acquire_timeout.as_secs(),
-        "connected"
-    );
+    report::databases(&databases);
     let builder = Server::builder("sluice-postgres", env!("CARGO_PKG_VERSION"))
         .title("Sluice PostgreSQL")
         .instructions(
             "Tools for a PostgreSQL database. Call listTables first to learn the schema \
              (describeTable for one table), then queryDatabase with one read-only SQL query at \
              a time, values in params; explainQuery shows a query's plan. executeDatabase \
-             changes data and is only offered to logins allowed to write.",
+             changes data and is only offered to logins allowed to write. A server with \
+             several databases says which in listTables; every tool then takes database.",
         );
-    let server = DatabaseTools::new(database.clone(), policy.clone())
+    let server = DatabaseTools::new(databases.clone(), policy.clone())
         .register(builder)
         .build();
     let login = flags.login();
@@ -104,13 +93,13 @@ async fn main() -> ExitCode {
         http::serve(&flags.http, context).await
     } else {
         let identity = Identity::new(login.clone());
-        let may = policy.permission(Some(&identity));
+        let may = policy.widest(Some(&identity), databases.names());
         tracing::info!(%login, %may, "serving PostgreSQL over MCP on stdio");
         sluice_mcp::transport::stdio::serve(&server, identity.into_extensions())
             .await
             .map_err(|e| e.to_string())
     };
-    database.close();
+    databases.close();
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &e),

@@ -53,6 +53,7 @@
 mod identity;
 mod policy;
 mod policy_filter;
+mod policy_sections;
 
 pub use identity::Identity;
 pub use policy::{AuthError, Permission, PermissionPolicy, PolicyFileError};

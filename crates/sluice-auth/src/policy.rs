@@ -1,7 +1,7 @@
 //! Who may do what: [`PermissionPolicy`], [`Permission`] and the tool filter built from
 //! them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use sluice_mcp::Extensions;
@@ -126,32 +126,21 @@ pub enum PolicyFileError {
 /// assert_eq!(policy.permission(Some(&Identity::new("mallory"))), Permission::None);
 /// assert_eq!(policy.permission(None), Permission::None);
 /// ```
+///
+/// A server with several databases may grant differently per database:
+/// [`with_database`](Self::with_database) (or a `databases` section in the file, see
+/// [`from_file`](Self::from_file)) and [`for_database`](Self::for_database).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "crate::policy_sections::PolicyFile")]
 pub struct PermissionPolicy {
-    #[serde(default, deserialize_with = "logins_opt")]
-    readers: Option<BTreeSet<String>>,
-    #[serde(default, deserialize_with = "logins")]
-    writers: BTreeSet<String>,
+    pub(crate) readers: Option<BTreeSet<String>>,
+    pub(crate) writers: BTreeSet<String>,
+    /// Per-database policies, by database name; each complete (no sections of its own).
+    pub(crate) databases: BTreeMap<String, PermissionPolicy>,
 }
 
-fn normalise(login: &str) -> String {
+pub(crate) fn normalise(login: &str) -> String {
     login.trim().to_lowercase()
-}
-
-fn logins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<String>, D::Error> {
-    let list: Vec<String> = serde::Deserialize::deserialize(d)?;
-    Ok(list
-        .iter()
-        .map(|l| normalise(l))
-        .filter(|l| !l.is_empty())
-        .collect())
-}
-
-fn logins_opt<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<BTreeSet<String>>, D::Error> {
-    logins(d).map(Some)
 }
 
 impl PermissionPolicy {
@@ -212,6 +201,15 @@ impl PermissionPolicy {
 
     /// Reads a policy from a JSON file: `{"writers": ["alice"], "readers": ["bob"]}`
     /// (`readers` optional). Unknown keys are refused, so a typo cannot open access.
+    ///
+    /// A server with several databases may add a section per database, whose lists
+    /// replace the top-level ones for that database (a list the section leaves out is
+    /// the top-level one):
+    ///
+    /// ```json
+    /// {"writers": ["github:42"],
+    ///  "databases": {"billing": {"writers": [], "readers": ["github:42", "github:7"]}}}
+    /// ```
     ///
     /// # Errors
     ///
@@ -299,6 +297,54 @@ impl PermissionPolicy {
     /// The readers allow-list, when one is set.
     pub fn readers(&self) -> Option<impl Iterator<Item = &str>> {
         self.readers.as_ref().map(|r| r.iter().map(String::as_str))
+    }
+
+    /// Grants for the database named `name` what `policy` grants, instead of what this
+    /// policy's own lists grant (`policy`'s own database sections are ignored).
+    ///
+    /// ```
+    /// use sluice_auth::{Identity, Permission, PermissionPolicy};
+    ///
+    /// let policy = PermissionPolicy::new()
+    ///     .with_writers(["alice"])
+    ///     .with_database("billing", PermissionPolicy::new().with_readers(["alice"]));
+    /// let alice = Identity::new("alice");
+    /// assert_eq!(policy.for_database("shop").permission(Some(&alice)), Permission::Write);
+    /// assert_eq!(policy.for_database("billing").permission(Some(&alice)), Permission::Read);
+    /// ```
+    #[must_use]
+    pub fn with_database(mut self, name: impl Into<String>, mut policy: PermissionPolicy) -> Self {
+        policy.databases.clear();
+        self.databases.insert(name.into(), policy);
+        self
+    }
+
+    /// The policy for the database named `name`: its section, else this policy.
+    pub fn for_database(&self, name: &str) -> &PermissionPolicy {
+        self.databases.get(name).unwrap_or(self)
+    }
+
+    /// The databases this policy has a section for (to check them against the
+    /// databases a server has: a section for none of them is likely a typo).
+    pub fn database_sections(&self) -> impl Iterator<Item = &str> {
+        self.databases.keys().map(String::as_str)
+    }
+
+    /// The most `identity` may do on any of `databases` (each judged by
+    /// [`for_database`](Self::for_database)); with no names, what this policy grants.
+    pub fn widest<'a>(
+        &self,
+        identity: Option<&Identity>,
+        databases: impl IntoIterator<Item = &'a str>,
+    ) -> Permission {
+        let mut names = databases.into_iter().peekable();
+        if names.peek().is_none() {
+            return self.permission(identity);
+        }
+        names
+            .map(|name| self.for_database(name).permission(identity))
+            .max()
+            .unwrap_or(Permission::None)
     }
 }
 

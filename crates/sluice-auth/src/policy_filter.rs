@@ -31,9 +31,12 @@ use crate::policy::{Permission, PermissionPolicy};
 pub struct PolicyFilter {
     policy: PermissionPolicy,
     tools: HashMap<String, Permission>,
-    resources: HashMap<String, Permission>,
+    /// By URI or template: what it needs, and the one database it belongs to.
+    resources: HashMap<String, (Permission, Option<String>)>,
     prompts: HashMap<String, Permission>,
     otherwise: Option<Permission>,
+    /// The databases whose widest grant judges what belongs to none of them.
+    databases: Vec<String>,
 }
 
 impl PolicyFilter {
@@ -45,6 +48,7 @@ impl PolicyFilter {
             resources: HashMap::new(),
             prompts: HashMap::new(),
             otherwise: Some(Permission::Read),
+            databases: Vec::new(),
         }
     }
 
@@ -59,7 +63,35 @@ impl PolicyFilter {
     /// its URI template (then every URI it matches).
     #[must_use]
     pub fn resource(mut self, uri_or_template: impl Into<String>, needed: Permission) -> Self {
-        self.resources.insert(uri_or_template.into(), needed);
+        self.resources
+            .insert(uri_or_template.into(), (needed, None));
+        self
+    }
+
+    /// Declares the permission a resource of one database needs: judged by that
+    /// database's policy ([`PermissionPolicy::for_database`]).
+    #[must_use]
+    pub fn resource_in(
+        mut self,
+        database: impl Into<String>,
+        uri_or_template: impl Into<String>,
+        needed: Permission,
+    ) -> Self {
+        self.resources
+            .insert(uri_or_template.into(), (needed, Some(database.into())));
+        self
+    }
+
+    /// Judges tools, prompts and resources that belong to no one database by the most
+    /// the caller may do on any of `names` ([`PermissionPolicy::widest`]): a server with
+    /// several databases shows `executeDatabase` to whoever may write on one of them.
+    #[must_use]
+    pub fn databases<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.databases = names.into_iter().map(Into::into).collect();
         self
     }
 
@@ -83,24 +115,33 @@ impl PolicyFilter {
         &self.policy
     }
 
-    /// What `item` needs: declared, or the default.
-    fn needs(&self, item: Item<'_>) -> Option<Permission> {
+    /// What `item` needs (declared, or the default), and the database it belongs to.
+    fn needs(&self, item: Item<'_>) -> Option<(Permission, Option<&str>)> {
         let declared = match item {
-            Item::Tool(_) => self.tools.get(item.name()),
-            Item::Resource(_) | Item::ResourceTemplate(_) => self.resources.get(item.name()),
-            Item::Prompt(_) => self.prompts.get(item.name()),
+            Item::Tool(_) => self.tools.get(item.name()).map(|p| (*p, None)),
+            Item::Resource(_) | Item::ResourceTemplate(_) => self
+                .resources
+                .get(item.name())
+                .map(|(p, db)| (*p, db.as_deref())),
+            Item::Prompt(_) => self.prompts.get(item.name()).map(|p| (*p, None)),
             _ => None,
         };
-        declared.copied().or(self.otherwise)
+        declared.or(self.otherwise.map(|p| (p, None)))
     }
 }
 
 impl Filter for PolicyFilter {
     fn allows(&self, item: Item<'_>, extensions: &Extensions) -> bool {
-        let Some(needed) = self.needs(item) else {
+        let Some((needed, database)) = self.needs(item) else {
             return true;
         };
-        let has = self.policy.permission(Identity::of(extensions));
+        let identity = Identity::of(extensions);
+        let has = match database {
+            Some(name) => self.policy.for_database(name).permission(identity),
+            None => self
+                .policy
+                .widest(identity, self.databases.iter().map(String::as_str)),
+        };
         has != Permission::None && has >= needed
     }
 }
@@ -156,5 +197,31 @@ mod tests {
         ));
         // Not named: this filter leaves it to the others.
         assert!(filter.allows(Item::Tool(&other), &mallory));
+    }
+
+    #[test]
+    fn several_databases_judge_by_the_widest_grant_and_their_own_resources_by_theirs() {
+        let policy = PermissionPolicy::from_lists("", None)
+            .with_database("billing", PermissionPolicy::from_lists("alice", Some("")));
+        let filter = PolicyFilter::new(policy)
+            .tool("executeDatabase", Permission::Write)
+            .tool("queryDatabase", Permission::Read)
+            .resource_in("billing", "postgres://db/billing/posture", Permission::Read)
+            .resource_in("shop", "postgres://db/shop/posture", Permission::Read)
+            .databases(["shop", "billing"]);
+        let tool = |name: &str| Tool::new(name, "t", json!({"type": "object"}));
+        let (alice, bob) = (
+            Identity::new("alice").into_extensions(),
+            Identity::new("bob").into_extensions(),
+        );
+        // Alice writes on billing only, and sees the write tool; bob writes nowhere.
+        assert!(filter.allows(Item::Tool(&tool("executeDatabase")), &alice));
+        assert!(!filter.allows(Item::Tool(&tool("executeDatabase")), &bob));
+        assert!(filter.allows(Item::Tool(&tool("queryDatabase")), &bob));
+        let posture =
+            |db: &str| sluice_mcp::Resource::new(format!("postgres://db/{db}/posture"), "p");
+        assert!(filter.allows(Item::Resource(&posture("shop")), &bob));
+        assert!(!filter.allows(Item::Resource(&posture("billing")), &bob));
+        assert!(filter.allows(Item::Resource(&posture("billing")), &alice));
     }
 }

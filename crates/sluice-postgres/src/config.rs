@@ -59,6 +59,26 @@ pub struct DatabaseConfig {
     /// exactly is read again through the text path. `false` sends every statement
     /// through the text path (two round trips).
     pub binary_results: bool,
+    /// Whether [`Database::connect`](crate::Database::connect) inspects the roles it
+    /// connects as ([`crate::posture`]) and what it does about a finding (default
+    /// [`PrivilegeCheck::Skip`]).
+    pub least_privilege: PrivilegeCheck,
+}
+
+/// What [`Database::connect`](crate::Database::connect) does about roles wider than the
+/// server needs (superuser, `BYPASSRLS`, server file roles, a read role that may change
+/// or owns tables): [`DatabaseConfig::least_privilege`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PrivilegeCheck {
+    /// Nothing (no catalog query at connect).
+    #[default]
+    Skip,
+    /// Logs a warning per finding (target `sluice::posture`).
+    Warn,
+    /// Logs them, and refuses to connect when there is one
+    /// ([`ConnectError::NotLeastPrivilege`]).
+    Require,
 }
 
 impl DatabaseConfig {
@@ -88,6 +108,7 @@ impl DatabaseConfig {
             read_guard: Guard::read_only(),
             write_guard: Guard::write(),
             binary_results: true,
+            least_privilege: PrivilegeCheck::Skip,
         }
     }
 
@@ -238,5 +259,16 @@ pub enum ConnectError {
         target: String,
         /// What went wrong.
         reason: String,
+    },
+    /// A role is wider than the server needs and [`PrivilegeCheck::Require`] is set.
+    #[error("the database roles are wider than least privilege: {0}")]
+    NotLeastPrivilege(String),
+    /// One database of several ([`crate::Databases`]) could not be set up.
+    #[error("database {name}: {source}")]
+    InDatabase {
+        /// The database's name in the set.
+        name: String,
+        /// Why.
+        source: Box<ConnectError>,
     },
 }

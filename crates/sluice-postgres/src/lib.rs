@@ -73,6 +73,7 @@ mod checked;
 mod config;
 pub mod convert;
 mod database;
+mod databases;
 mod env;
 pub mod errors;
 pub mod introspect;
@@ -99,9 +100,11 @@ pub use sluice_sqlguard::{Guard, Refusal};
 pub use tokio_postgres;
 
 pub use config::{
-    ConfigError, ConnectError, DatabaseConfig, ReadConnection, parse_connection_string,
+    ConfigError, ConnectError, DatabaseConfig, PrivilegeCheck, ReadConnection,
+    parse_connection_string,
 };
 pub use database::{Cap, ColumnInfo, Database, QueryError, QueryOutput};
+pub use databases::{DEFAULT_NAME, DatabaseStatus, Databases, Unavailable};
 pub use params::{MAX_PARAMS, Param, ParamError};
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]

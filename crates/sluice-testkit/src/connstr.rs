@@ -16,9 +16,47 @@ pub(crate) fn with_dbname(conn: &str, dbname: &str) -> Result<String, String> {
     }
 }
 
+/// Returns `conn` pointed at `127.0.0.1:port` instead of its own host and port.
+pub(crate) fn on_loopback_port(conn: &str, port: u16) -> Result<String, String> {
+    let trimmed = conn.trim();
+    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+        let mut url = url::Url::parse(trimmed).map_err(|e| e.to_string())?;
+        url.set_host(Some("127.0.0.1")).map_err(|e| e.to_string())?;
+        url.set_port(Some(port))
+            .map_err(|()| "the URL takes no port".to_owned())?;
+        Ok(url.to_string())
+    } else {
+        // Host and port settings accumulate into lists in this form: drop the old ones
+        // (our strings have no quoted values, so words are settings).
+        let kept: Vec<&str> = trimmed
+            .split_whitespace()
+            .filter(|word| {
+                !["host=", "hostaddr=", "port="]
+                    .iter()
+                    .any(|key| word.starts_with(key))
+            })
+            .collect();
+        Ok(format!("{} host=127.0.0.1 port={port}", kept.join(" ")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_dbname;
+    use super::{on_loopback_port, with_dbname};
+
+    #[test]
+    fn a_relayed_string_points_at_the_loopback_port() {
+        let config: tokio_postgres::Config = on_loopback_port("host=/tmp port=5432 dbname=d", 4444)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(config.get_ports(), [4444]);
+        assert_eq!(config.get_hosts().len(), 1);
+        assert_eq!(
+            on_loopback_port("postgres://u:p@h:5433/d?sslmode=disable", 4444).unwrap(),
+            "postgres://u:p@127.0.0.1:4444/d?sslmode=disable"
+        );
+    }
 
     #[test]
     fn replaces_the_database_in_every_form() {

@@ -50,6 +50,9 @@
 
 mod cluster;
 mod connstr;
+mod relay;
+
+pub use relay::Relay;
 pub mod github;
 
 use std::sync::OnceLock;
@@ -217,6 +220,32 @@ impl TestDatabase {
             config.dbname(&self.name);
             config
         })
+    }
+
+    /// A [`Relay`] in front of this database's server and a connection string to this
+    /// database through it: a database the test can take down ([`Relay::stop`]) and
+    /// bring back ([`Relay::resume`]) without touching the server itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoServer`] when the relay cannot listen, [`Error::BadUrl`] when the
+    /// connection string cannot be pointed at it.
+    pub fn relayed(&self) -> Result<(Relay, String), Error> {
+        let config = self.config();
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let upstream = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Unix(dir)) => {
+                relay::Upstream::Unix(dir.join(format!(".s.PGSQL.{port}")))
+            }
+            Some(tokio_postgres::config::Host::Tcp(host)) => {
+                relay::Upstream::Tcp(host.clone(), port)
+            }
+            None => relay::Upstream::Tcp("127.0.0.1".to_owned(), port),
+        };
+        let relay = Relay::start(upstream)
+            .map_err(|e| Error::NoServer(format!("the relay cannot listen: {e}")))?;
+        let url = connstr::on_loopback_port(&self.url, relay.port()).map_err(Error::BadUrl)?;
+        Ok((relay, url))
     }
 
     /// Connects to this database without TLS and spawns the connection's driver on the

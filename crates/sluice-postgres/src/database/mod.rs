@@ -20,7 +20,7 @@ use std::time::Instant;
 use sluice_sqlguard::{Guard, Refusal, Verdict};
 
 use crate::checked::{Checked, RunError, allows_more_than_defaults, prepare_check, recover};
-use crate::config::{ConnectError, DatabaseConfig};
+use crate::config::{ConnectError, DatabaseConfig, PrivilegeCheck};
 use crate::errors::{ClientError, with_causes};
 use crate::lease::Lease;
 use crate::objects::{self, AllowLists, CheckParams, Judged};
@@ -84,7 +84,7 @@ impl Database {
             Some(reads) => Some(Pooled::open(&reads.postgres, &reads.tls, &config).await?),
             None => None,
         };
-        Ok(Database {
+        let database = Database {
             main,
             reads,
             read: if allows_more_than_defaults(config.read_guard.policy()) {
@@ -96,7 +96,44 @@ impl Database {
             write_allowed: AllowLists::of(config.write_guard.policy()),
             config: Arc::new(config),
             judged: Arc::default(),
-        })
+        };
+        database.check_privilege().await?;
+        Ok(database)
+    }
+
+    /// [`DatabaseConfig::least_privilege`]: inspects the roles, warns per finding and,
+    /// when required, refuses (closing the pools).
+    async fn check_privilege(&self) -> Result<(), ConnectError> {
+        let require = match self.config.least_privilege {
+            PrivilegeCheck::Skip => return Ok(()),
+            PrivilegeCheck::Warn => false,
+            PrivilegeCheck::Require => true,
+        };
+        let refuse = |reason: String| {
+            self.close();
+            Err(ConnectError::NotLeastPrivilege(reason))
+        };
+        let posture = match crate::posture::inspect(self).await {
+            Ok(posture) => posture,
+            Err(e) if require => return refuse(format!("cannot inspect the roles: {e}")),
+            Err(e) => {
+                tracing::warn!(target: "sluice::posture", database = %self.target(), "cannot inspect the roles: {e}");
+                return Ok(());
+            }
+        };
+        for finding in &posture.findings {
+            tracing::warn!(target: "sluice::posture", database = %self.target(), purpose = ?finding.purpose,
+                "least privilege: {}", finding.message);
+        }
+        if require && !posture.is_least_privilege() {
+            let all: Vec<&str> = posture
+                .findings
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect();
+            return refuse(all.join("; "));
+        }
+        Ok(())
     }
 
     /// Where the pool connects, for messages: `user@host:port/database`, never the

@@ -14,8 +14,9 @@ use sluice_mcp::{
 };
 
 use super::framing::{Frame, visible, visible_json};
-use super::shared::{authorise, verdict};
+use super::shared::{Authorised, authorise_on, database_argument, sqlstate, verdict};
 use crate::database::{Database, QueryError, elapsed_ms};
+use crate::databases::{DatabaseStatus, Databases};
 use crate::introspect::{self, ListFilter, TablePage};
 
 /// The URI template of the table resources: `postgres://table/{schema}/{table}`.
@@ -36,6 +37,9 @@ pub struct ListTablesArgs {
     /// The nextCursor of the previous page, for the next one.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Which database, when the server has several (default: the first).
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
 /// Arguments of `describeTable`.
@@ -47,35 +51,54 @@ pub struct DescribeTableArgs {
     pub schema: String,
     /// The table or view.
     pub table: String,
+    /// Which database, when the server has several (default: the first).
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
 /// Logs a catalog call on the audit target.
-fn audit_catalog<T>(login: &str, tool: &str, outcome: &Result<T, QueryError>, start: Instant) {
-    let verdict = verdict(outcome.as_ref().map(|_| ()));
-    tracing::info!(target: "sluice::audit", login, tool, verdict, duration_ms = elapsed_ms(start), "call");
+fn audit_catalog<T>(
+    login: &str,
+    tool: &str,
+    database: &str,
+    outcome: &Result<T, QueryError>,
+    start: Instant,
+) {
+    let outcome = outcome.as_ref().map(|_| ());
+    let (verdict, sqlstate) = (verdict(outcome), sqlstate(outcome));
+    tracing::info!(target: "sluice::audit", login, tool, database, verdict, sqlstate,
+        duration_ms = elapsed_ms(start), "call");
 }
 
 /// `listTables {schema?, pattern?, cursor?}`: a page of at most 100 tables and views with
 /// their columns, primary key, foreign keys, comments and estimated rows, how many match
 /// per schema, and a cursor for the next page. Needs [`Permission::Read`].
 pub fn list_tables(
-    database: Arc<Database>,
+    databases: impl Into<Databases>,
     policy: Arc<PermissionPolicy>,
 ) -> (Tool, impl ToolHandler) {
+    let databases = databases.into();
     let tool = Tool::new(
         "listTables",
         "Lists the tables and views of the database: columns with types and nullability, \
          primary and foreign keys, comments, estimated rows. Call it first to learn what you \
          can query. Large databases come a page at a time (pass nextCursor back as cursor); \
          narrow with schema or pattern. describeTable gives everything about one table.",
-        input_schema::<ListTablesArgs>(),
+        database_argument(input_schema::<ListTablesArgs>(), &databases),
     )
     .with_title("List tables")
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
     let handler = typed_handler(move |args: ListTablesArgs, ctx: RequestContext| {
-        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        let (dbs, pol) = (databases.clone(), Arc::clone(&policy));
         async move {
-            let who = authorise(&pol, &ctx, Permission::Read, "listTables")?;
+            let tool = "listTables";
+            let place = args.database.as_deref();
+            let Authorised {
+                who,
+                name,
+                database: db,
+                ..
+            } = authorise_on(&dbs, &pol, &ctx, Permission::Read, tool, place).await?;
             let start = Instant::now();
             let filter = ListFilter {
                 schema: args.schema,
@@ -84,13 +107,57 @@ pub fn list_tables(
                 ..ListFilter::default()
             };
             let page = introspect::list_tables(&db, &filter).await;
-            audit_catalog(&who.login, "listTables", &page, start);
+            audit_catalog(&who.login, tool, &name, &page, start);
             let page = page?;
-            let text = page_text(&page, &filter);
-            Ok(CallToolResult::text(text).with_structured(serde_json::to_value(&page)?))
+            let mut text = page_text(&page, &filter);
+            let mut structured = serde_json::to_value(&page)?;
+            if dbs.len() > 1 {
+                // Which databases there are, as far as this caller may read them.
+                let status: Vec<DatabaseStatus> = dbs
+                    .status()
+                    .into_iter()
+                    .filter(|d| {
+                        pol.for_database(&d.name).permission(Some(&who)) >= Permission::Read
+                    })
+                    .collect();
+                text.insert_str(0, &databases_text(&name, &status));
+                if let Some(object) = structured.as_object_mut() {
+                    object.insert("database".to_owned(), name.clone().into());
+                    object.insert("databases".to_owned(), serde_json::to_value(&status)?);
+                }
+            }
+            Ok(CallToolResult::text(text).with_structured(structured))
         }
     });
     (tool, handler)
+}
+
+/// The line that says which database this is and which others there are.
+fn databases_text(current: &str, status: &[DatabaseStatus]) -> String {
+    let others: Vec<String> = status
+        .iter()
+        .filter(|d| d.name != current)
+        .map(|d| {
+            if d.reachable {
+                d.name.clone()
+            } else {
+                format!("{} (not reachable now)", d.name)
+            }
+        })
+        .collect();
+    let default = status.iter().any(|d| d.default && d.name == current);
+    format!(
+        "Database {current}{}. {}\n",
+        if default { " (the default)" } else { "" },
+        if others.is_empty() {
+            "No other database is open to you.".to_owned()
+        } else {
+            format!(
+                "Also on this server: {}; pass database to use one.",
+                others.join(", ")
+            )
+        }
+    )
 }
 
 /// A page as the model reads it: one block per table.
@@ -199,24 +266,32 @@ fn page_text(page: &TablePage, filter: &ListFilter) -> String {
 /// types, defaults, nullability and comments; primary, unique and foreign keys; check
 /// constraints; indexes; a view's definition. Needs [`Permission::Read`].
 pub fn describe_table(
-    database: Arc<Database>,
+    databases: impl Into<Databases>,
     policy: Arc<PermissionPolicy>,
 ) -> (Tool, impl ToolHandler) {
+    let databases = databases.into();
     let tool = Tool::new(
         "describeTable",
         "Describes one table or view fully: columns (type, default, nullability, comment), \
          primary, unique and foreign keys, check constraints, indexes, and a view's definition.",
-        input_schema::<DescribeTableArgs>(),
+        database_argument(input_schema::<DescribeTableArgs>(), &databases),
     )
     .with_title("Describe a table")
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
     let handler = typed_handler(move |args: DescribeTableArgs, ctx: RequestContext| {
-        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        let (dbs, pol) = (databases.clone(), Arc::clone(&policy));
         async move {
-            let who = authorise(&pol, &ctx, Permission::Read, "describeTable")?;
+            let tool = "describeTable";
+            let place = args.database.as_deref();
+            let Authorised {
+                who,
+                name,
+                database: db,
+                ..
+            } = authorise_on(&dbs, &pol, &ctx, Permission::Read, tool, place).await?;
             let start = Instant::now();
             let described = introspect::describe_table(&db, &args.schema, &args.table).await;
-            audit_catalog(&who.login, "describeTable", &described, start);
+            audit_catalog(&who.login, tool, &name, &described, start);
             let Some(table) = described? else {
                 return Err(ToolError::not_found(format!(
                     "no table or view {}.{} is visible; listTables shows what there is",
@@ -234,61 +309,126 @@ pub fn describe_table(
     (tool, handler)
 }
 
-/// The table resources, `postgres://table/{schema}/{table}`: one table or view's
-/// description as JSON. Needs [`Permission::Read`], checked on every read.
-pub fn table_resource(
-    database: Arc<Database>,
+/// The URI template of one database's table resources: [`TABLE_TEMPLATE`] for a server
+/// with one database, `postgres://db/{name}/table/{schema}/{table}` for each of several.
+pub fn table_template(databases: &Databases, name: &str) -> String {
+    if databases.len() > 1 {
+        format!("postgres://db/{name}/table/{{schema}}/{{table}}")
+    } else {
+        TABLE_TEMPLATE.to_owned()
+    }
+}
+
+/// The URI of one database's posture resource: [`POSTURE_URI`] for a server with one
+/// database, `postgres://db/{name}/posture` for each of several.
+pub fn posture_uri(databases: &Databases, name: &str) -> String {
+    if databases.len() > 1 {
+        format!("postgres://db/{name}/posture")
+    } else {
+        POSTURE_URI.to_owned()
+    }
+}
+
+/// The database a resource read is for, connected, for a caller who may read it.
+async fn resource_database(
+    databases: &Databases,
+    policy: &PermissionPolicy,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<Arc<Database>, ResourceError> {
+    policy
+        .for_database(name)
+        .require(ctx.extensions(), Permission::Read)?;
+    databases
+        .get(Some(name))
+        .await
+        .map_err(|e| ResourceError::new(e.to_string()).with_source(e))
+}
+
+/// The table resources, one template per database ([`table_template`]): one table or
+/// view's description as JSON. Needs [`Permission::Read`] on that database, checked on
+/// every read.
+pub fn table_resources(
+    databases: impl Into<Databases>,
     policy: Arc<PermissionPolicy>,
-) -> (ResourceTemplate, impl ResourceHandler) {
-    let template = ResourceTemplate::new(TABLE_TEMPLATE, "table")
-        .with_title("Table schema")
-        .with_description(
-            "Everything about a table or view, as describeTable gives it: columns, keys, \
-             constraints, indexes, comments, a view's definition; JSON.",
-        )
-        .with_mime_type("application/json");
-    let handler = move |uri: String, vars: HashMap<String, String>, ctx: RequestContext| {
-        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
-        async move {
-            pol.require(ctx.extensions(), Permission::Read)?;
-            let (Some(schema), Some(name)) = (vars.get("schema"), vars.get("table")) else {
-                return Err(ResourceError::not_found(uri));
+) -> Vec<(ResourceTemplate, impl ResourceHandler)> {
+    let databases = databases.into();
+    let names: Vec<String> = databases.names().map(str::to_owned).collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let several = databases.len() > 1;
+            let template = ResourceTemplate::new(table_template(&databases, &name), "table")
+                .with_title(if several {
+                    format!("Table schema ({name})")
+                } else {
+                    "Table schema".to_owned()
+                })
+                .with_description(
+                    "Everything about a table or view, as describeTable gives it: columns, \
+                     keys, constraints, indexes, comments, a view's definition; JSON.",
+                )
+                .with_mime_type("application/json");
+            let (dbs, pol) = (databases.clone(), Arc::clone(&policy));
+            let handler = move |uri: String, vars: HashMap<String, String>, ctx: RequestContext| {
+                let (dbs, pol, name) = (dbs.clone(), Arc::clone(&pol), name.clone());
+                async move {
+                    let db = resource_database(&dbs, &pol, &ctx, &name).await?;
+                    let (Some(schema), Some(table)) = (vars.get("schema"), vars.get("table"))
+                    else {
+                        return Err(ResourceError::not_found(uri));
+                    };
+                    let described = introspect::describe_table(&db, schema, table)
+                        .await?
+                        .ok_or_else(|| ResourceError::not_found(uri.clone()))?;
+                    let text = serde_json::to_string(&described)?;
+                    Ok(vec![ResourceContents::text(uri, "application/json", text)])
+                }
             };
-            let table = introspect::describe_table(&db, schema, name)
-                .await?
-                .ok_or_else(|| ResourceError::not_found(uri.clone()))?;
-            let text = serde_json::to_string(&table)?;
-            Ok(vec![ResourceContents::text(uri, "application/json", text)])
-        }
-    };
-    (template, handler)
+            (template, handler)
+        })
+        .collect()
 }
 
 /// The URI of the posture resource: the least-privilege check of the server's roles.
 pub const POSTURE_URI: &str = "postgres://posture";
 
-/// The posture resource, [`POSTURE_URI`]: what the roles the server connects as may do
-/// beyond what it needs ([`crate::posture`]), as JSON, checked when read. Needs
-/// [`Permission::Read`].
-pub fn posture_resource(
-    database: Arc<Database>,
+/// The posture resources, one per database ([`posture_uri`]): what the roles the server
+/// connects as may do beyond what it needs ([`crate::posture`]), as JSON, checked when
+/// read. Needs [`Permission::Read`] on that database.
+pub fn posture_resources(
+    databases: impl Into<Databases>,
     policy: Arc<PermissionPolicy>,
-) -> (sluice_mcp::Resource, impl ResourceHandler) {
-    let resource = sluice_mcp::Resource::new(POSTURE_URI, "posture")
-        .with_title("Database role posture")
-        .with_description(
-            "Whether the roles this server connects as are narrower than a superuser: \
-             superuser, BYPASSRLS, server file roles, tables the read role may change or owns.",
-        )
-        .with_mime_type("application/json");
-    let handler = move |uri: String, _vars: HashMap<String, String>, ctx: RequestContext| {
-        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
-        async move {
-            pol.require(ctx.extensions(), Permission::Read)?;
-            let posture = crate::posture::inspect(&db).await?;
-            let text = serde_json::to_string(&posture)?;
-            Ok(vec![ResourceContents::text(uri, "application/json", text)])
-        }
-    };
-    (resource, handler)
+) -> Vec<(sluice_mcp::Resource, impl ResourceHandler)> {
+    let databases = databases.into();
+    let names: Vec<String> = databases.names().map(str::to_owned).collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let resource = sluice_mcp::Resource::new(posture_uri(&databases, &name), "posture")
+                .with_title(if databases.len() > 1 {
+                    format!("Database role posture ({name})")
+                } else {
+                    "Database role posture".to_owned()
+                })
+                .with_description(
+                    "Whether the roles this server connects as are narrower than a superuser: \
+                     superuser, BYPASSRLS, server file roles, tables the read role may change \
+                     or owns.",
+                )
+                .with_mime_type("application/json");
+            let (dbs, pol) = (databases.clone(), Arc::clone(&policy));
+            let handler =
+                move |uri: String, _vars: HashMap<String, String>, ctx: RequestContext| {
+                    let (dbs, pol, name) = (dbs.clone(), Arc::clone(&pol), name.clone());
+                    async move {
+                        let db = resource_database(&dbs, &pol, &ctx, &name).await?;
+                        let posture = crate::posture::inspect(&db).await?;
+                        let text = serde_json::to_string(&posture)?;
+                        Ok(vec![ResourceContents::text(uri, "application/json", text)])
+                    }
+                };
+            (resource, handler)
+        })
+        .collect()
 }

@@ -12,9 +12,9 @@ use sluice_mcp::{
     typed_handler,
 };
 
-use super::shared::{audit, authorise};
-use crate::database::Database;
-use crate::params::Param;
+use super::shared::{Authorised, audit, authorise_on, database_argument};
+use super::statements::bind;
+use crate::databases::Databases;
 
 /// Arguments of `explainQuery`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -30,6 +30,9 @@ pub struct ExplainArgs {
     /// Values for $1, $2, … as queryDatabase takes them.
     #[serde(default)]
     pub params: Option<Vec<Value>>,
+    /// Which database, when the server has several (default: the first).
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
 /// `explainQuery {sql, analyze?, params?}`: the plan in PostgreSQL's JSON format and a
@@ -37,29 +40,38 @@ pub struct ExplainArgs {
 /// passes the read guard first; only plain reads can be explained. Needs
 /// [`Permission::Read`].
 pub fn explain_query(
-    database: Arc<Database>,
+    databases: impl Into<Databases>,
     policy: Arc<PermissionPolicy>,
 ) -> (Tool, impl ToolHandler) {
+    let databases = databases.into();
     let tool = Tool::new(
         "explainQuery",
         "Shows how PostgreSQL would run one read-only query: its plan (JSON) and a summary \
          with the total cost, estimated rows and the most expensive steps. With analyze: \
          true it runs the query (read-only, rolled back, time-limited) and reports actual \
          rows and times. Use it before running a query that may be slow.",
-        input_schema::<ExplainArgs>(),
+        database_argument(input_schema::<ExplainArgs>(), &databases),
     )
     .with_title("Explain a query")
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
     let handler = typed_handler(move |args: ExplainArgs, ctx: RequestContext| {
-        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        let (dbs, pol) = (databases.clone(), Arc::clone(&policy));
         async move {
-            let who = authorise(&pol, &ctx, Permission::Read, "explainQuery")?;
-            let params: Vec<Param> = args.params.iter().flatten().map(Param::from_json).collect();
+            let tool = "explainQuery";
+            let place = args.database.as_deref();
+            let Authorised {
+                who,
+                name,
+                database: db,
+                ..
+            } = authorise_on(&dbs, &pol, &ctx, Permission::Read, tool, place).await?;
+            let params = bind(args.params.as_ref())?;
             let start = Instant::now();
             let outcome = db.explain(&args.sql, &params, args.analyze).await;
             audit(
                 &who.login,
-                "explainQuery",
+                tool,
+                &name,
                 &args.sql,
                 &params,
                 outcome.as_ref(),

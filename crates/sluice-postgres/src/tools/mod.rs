@@ -35,14 +35,17 @@ use sluice_mcp::ServerBuilder;
 
 pub use catalog::{
     DescribeTableArgs, ListTablesArgs, POSTURE_URI, TABLE_TEMPLATE, describe_table, list_tables,
-    posture_resource, table_resource,
+    posture_resources, posture_uri, table_resources, table_template,
 };
 pub use explain::{ExplainArgs, explain_query};
 pub use framing::{Frame, visible, visible_json};
-pub use shared::{audit, authorise, render, render_page, result_schema};
+pub use shared::{
+    Authorised, audit, authorise, authorise_on, database_argument, render, render_page,
+    result_schema,
+};
 pub use statements::{QueryArgs, SqlArgs, execute_database, query_database};
 
-use crate::database::Database;
+use crate::databases::Databases;
 
 /// One of the standard database tools or resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,9 +61,11 @@ pub enum DatabaseTool {
     ExplainQuery,
     /// `executeDatabase` ([`execute_database`]), for writers only.
     ExecuteDatabase,
-    /// The table resources, [`TABLE_TEMPLATE`] ([`table_resource`]), for readers.
+    /// The table resources, [`TABLE_TEMPLATE`] or one template per database
+    /// ([`table_resources`]), for readers.
     TableResource,
-    /// The least-privilege report, [`POSTURE_URI`] ([`posture_resource`]), for readers.
+    /// The least-privilege report, [`POSTURE_URI`] or one per database
+    /// ([`posture_resources`]), for readers.
     PostureResource,
 }
 
@@ -98,20 +103,26 @@ impl DatabaseTool {
     }
 }
 
-/// The standard database tools over one [`Database`] and one [`PermissionPolicy`]:
-/// all of them by default, or those [`only`](Self::only) names.
+/// The standard database tools over a [`Database`] (or several, [`Databases`]) and one
+/// [`PermissionPolicy`]: all of them by default, or those [`only`](Self::only) names.
+///
+/// With several databases every tool takes a `database` argument (its schema lists the
+/// names; default the first), `listTables` says which databases there are, resources
+/// carry the database's name in their URI (`postgres://db/{name}/…`), and the policy's
+/// per-database sections ([`PermissionPolicy::for_database`]) decide on each.
 #[derive(Debug, Clone)]
 pub struct DatabaseTools {
-    database: Arc<Database>,
+    databases: Databases,
     policy: Arc<PermissionPolicy>,
     chosen: Vec<DatabaseTool>,
 }
 
 impl DatabaseTools {
-    /// Every standard tool and resource over `database`, guarded by `policy`.
-    pub fn new(database: Database, policy: PermissionPolicy) -> Self {
+    /// Every standard tool and resource over `databases` (a [`Database`] or a
+    /// [`Databases`] set), guarded by `policy`.
+    pub fn new(databases: impl Into<Databases>, policy: PermissionPolicy) -> Self {
         DatabaseTools {
-            database: Arc::new(database),
+            databases: databases.into(),
             policy: Arc::new(policy),
             chosen: DatabaseTool::ALL.to_vec(),
         }
@@ -133,9 +144,9 @@ impl DatabaseTools {
         self
     }
 
-    /// The database the tools use.
-    pub fn database(&self) -> &Arc<Database> {
-        &self.database
+    /// The databases the tools use.
+    pub fn databases(&self) -> &Databases {
+        &self.databases
     }
 
     /// The policy the tools enforce.
@@ -146,12 +157,18 @@ impl DatabaseTools {
     /// The filter that hides each chosen tool and resource from callers without its
     /// permission, and judges nothing else (a team's own tools keep their own rules).
     pub fn filter(&self) -> PolicyFilter {
-        let mut filter = PolicyFilter::new((*self.policy).clone()).judge_only_named();
+        let dbs = &self.databases;
+        let mut filter = PolicyFilter::new((*self.policy).clone())
+            .judge_only_named()
+            .databases(dbs.names());
         for tool in &self.chosen {
             filter = match tool {
-                DatabaseTool::TableResource | DatabaseTool::PostureResource => {
-                    filter.resource(tool.name(), tool.needs())
-                }
+                DatabaseTool::TableResource => dbs.names().fold(filter, |f, name| {
+                    f.resource_in(name, table_template(dbs, name), tool.needs())
+                }),
+                DatabaseTool::PostureResource => dbs.names().fold(filter, |f, name| {
+                    f.resource_in(name, posture_uri(dbs, name), tool.needs())
+                }),
                 _ => filter.tool(tool.name(), tool.needs()),
             };
         }
@@ -160,37 +177,39 @@ impl DatabaseTools {
 
     /// Registers the chosen tools and resources on `builder`, with [`filter`](Self::filter).
     pub fn register(self, mut builder: ServerBuilder) -> ServerBuilder {
-        let (db, policy) = (&self.database, &self.policy);
+        let (db, policy) = (&self.databases, &self.policy);
         for tool in &self.chosen {
             builder = match tool {
                 DatabaseTool::ListTables => {
-                    let (tool, handler) = list_tables(Arc::clone(db), Arc::clone(policy));
+                    let (tool, handler) = list_tables(db.clone(), Arc::clone(policy));
                     builder.tool(tool, handler)
                 }
                 DatabaseTool::DescribeTable => {
-                    let (tool, handler) = describe_table(Arc::clone(db), Arc::clone(policy));
+                    let (tool, handler) = describe_table(db.clone(), Arc::clone(policy));
                     builder.tool(tool, handler)
                 }
                 DatabaseTool::QueryDatabase => {
-                    let (tool, handler) = query_database(Arc::clone(db), Arc::clone(policy));
+                    let (tool, handler) = query_database(db.clone(), Arc::clone(policy));
                     builder.tool(tool, handler)
                 }
                 DatabaseTool::ExplainQuery => {
-                    let (tool, handler) = explain_query(Arc::clone(db), Arc::clone(policy));
+                    let (tool, handler) = explain_query(db.clone(), Arc::clone(policy));
                     builder.tool(tool, handler)
                 }
                 DatabaseTool::ExecuteDatabase => {
-                    let (tool, handler) = execute_database(Arc::clone(db), Arc::clone(policy));
+                    let (tool, handler) = execute_database(db.clone(), Arc::clone(policy));
                     builder.tool(tool, handler)
                 }
-                DatabaseTool::TableResource => {
-                    let (template, handler) = table_resource(Arc::clone(db), Arc::clone(policy));
-                    builder.resource_template(template, handler)
-                }
-                DatabaseTool::PostureResource => {
-                    let (resource, handler) = posture_resource(Arc::clone(db), Arc::clone(policy));
-                    builder.resource(resource, handler)
-                }
+                DatabaseTool::TableResource => table_resources(db.clone(), Arc::clone(policy))
+                    .into_iter()
+                    .fold(builder, |b, (template, handler)| {
+                        b.resource_template(template, handler)
+                    }),
+                DatabaseTool::PostureResource => posture_resources(db.clone(), Arc::clone(policy))
+                    .into_iter()
+                    .fold(builder, |b, (resource, handler)| {
+                        b.resource(resource, handler)
+                    }),
             };
         }
         builder.filter(self.filter())
@@ -201,8 +220,8 @@ impl DatabaseTools {
 /// `DatabaseTools::new(database, policy).register(builder)`.
 pub fn register(
     builder: ServerBuilder,
-    database: Database,
+    databases: impl Into<Databases>,
     policy: PermissionPolicy,
 ) -> ServerBuilder {
-    DatabaseTools::new(database, policy).register(builder)
+    DatabaseTools::new(databases, policy).register(builder)
 }

@@ -2,6 +2,7 @@
 //! behave like ours: the permission check, the audit line, the result.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -9,7 +10,8 @@ use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::{CallToolResult, RequestContext, ToolError};
 
 use super::framing::{Frame, visible, visible_json};
-use crate::database::{Cap, QueryError, QueryOutput, elapsed_ms};
+use crate::database::{Cap, Database, QueryError, QueryOutput, elapsed_ms};
+use crate::databases::Databases;
 use crate::params::Param;
 
 /// Checks that the caller of `ctx` has `needed`, and returns who it is. A refusal is
@@ -34,12 +36,88 @@ pub fn authorise(
     }
 }
 
-/// Logs one call on the audit target (`sluice::audit`, level info): who, which tool, the
-/// SQL, the parameters' shape (never their values), the verdict (`ok`, `refused: …`,
-/// `failed: SQLSTATE`) and the duration since `start`.
+/// A caller allowed on the database its call names ([`authorise_on`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authorised {
+    /// Who is calling.
+    pub who: Identity,
+    /// The database's name in the set.
+    pub name: String,
+    /// The database, connected.
+    pub database: Arc<Database>,
+}
+
+/// [`authorise`] for a call on one of several databases: resolves `database` (`None`:
+/// the default), checks the caller has `needed` there (that database's policy,
+/// [`PermissionPolicy::for_database`]), and hands over the connected database.
+///
+/// # Errors
+///
+/// A [`ToolError`] the model can act on: not allowed there (a caller allowed nowhere
+/// is told so before it learns any database's name), no database of that name (naming
+/// those there are), or the database is down now.
+pub async fn authorise_on(
+    databases: &Databases,
+    policy: &PermissionPolicy,
+    ctx: &RequestContext,
+    needed: Permission,
+    tool: &str,
+    database: Option<&str>,
+) -> Result<Authorised, ToolError> {
+    let name = match databases.resolve(database) {
+        Ok(name) => name,
+        Err(unknown) => {
+            let identity = Identity::of(ctx.extensions());
+            if policy.widest(identity, databases.names()) < needed {
+                // Refused as it would be anywhere, naming nothing.
+                authorise(
+                    policy.for_database(databases.default_name()),
+                    ctx,
+                    needed,
+                    tool,
+                )?;
+            }
+            tracing::warn!(target: "sluice::audit", tool, login = identity.map(|i| i.login.as_str()),
+                reason = %unknown, "call refused");
+            return Err(ToolError::invalid_arguments(unknown.to_string()).with_source(unknown));
+        }
+    };
+    let several = databases.len() > 1;
+    let who = match policy.for_database(name).require(ctx.extensions(), needed) {
+        Ok(identity) => identity.clone(),
+        Err(e) => {
+            tracing::warn!(target: "sluice::audit", tool, database = name, reason = %e, "call refused");
+            let message = if several {
+                format!("on database {name}: {e}")
+            } else {
+                e.to_string()
+            };
+            return Err(ToolError::new(message).with_source(e));
+        }
+    };
+    match databases.get(Some(name)).await {
+        Ok(database) => Ok(Authorised {
+            who,
+            name: name.to_owned(),
+            database,
+        }),
+        Err(e) => {
+            tracing::warn!(target: "sluice::audit", tool, login = %who.login, database = name,
+                reason = %e, "call failed");
+            Err(ToolError::new(e.to_string()).with_source(e))
+        }
+    }
+}
+
+/// Logs one call on the audit target (`sluice::audit`, level info): who, which tool, on
+/// which database, the SQL, the parameters' shape (never their values), the verdict
+/// (`ok`, `refused: …`, `failed: SQLSTATE`), the SQLSTATE of a failure, the rows and the
+/// duration since `start`.
 pub fn audit(
     login: &str,
     tool: &str,
+    database: &str,
     sql: &str,
     params: &[Param],
     outcome: Result<&QueryOutput, &QueryError>,
@@ -56,13 +134,49 @@ pub fn audit(
         target: "sluice::audit",
         login,
         tool,
+        database,
         sql,
         params = %shapes,
         verdict,
+        sqlstate = sqlstate(outcome.map(|_| ())),
         rows,
         duration_ms = elapsed_ms(start),
         "call"
     );
+}
+
+/// The SQLSTATE of a failed call, for the audit line.
+pub(crate) fn sqlstate(outcome: Result<(), &QueryError>) -> Option<&str> {
+    match outcome {
+        Err(QueryError::Database(e)) => e.sqlstate.as_deref(),
+        _ => None,
+    }
+}
+
+/// The JSON Schema of a tool's arguments with the `database` property as the set needs
+/// it: with several databases, their names (the default first); with one, no property
+/// (the argument is still accepted, naming that one).
+pub fn database_argument(mut schema: Value, databases: &Databases) -> Value {
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return schema;
+    };
+    if databases.len() > 1 {
+        let names: Vec<&str> = databases.names().collect();
+        properties.insert(
+            "database".to_owned(),
+            json!({
+                "type": "string",
+                "enum": names,
+                "description": format!(
+                    "Which database (default {}); listTables says which there are and whether each is up.",
+                    databases.default_name()
+                ),
+            }),
+        );
+    } else {
+        properties.remove("database");
+    }
+    schema
 }
 
 /// The audit line's verdict: `ok`, `refused: <reason>` or `failed: <SQLSTATE>`.

@@ -10,8 +10,10 @@ use sluice_mcp::{
     RequestContext, Tool, ToolAnnotations, ToolError, ToolHandler, input_schema, typed_handler,
 };
 
-use super::shared::{audit, authorise, render, render_page, result_schema};
-use crate::database::Database;
+use super::shared::{
+    Authorised, audit, authorise_on, database_argument, render, render_page, result_schema,
+};
+use crate::databases::Databases;
 use crate::params::Param;
 
 /// Arguments of `queryDatabase` and `executeDatabase`.
@@ -27,6 +29,9 @@ pub struct SqlArgs {
     /// parameter's type from where it stands; add a cast ($1::int) to choose one.
     #[serde(default)]
     pub params: Option<Vec<Value>>,
+    /// Which database, when the server has several (default: the first).
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
 /// Arguments of `queryDatabase`.
@@ -46,9 +51,12 @@ pub struct QueryArgs {
     /// (same sql and params; give the query an ORDER BY so pages join up exactly).
     #[serde(default)]
     pub offset: Option<u64>,
+    /// Which database, when the server has several (default: the first).
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
-fn bind(params: Option<&Vec<Value>>) -> Result<Vec<Param>, ToolError> {
+pub(crate) fn bind(params: Option<&Vec<Value>>) -> Result<Vec<Param>, ToolError> {
     match params {
         None => Ok(Vec::new()),
         Some(values) if values.len() > crate::params::MAX_PARAMS => {
@@ -72,24 +80,32 @@ impl SqlArgs {
 /// run inside `BEGIN READ ONLY` with the statement timeout, rolled back, capped. Needs
 /// [`Permission::Read`], checked on every call.
 pub fn query_database(
-    database: Arc<Database>,
+    databases: impl Into<Databases>,
     policy: Arc<PermissionPolicy>,
 ) -> (Tool, impl ToolHandler) {
+    let databases = databases.into();
     let tool = Tool::new(
         "queryDatabase",
         "Runs one read-only SQL query (SELECT, WITH … SELECT, VALUES, EXPLAIN, SHOW) on \
          PostgreSQL and returns the rows. Put values in params ($1, $2, …) rather than in \
          the SQL. The query runs in a read-only transaction with a time limit; results are \
          capped, and a cut result says so and gives the offset of its next page.",
-        input_schema::<QueryArgs>(),
+        database_argument(input_schema::<QueryArgs>(), &databases),
     )
     .with_title("Query the database")
     .with_output_schema(result_schema())
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
     let handler = typed_handler(move |args: QueryArgs, ctx: RequestContext| {
-        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        let (dbs, pol) = (databases.clone(), Arc::clone(&policy));
         async move {
-            let who = authorise(&pol, &ctx, Permission::Read, "queryDatabase")?;
+            let tool = "queryDatabase";
+            let place = args.database.as_deref();
+            let Authorised {
+                who,
+                name,
+                database: db,
+                ..
+            } = authorise_on(&dbs, &pol, &ctx, Permission::Read, tool, place).await?;
             let params = bind(args.params.as_ref())?;
             let start = Instant::now();
             let outcome = match args.offset {
@@ -98,7 +114,8 @@ pub fn query_database(
             };
             audit(
                 &who.login,
-                "queryDatabase",
+                tool,
+                &name,
                 &args.sql,
                 &params,
                 outcome.as_ref(),
@@ -113,15 +130,16 @@ pub fn query_database(
 /// `executeDatabase { sql, params? }`: one write, judged by the write guard, in a
 /// transaction that commits. Needs [`Permission::Write`], checked on every call.
 pub fn execute_database(
-    database: Arc<Database>,
+    databases: impl Into<Databases>,
     policy: Arc<PermissionPolicy>,
 ) -> (Tool, impl ToolHandler) {
+    let databases = databases.into();
     let tool = Tool::new(
         "executeDatabase",
         "Runs one SQL statement that changes data (INSERT, UPDATE, DELETE, MERGE) in a \
          transaction that commits. Put values in params ($1, $2, …) rather than in the SQL. \
          Only for logins allowed to write.",
-        input_schema::<SqlArgs>(),
+        database_argument(input_schema::<SqlArgs>(), &databases),
     )
     .with_title("Change the database")
     .with_output_schema(result_schema())
@@ -133,15 +151,23 @@ pub fn execute_database(
             .open_world(false),
     );
     let handler = typed_handler(move |args: SqlArgs, ctx: RequestContext| {
-        let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
+        let (dbs, pol) = (databases.clone(), Arc::clone(&policy));
         async move {
-            let who = authorise(&pol, &ctx, Permission::Write, "executeDatabase")?;
+            let tool = "executeDatabase";
+            let place = args.database.as_deref();
+            let Authorised {
+                who,
+                name,
+                database: db,
+                ..
+            } = authorise_on(&dbs, &pol, &ctx, Permission::Write, tool, place).await?;
             let params = args.params()?;
             let start = Instant::now();
             let outcome = db.write_with(&args.sql, &params).await;
             audit(
                 &who.login,
-                "executeDatabase",
+                tool,
+                &name,
                 &args.sql,
                 &params,
                 outcome.as_ref(),
