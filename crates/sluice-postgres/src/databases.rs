@@ -131,7 +131,8 @@ impl Databases {
     }
 
     /// Connects every database at once. One that does not answer is kept as down and
-    /// retried (see the [module](self) docs); the others serve.
+    /// retried (every second at first, then less often, at most every 30 s, and by a
+    /// call that asks for it); the others serve.
     ///
     /// Names are 1 to 63 characters of letters, digits, `_` and `-`, each used once (they
     /// appear in resource URIs and tool arguments).

@@ -103,7 +103,7 @@ impl DatabaseTool {
     }
 }
 
-/// The standard database tools over a [`Database`] (or several, [`Databases`]) and one
+/// The standard database tools over a [`Database`](crate::Database) (or several, [`Databases`]) and one
 /// [`PermissionPolicy`]: all of them by default, or those [`only`](Self::only) names.
 ///
 /// With several databases every tool takes a `database` argument (its schema lists the
@@ -118,7 +118,7 @@ pub struct DatabaseTools {
 }
 
 impl DatabaseTools {
-    /// Every standard tool and resource over `databases` (a [`Database`] or a
+    /// Every standard tool and resource over `databases` (a [`Database`](crate::Database) or a
     /// [`Databases`] set), guarded by `policy`.
     pub fn new(databases: impl Into<Databases>, policy: PermissionPolicy) -> Self {
         DatabaseTools {
