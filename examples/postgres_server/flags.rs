@@ -13,7 +13,7 @@ use crate::http;
 
 /// An MCP server giving language models guarded access to PostgreSQL.
 #[derive(Debug, Parser)]
-#[command(name = "postgres_server", version, about)]
+#[command(name = "postgres_server", version)]
 pub(crate) struct Flags {
     /// PostgreSQL connection string (URL or key=value). What it leaves out comes from
     /// libpq's environment as psql would take it (PGHOST, PGPORT, PGUSER, PGDATABASE,
