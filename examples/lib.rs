@@ -9,13 +9,32 @@
 /// nothing else may ever be written there. Calling this twice is harmless: the second
 /// call leaves the first subscriber in place.
 pub fn init_logging() {
+    init_logging_with(None);
+}
+
+/// [`init_logging`], and every audit event (target `sluice::audit`) also to `audit`,
+/// whatever `RUST_LOG` lets through to standard error.
+pub fn init_logging_with(audit: Option<sluice_postgres::audit::AuditLayer>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // An error here means a subscriber is already installed, which is what we want.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        .with_filter(filter);
+    // The audit layer sees its own target only, at every level.
+    let audit = audit.map(|layer| {
+        layer.with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(sluice_postgres::audit::AUDIT_TARGET, tracing::Level::TRACE),
+        )
+    });
+    // An error here means a subscriber is already installed, which is what we want.
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(audit)
         .try_init();
 }
 

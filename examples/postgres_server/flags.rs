@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use sluice_auth::PermissionPolicy;
+use sluice_postgres::audit::{AuditOptions, AuditSink};
 use sluice_postgres::{ConnectError, DEFAULT_NAME, DatabaseConfig, PrivilegeCheck, ReadConnection};
 
 use crate::http;
@@ -121,6 +122,14 @@ pub(crate) struct Flags {
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub(crate) pool_size: u64,
 
+    /// Also write every audit event (each call: who, tool, database, SQL, the
+    /// parameters' shapes, verdict, SQLSTATE, rows, duration; each refusal; each sign-in)
+    /// to the table sluice_audit.calls in this database (created when missing). Calls
+    /// never wait for it: when it is slow or down, what its queue cannot hold is
+    /// counted and reported there as a `dropped` row.
+    #[arg(long, env = "SLUICE_AUDIT_DATABASE_URL", hide_env_values = true)]
+    pub(crate) audit_database_url: Option<String>,
+
     /// Refuse to start when a role the server connects as is wider than it needs
     /// (superuser, BYPASSRLS, server file roles, a read role that may change or owns
     /// tables). Without it, each finding is a warning at start-up; either way they are
@@ -223,6 +232,19 @@ impl Flags {
             ));
         }
         Ok(policy)
+    }
+
+    /// The audit sink of --audit-database-url, started (it connects on its own).
+    pub(crate) fn audit_sink(&self) -> Result<Option<AuditSink>, String> {
+        let Some(url) = &self.audit_database_url else {
+            return Ok(None);
+        };
+        let (postgres, tls) = DatabaseConfig::from_url_or_env(Some(url))
+            .map(|c| (c.postgres, c.tls))
+            .map_err(|e| format!("--audit-database-url: {e}"))?;
+        AuditSink::start(AuditOptions::new(postgres, tls))
+            .map(Some)
+            .map_err(|e| format!("--audit-database-url: {e}"))
     }
 
     /// `--hash-token`: reads a token on standard input and prints its hash.

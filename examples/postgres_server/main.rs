@@ -31,16 +31,21 @@ use flags::{Flags, Transport};
 use sluice_auth::Identity;
 use sluice_mcp::Server;
 use sluice_postgres::Databases;
+use sluice_postgres::audit::AuditSink;
 use sluice_postgres::tools::DatabaseTools;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    examples::init_logging();
     let flags = Flags::parse();
     let fail = |code: u8, message: &dyn std::fmt::Display| {
         eprintln!("postgres_server: {message}");
         ExitCode::from(code)
     };
+    let audit = match flags.audit_sink() {
+        Ok(audit) => audit,
+        Err(e) => return fail(2, &e),
+    };
+    examples::init_logging_with(audit.as_ref().map(AuditSink::layer));
     if let Some(exit) = flags.hash_token() {
         return exit;
     }
@@ -100,6 +105,11 @@ async fn main() -> ExitCode {
             .map_err(|e| e.to_string())
     };
     databases.close();
+    if let Some(audit) = &audit
+        && !audit.flush(std::time::Duration::from_secs(5)).await
+    {
+        tracing::warn!("the audit table did not take the last events within 5 s");
+    }
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &e),

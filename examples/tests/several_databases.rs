@@ -110,9 +110,12 @@ async fn a_database_down_at_start_up_does_not_stop_the_server() {
     )
     .await
     .unwrap();
+    let audit = sluice_testkit::database().await.unwrap();
     let (relay, billing_url) = billing.relayed().unwrap();
     relay.stop();
     let mut server = StdioServer::start(&[
+        "--audit-database-url".into(),
+        audit.url().to_owned(),
         "--user".into(),
         "alice".into(),
         "--acquire-timeout".into(),
@@ -151,6 +154,31 @@ async fn a_database_down_at_start_up_does_not_stop_the_server() {
         "{stderr}"
     );
     assert!(stderr.contains("database reachable again"), "{stderr}");
+    // The audit table has each call, on its database, with its verdict.
+    let client = audit.connect().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT database, verdict FROM sluice_audit.calls WHERE tool = 'queryDatabase' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        seen.first(),
+        Some(&("shop".to_owned(), "ok".to_owned())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(db, verdict)| db == "billing" && verdict == "ok"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(db, verdict)| db == "billing"
+            && verdict.starts_with("failed: database billing is not reachable")),
+        "{seen:?}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ check -p sluice-postgres --no-default-features
 check -p sluice-postgres --no-default-features --features tools
 check -p sluice-postgres --no-default-features --features tls
 check -p sluice-postgres --no-default-features --features oauth
+check -p sluice-postgres --no-default-features --features audit
 check -p sluice-mcp --no-default-features
 check -p sluice-auth --no-default-features
 check -p sluice-sqlguard --no-default-features

@@ -4,9 +4,10 @@
 //! (deadpool-postgres) and a permission policy (`sluice-auth`) into the database tools a
 //! language model uses:
 //!
-//! - `listTables`: schemas, tables and views with their columns, types, nullability and
-//!   primary keys;
-//! - `queryDatabase { sql, params? }`: one read-only query, judged by the read-only
+//! - `listTables`, `describeTable`: schemas, tables and views with their columns, types,
+//!   keys, comments and estimated rows, a page at a time; everything about one table;
+//! - `explainQuery { sql, analyze? }`: a read's plan and a summary;
+//! - `queryDatabase { sql, params?, offset? }`: one read-only query, judged by the read-only
 //!   guard, run inside `BEGIN READ ONLY` with a statement timeout, rolled back, capped in
 //!   rows and bytes; values for `$1 … $n` as bind parameters;
 //! - `executeDatabase { sql, params? }`: one write, judged by the write guard, in a
@@ -31,6 +32,13 @@
 //!   connection strings and environment (`PGHOST`, `PGUSER`, `~/.pgpass`, `PGSSLMODE`, …)
 //!   as `psql` reads them; [`tls`]: encryption and certificate checks as `sslmode` says,
 //!   with rustls (feature `tls`).
+//! - [`Databases`]: several named databases in one server, the first the default, each
+//!   with its own configuration; one that is down at start-up is retried and serves once
+//!   it answers, without stopping the others. The tools then take a `database` argument.
+//! - [`DatabaseConfig::least_privilege`] ([`PrivilegeCheck`]): inspect the roles at
+//!   connect ([`posture`]), warn, or refuse.
+//! - `audit` (feature `audit`): every audit event in a PostgreSQL table of its own,
+//!   through a bounded queue that never holds a call up.
 //! - `PgTokenStore` (feature `oauth`): the OAuth token store of `sluice-auth`'s
 //!   authorization server in PostgreSQL (schema `sluice_oauth`, hashes only), shared by
 //!   every server process and kept across restarts.
@@ -67,6 +75,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "audit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "audit")))]
+pub mod audit;
 mod binary;
 mod check_sql;
 mod checked;

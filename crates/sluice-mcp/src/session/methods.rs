@@ -365,6 +365,11 @@ impl Session {
             .iter()
             .find(|t| t.tool.name == name && self.allows(Item::Tool(&t.tool)))
         else {
+            if tools.iter().any(|t| t.tool.name == name) {
+                // A hidden tool called anyway: the caller learns nothing, the audit does.
+                tracing::warn!(target: "sluice::audit", tool = %name,
+                    reason = "the tool is not offered to this caller", "call refused");
+            }
             return Err(ErrorObject::invalid_params(format!("unknown tool: {name}")));
         };
         Ok(match registered.handler.call(arguments, context).await {

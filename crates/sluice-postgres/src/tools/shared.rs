@@ -30,7 +30,8 @@ pub fn authorise(
     match policy.require(ctx.extensions(), needed) {
         Ok(identity) => Ok(identity.clone()),
         Err(e) => {
-            tracing::warn!(target: "sluice::audit", tool, reason = %e, "call refused");
+            let login = Identity::of(ctx.extensions()).map(|i| i.login.as_str());
+            tracing::warn!(target: "sluice::audit", tool, login, reason = %e, "call refused");
             Err(ToolError::new(e.to_string()).with_source(e))
         }
     }
@@ -87,7 +88,9 @@ pub async fn authorise_on(
     let who = match policy.for_database(name).require(ctx.extensions(), needed) {
         Ok(identity) => identity.clone(),
         Err(e) => {
-            tracing::warn!(target: "sluice::audit", tool, database = name, reason = %e, "call refused");
+            let login = Identity::of(ctx.extensions()).map(|i| i.login.as_str());
+            tracing::warn!(target: "sluice::audit", tool, login, database = name, reason = %e,
+                "call refused");
             let message = if several {
                 format!("on database {name}: {e}")
             } else {
