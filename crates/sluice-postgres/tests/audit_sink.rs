@@ -5,31 +5,18 @@
 #![cfg(all(feature = "audit", feature = "tools"))]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use sluice_auth::{Identity, PermissionPolicy};
-use sluice_mcp::{Server, Session};
+use common::{call, session};
+use serde_json::json;
+use sluice_auth::PermissionPolicy;
+use sluice_mcp::Server;
 use sluice_postgres::audit::{AuditOptions, AuditSink};
 use sluice_postgres::tools::DatabaseTools;
 use sluice_postgres::{Database, DatabaseConfig};
 use tracing_subscriber::layer::SubscriberExt;
-
-async fn session(server: &Server, login: &str) -> Session {
-    let (session, _notifications) = Session::new(server, Identity::new(login).into_extensions());
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    session.handle(&init.to_string()).await.unwrap();
-    session
-}
-
-async fn call(session: &Session, tool: &str, arguments: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments}});
-    let answer: Value =
-        serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap();
-    answer["result"].clone()
-}
 
 async fn server() -> (sluice_testkit::TestDatabase, Server) {
     let data = sluice_testkit::database_with(

@@ -3,36 +3,16 @@
 //! is down (a relay in front of it, stopped) not stopping the others.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{ask, call, session};
 use serde_json::{Value, json};
-use sluice_auth::{Identity, PermissionPolicy};
+use sluice_auth::PermissionPolicy;
 use sluice_mcp::{Server, Session};
 use sluice_postgres::tools::DatabaseTools;
 use sluice_postgres::{DatabaseConfig, Databases, Unavailable};
-
-async fn session(server: &Server, login: &str) -> Session {
-    let (session, _notifications) = Session::new(server, Identity::new(login).into_extensions());
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    session.handle(&init.to_string()).await.unwrap();
-    session
-}
-
-async fn ask(session: &Session, method: &str, params: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap()
-}
-
-async fn call(session: &Session, tool: &str, arguments: Value) -> Value {
-    ask(
-        session,
-        "tools/call",
-        json!({"name": tool, "arguments": arguments}),
-    )
-    .await["result"]
-        .clone()
-}
 
 fn text(result: &Value) -> String {
     result["content"][0]["text"]

@@ -2,6 +2,9 @@
 //! filters and tools, and `queryDatabase`/`executeDatabase` with bind parameters.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{ask, session};
 use serde_json::{Value, json};
 use sluice_auth::{Identity, PermissionPolicy};
 use sluice_mcp::{CallToolResult, Extensions, Server, Session, Tool, ToolFilter};
@@ -19,19 +22,6 @@ async fn database() -> (sluice_testkit::TestDatabase, Database) {
         .await
         .unwrap();
     (db, database)
-}
-
-async fn session(server: &Server, login: &str) -> Session {
-    let (session, _notifications) = Session::new(server, Identity::new(login).into_extensions());
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    session.handle(&init.to_string()).await.unwrap();
-    session
-}
-
-async fn ask(session: &Session, method: &str, params: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap()
 }
 
 async fn names(session: &Session) -> Vec<String> {

@@ -1,0 +1,33 @@
+//! What the tests that speak MCP to the database tools share: a session as a login, a
+//! request, a tool call.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use sluice_auth::Identity;
+use sluice_mcp::{Server, Session};
+
+/// An initialised session on `server` as `login`.
+pub(crate) async fn session(server: &Server, login: &str) -> Session {
+    let (session, _notifications) = Session::new(server, Identity::new(login).into_extensions());
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    session.handle(&init.to_string()).await.unwrap();
+    session
+}
+
+/// The whole answer to one request.
+pub(crate) async fn ask(session: &Session, method: &str, params: Value) -> Value {
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    serde_json::from_str(&session.handle(&request.to_string()).await.unwrap()).unwrap()
+}
+
+/// The result of calling `tool` with `arguments` (`Null` when the call was an error).
+pub(crate) async fn call(session: &Session, tool: &str, arguments: Value) -> Value {
+    ask(
+        session,
+        "tools/call",
+        json!({"name": tool, "arguments": arguments}),
+    )
+    .await["result"]
+        .clone()
+}
