@@ -49,9 +49,20 @@ impl Drop for Lease<'_> {
                 // that has ended does nothing: the connection is gone.
                 for delay in [0, 50, 250] {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
-                    if let Err(e) = tls.cancel(&token).await {
-                        tracing::debug!(error = %e, "could not cancel an abandoned statement");
-                        break;
+                    // A server that stalls may not answer the cancel either.
+                    let sent = tokio::time::timeout(Duration::from_secs(5), tls.cancel(&token));
+                    match sent.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "could not cancel an abandoned statement");
+                            break;
+                        }
+                        Err(_) => {
+                            tracing::debug!(
+                                "the server did not take the cancel request within 5 s"
+                            );
+                            break;
+                        }
                     }
                 }
             });

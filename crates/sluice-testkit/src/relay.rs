@@ -1,12 +1,14 @@
 //! A loopback TCP relay in front of the test server that a test can take down and bring
 //! back: [`Relay`]. Stopped, its port refuses connections and every relayed connection
-//! is cut, as a PostgreSQL server that was stopped behaves to its clients.
+//! is cut, as a PostgreSQL server that was stopped behaves to its clients. Frozen, it
+//! accepts and holds connections but passes no byte either way, as a server stopped
+//! with SIGSTOP (or a network that drops every packet) behaves.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 
-use tokio::io::copy_bidirectional;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -24,6 +26,7 @@ pub(crate) enum Upstream {
 pub struct Relay {
     port: u16,
     up: watch::Sender<Phase>,
+    frozen: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -44,15 +47,17 @@ impl Relay {
             .enable_all()
             .build()?;
         let (up, phases) = watch::channel(Phase::Running);
+        let (frozen, frozen_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            runtime.block_on(supervise(port, upstream, phases, ready_tx));
+            runtime.block_on(supervise(port, upstream, phases, frozen_rx, ready_tx));
         });
         // The first bind's outcome: a relay that cannot listen is an error now.
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Relay {
                 port,
                 up,
+                frozen,
                 thread: Some(thread),
             }),
             Ok(Err(e)) => Err(e),
@@ -74,6 +79,17 @@ impl Relay {
     /// Brings it back on the same port. Returns once the port accepts again.
     pub fn resume(&self) {
         self.switch(Phase::Running);
+    }
+
+    /// Stalls the database: connections are accepted and kept, and nothing passes
+    /// either way until [`thaw`](Self::thaw) (what was sent meanwhile then arrives).
+    pub fn freeze(&self) {
+        let _ = self.frozen.send(true);
+    }
+
+    /// Lets bytes pass again after [`freeze`](Self::freeze).
+    pub fn thaw(&self) {
+        let _ = self.frozen.send(false);
     }
 
     fn switch(&self, phase: Phase) {
@@ -102,6 +118,7 @@ async fn supervise(
     port: u16,
     upstream: Upstream,
     mut phases: watch::Receiver<Phase>,
+    frozen: watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<std::io::Result<()>>,
 ) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -143,7 +160,7 @@ async fn supervise(
                 }
                 accepted = listener.accept() => {
                     if let Ok((client, _)) = accepted {
-                        connections.spawn(relay(client, upstream.clone()));
+                        connections.spawn(relay(client, upstream.clone(), frozen.clone()));
                     }
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -155,19 +172,55 @@ async fn supervise(
     }
 }
 
-async fn relay(mut client: TcpStream, upstream: Upstream) {
+async fn relay(client: TcpStream, upstream: Upstream, frozen: watch::Receiver<bool>) {
     let _ = client.set_nodelay(true);
     match upstream {
         Upstream::Tcp(host, port) => {
-            if let Ok(mut server) = TcpStream::connect((host.as_str(), port)).await {
+            if let Ok(server) = TcpStream::connect((host.as_str(), port)).await {
                 let _ = server.set_nodelay(true);
-                let _ = copy_bidirectional(&mut client, &mut server).await;
+                both_ways(client, server, frozen).await;
             }
         }
         Upstream::Unix(path) => {
-            if let Ok(mut server) = UnixStream::connect(path).await {
-                let _ = copy_bidirectional(&mut client, &mut server).await;
+            if let Ok(server) = UnixStream::connect(path).await {
+                both_ways(client, server, frozen).await;
             }
         }
     }
+}
+
+async fn both_ways<S>(client: TcpStream, server: S, frozen: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (client_read, client_write) = tokio::io::split(client);
+    let (server_read, server_write) = tokio::io::split(server);
+    tokio::join!(
+        pump(client_read, server_write, frozen.clone()),
+        pump(server_read, client_write, frozen),
+    );
+}
+
+/// Copies one way, holding each chunk while the relay is frozen.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0_u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while *frozen.borrow_and_update() {
+            if frozen.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

@@ -401,7 +401,23 @@ impl Database {
                 "no database connection is available; try again later",
             ))
         })?;
-        match objects::judge_definitions(&client, keys, &self.config.read_guard).await {
+        let mut lease = Lease {
+            client: Some(client),
+            tls: &pooled.tls,
+        };
+        let judged = {
+            let client = lease.client()?;
+            let judging = objects::judge_definitions(client, keys, &self.config.read_guard);
+            tokio::time::timeout(self.deadline(), judging).await
+        };
+        // Timed out, the lease goes with its connection: cancelled and closed.
+        let judged = judged.map_err(|_| {
+            QueryError::Database(ClientError::new(
+                "the database did not answer in time while checking definitions; try again later",
+            ))
+        })?;
+        lease.release();
+        match judged {
             Ok(Ok(())) => Ok(()),
             Ok(Err(refusal)) => Err(QueryError::Refused(refusal)),
             Err(e) => Err(QueryError::Database(crate::errors::sanitise(&e))),
@@ -411,6 +427,11 @@ impl Database {
     /// One attempt on one connection: the extended protocol (binary results, bind
     /// parameters) unless configured off for a statement without parameters; the simple
     /// protocol for a read whose result only PostgreSQL can print.
+    ///
+    /// The call has a deadline of its own ([`Database::deadline`]): `statement_timeout`
+    /// lives inside PostgreSQL, and a server that stalls (frozen, a network that drops
+    /// packets) never enforces it. Past the deadline the call answers, and the
+    /// connection is cancelled and discarded ([`Lease`]).
     async fn run_once(
         &self,
         pooled: &Pooled,
@@ -427,6 +448,43 @@ impl Database {
             client: Some(client),
             tls: &pooled.tls,
         };
+        let deadline = self.deadline();
+        match tokio::time::timeout(deadline, self.attempt(&mut lease, pooled, call, check)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // Dropping the lease (with its connection still in it) cancels the
+                // statement and closes the connection.
+                tracing::warn!(database = %pooled.target, deadline_ms = deadline.as_millis(),
+                    "the database did not answer in time: cancelling, dropping the connection");
+                let unknown = if call.transaction == Transaction::Write {
+                    "; whether the write committed is unknown: check before repeating it"
+                } else {
+                    ""
+                };
+                Err(RunError::Client(ClientError::new(format!(
+                    "the database did not answer within {:.1} s (the statement timeout and a \
+                     margin); the statement was cancelled{unknown}",
+                    deadline.as_secs_f64()
+                ))))
+            }
+        }
+    }
+
+    /// How long a call may take once it has a connection: the statement timeout and a
+    /// margin (a quarter of it, at least 2 s) for the round trips around the statement.
+    pub fn deadline(&self) -> std::time::Duration {
+        let timeout = self.config.statement_timeout;
+        timeout + (timeout / 4).max(std::time::Duration::from_secs(2))
+    }
+
+    /// [`run_once`](Self::run_once) on its connection, without the deadline.
+    async fn attempt(
+        &self,
+        lease: &mut Lease<'_>,
+        pooled: &Pooled,
+        call: &Call<'_>,
+        check: &CheckParams,
+    ) -> Result<QueryOutput, RunError> {
         let client = lease.client().map_err(RunError::Query)?;
         let checker = match prepare_check(client, check).await {
             Ok(statement) => statement,
