@@ -48,7 +48,10 @@ async fn calls_answer_at_their_deadline_while_the_database_is_frozen() {
         .await
         .expect("the write answered while the database was frozen");
     let write = message(write);
-    assert!(write.contains("whether the write committed is unknown"), "{write}");
+    assert!(
+        write.contains("whether the write committed is unknown"),
+        "{write}"
+    );
     // A new database object cannot connect either, and says so rather than hanging.
     let connect = tokio::time::timeout(HUNG, Database::connect(config(&url)))
         .await
@@ -68,6 +71,9 @@ async fn calls_answer_at_their_deadline_while_the_database_is_frozen() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(served.is_some(), "the database serves again once it answers");
+    assert!(
+        served.is_some(),
+        "the database serves again once it answers"
+    );
     database.close();
 }

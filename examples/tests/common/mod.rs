@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub(crate) mod stdio;
+
 /// The built `postgres_server` example, next to the test's own binary (`cargo test` and
 /// `scripts/test` build the examples first).
 pub(crate) fn example_binary() -> PathBuf {
