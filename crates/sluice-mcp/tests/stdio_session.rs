@@ -1,80 +1,18 @@
 //! The server core driven over an in-memory byte stream, as a client would drive it.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::Client;
+use tokio::io::AsyncWriteExt;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_mcp::transport::stdio::serve_on;
 use sluice_mcp::{CallToolResult, Extensions, Server, Tool, ToolError, ToolFilter};
-use tokio::io::{
-    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
-};
-
-/// A minimal client: writes lines, reads lines.
-struct Client {
-    writer: WriteHalf<DuplexStream>,
-    reader: Lines<BufReader<ReadHalf<DuplexStream>>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Client {
-    fn start(server: Server, extensions: Extensions) -> Client {
-        let (client_side, server_side) = tokio::io::duplex(1 << 20);
-        let (server_read, server_write) = tokio::io::split(server_side);
-        let server = tokio::spawn(async move {
-            serve_on(&server, extensions, server_read, server_write)
-                .await
-                .unwrap();
-        });
-        let (read, writer) = tokio::io::split(client_side);
-        Client {
-            writer,
-            reader: BufReader::new(read).lines(),
-            server,
-        }
-    }
-
-    async fn send(&mut self, message: &str) {
-        self.writer.write_all(message.as_bytes()).await.unwrap();
-        self.writer.write_all(b"\n").await.unwrap();
-    }
-
-    async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(10), self.reader.next_line())
-            .await
-            .expect("the server answered in time")
-            .unwrap()
-            .expect("the server is still there");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    async fn request(&mut self, id: i64, method: &str, params: Value) -> Value {
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send(&message.to_string()).await;
-        loop {
-            let message = self.next().await;
-            if message.get("id") == Some(&json!(id)) {
-                return message;
-            }
-        }
-    }
-
-    async fn initialize(&mut self) -> Value {
-        self.initialize_with(json!({})).await
-    }
-
-    async fn initialize_with(&mut self, capabilities: Value) -> Value {
-        let params = json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
-                            "clientInfo": {"name": "test", "version": "1"}});
-        let answer = self.request(0, "initialize", params).await;
-        self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-            .await;
-        answer
-    }
-}
 
 #[derive(Deserialize, schemars::JsonSchema)]
 struct Echo {

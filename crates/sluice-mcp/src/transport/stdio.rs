@@ -1,11 +1,16 @@
 //! MCP over standard input and output: one JSON message per line.
 //!
 //! Nothing but protocol is ever written to standard output (logs go to standard error
-//! through `tracing`). Requests are handled concurrently, at most
-//! [`MAX_IN_FLIGHT`] at a time, so a flood cannot exhaust memory. At end of input the
-//! transport stops reading, lets the requests in flight finish, writes their answers and
-//! returns.
+//! through `tracing`). Requests are handled concurrently, at most [`MAX_IN_FLIGHT`] at a
+//! time; more wait in a queue of at most [`MAX_QUEUED`] requests and [`MAX_BUFFERED_BYTES`]
+//! in all, and past that a request is answered at once with an error saying the server
+//! is busy, so a flood cannot exhaust memory. Reading never stops for the bound:
+//! notifications (a cancel) and the client's answers to the server's own requests
+//! (sampling, elicitation) are always read and routed, and answers always written. At
+//! end of input the transport stops reading, lets the requests in flight finish, writes
+//! their answers and returns.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -18,6 +23,15 @@ use crate::session::Session;
 
 /// The most requests handled at once on one connection.
 pub const MAX_IN_FLIGHT: usize = 64;
+
+/// The most requests waiting for one of the [`MAX_IN_FLIGHT`] slots.
+pub const MAX_QUEUED: usize = 1024;
+
+/// The most bytes of requests held at once, handled and waiting (64 MiB).
+pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The error code of a request refused because the server is at its bounds.
+pub const BUSY: i64 = -32000;
 
 /// The longest line accepted (16 MiB); a longer one is answered with a parse error.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -95,7 +109,21 @@ where
     let mut lines = CappedLines::new(BufReader::new(input), MAX_LINE_BYTES);
     let mut reading = true;
     let mut in_flight = 0usize;
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
+    let mut admission = Admission::default();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<usize>();
+    let spawn = |text: String, permit: Option<tokio::sync::OwnedSemaphorePermit>| {
+        let session = session.clone();
+        let responses = responses.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let held = if permit.is_some() { text.len() } else { 0 };
+            if let Some(answer) = session.handle(&text).await {
+                let _ = responses.send(answer);
+            }
+            drop(permit);
+            let _ = done.send(held);
+        });
+    };
     loop {
         tokio::select! {
             // Write whatever is ready first, so answers never wait behind input.
@@ -117,7 +145,17 @@ where
                 output.write_all(batch.as_bytes()).await?;
                 output.flush().await?;
             }
-            Some(()) = done_rx.recv() => in_flight -= 1,
+            Some(held) = done_rx.recv() => {
+                in_flight -= 1;
+                admission.bytes -= held;
+                // A slot is free: the longest-waiting request takes it.
+                while !admission.queue.is_empty() {
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else { break };
+                    let Some(text) = admission.queue.pop_front() else { break };
+                    in_flight += 1;
+                    spawn(text, Some(permit));
+                }
+            }
             read = lines.next(), if reading => {
                 match read {
                     Ok(Line::End) => {
@@ -136,18 +174,39 @@ where
                             continue;
                         };
                         if text.trim().is_empty() { continue; }
-                        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
-                        in_flight += 1;
-                        let session = session.clone();
-                        let responses = responses.clone();
-                        let done = done_tx.clone();
-                        tokio::spawn(async move {
-                            if let Some(answer) = session.handle(&text).await {
-                                let _ = responses.send(answer);
+                        // The common case: a free slot and room in the byte budget.
+                        if admission.queue.is_empty() && admission.fits(text.len())
+                            && let Ok(permit) = Arc::clone(&permits).try_acquire_owned()
+                        {
+                            admission.bytes += text.len();
+                            in_flight += 1;
+                            spawn(text, Some(permit));
+                            continue;
+                        }
+                        match peek(&text) {
+                            // A notification, a response, or not JSON-RPC at all: never
+                            // held back (the session answers what needs an answer).
+                            // Handled here and now: they are quick (no database), and
+                            // holding none of them keeps a flood of them bounded.
+                            Peeked::Other => {
+                                if let Some(answer) = session.handle(&text).await {
+                                    let _ = responses.send(answer);
+                                }
                             }
-                            drop(permit);
-                            let _ = done.send(());
-                        });
+                            Peeked::Request(id) => {
+                                if admission.queue.len() < MAX_QUEUED && admission.fits(text.len()) {
+                                    admission.bytes += text.len();
+                                    admission.queue.push_back(text);
+                                } else {
+                                    let error = ErrorObject::new(BUSY, format!(
+                                        "server busy: {MAX_IN_FLIGHT} requests are in flight and \
+                                         {} waiting; send this one again when an answer arrives",
+                                        admission.queue.len()
+                                    ));
+                                    let _ = responses.send(jsonrpc::error_response(Some(&id), &error));
+                                }
+                            }
+                        }
                     }
                     Err(e) => {
                         // The pipe broke: answer what is in flight and stop reading.
@@ -168,6 +227,47 @@ where
     }
     session.close();
     output.flush().await
+}
+
+/// The requests waiting for a slot, and the bytes held.
+#[derive(Default)]
+struct Admission {
+    queue: VecDeque<String>,
+    /// Bytes of requests handled (with a slot) and waiting.
+    bytes: usize,
+}
+
+impl Admission {
+    fn fits(&self, len: usize) -> bool {
+        self.bytes + len <= MAX_BUFFERED_BYTES
+    }
+}
+
+/// What a line is, read only when the bounds are reached.
+enum Peeked {
+    /// A request, with its id.
+    Request(jsonrpc::RequestId),
+    /// Anything else: a notification, a response, a batch, not JSON.
+    Other,
+}
+
+fn peek(text: &str) -> Peeked {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        id: Option<jsonrpc::RequestId>,
+        #[serde(default)]
+        method: Option<String>,
+    }
+    match serde_json::from_str::<Head>(text) {
+        // A ping is answered at once, whatever is in flight: it asks whether the server
+        // is alive, and a busy server is.
+        Ok(Head {
+            id: Some(id),
+            method: Some(method),
+        }) if method != "ping" => Peeked::Request(id),
+        _ => Peeked::Other,
+    }
 }
 
 /// What one call to [`CappedLines::next`] found.
