@@ -130,6 +130,12 @@ pub(crate) struct Flags {
     #[arg(long, env = "SLUICE_AUDIT_DATABASE_URL", hide_env_values = true)]
     pub(crate) audit_database_url: Option<String>,
 
+    /// Seconds the requests in flight have to finish when the server stops (SIGTERM,
+    /// Ctrl-C, or the end of standard input): then those still running are stopped,
+    /// answered with a shutting-down error, and their statements cancelled in PostgreSQL.
+    #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", default_value_t = 10)]
+    pub(crate) drain_timeout: u64,
+
     /// Refuse to start when a role the server connects as is wider than it needs
     /// (superuser, BYPASSRLS, server file roles, a read role that may change or owns
     /// tables). Without it, each finding is a warning at start-up; either way they are
@@ -279,6 +285,11 @@ impl Flags {
             sluice_postgres::setup::read_role_sql(role, database, &schemas)
         );
         Some(ExitCode::SUCCESS)
+    }
+
+    /// --drain-timeout as a duration.
+    pub(crate) fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout)
     }
 
     /// The caller's login on stdio: --user, else the operating system's user.

@@ -100,11 +100,13 @@ async fn main() -> ExitCode {
         let identity = Identity::new(login.clone());
         let may = policy.widest(Some(&identity), databases.names());
         tracing::info!(%login, %may, "serving PostgreSQL over MCP on stdio");
-        sluice_mcp::transport::stdio::serve(&server, identity.into_extensions())
+        let (stop, drain) = (signals::shutdown_signal(), flags.drain());
+        sluice_mcp::transport::stdio::serve_until(&server, identity.into_extensions(), stop, drain)
             .await
             .map_err(|e| e.to_string())
     };
-    databases.close();
+    // What was stopped is cancelled in PostgreSQL before the pools close.
+    databases.shut_down(std::time::Duration::from_secs(5)).await;
     if let Some(audit) = &audit
         && !audit.flush(std::time::Duration::from_secs(5)).await
     {

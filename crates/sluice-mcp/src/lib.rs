@@ -109,7 +109,7 @@ pub use protocol::{
 };
 pub use resources::ResourceHandler;
 pub use server::{Server, ServerBuilder, ToolFuture, ToolHandler, input_schema, typed_handler};
-pub use session::Session;
+pub use session::{SHUTTING_DOWN, Session};
 pub use tokio_util::sync::CancellationToken;
 pub use trace::TraceContext;
 

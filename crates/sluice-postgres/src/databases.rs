@@ -300,6 +300,16 @@ impl Databases {
             .collect()
     }
 
+    /// Waits (at most `timeout`) until the statements of calls that were stopped have
+    /// been cancelled in PostgreSQL, then closes every pool. A server calls it before it
+    /// exits, after stopping its requests, so that nothing it started runs on. True when
+    /// every cancel request went out in time.
+    pub async fn shut_down(&self, timeout: Duration) -> bool {
+        let settled = crate::lease::settle(timeout).await;
+        self.close();
+        settled
+    }
+
     /// Closes every pool and stops the retries.
     pub fn close(&self) {
         for entry in self.entries.iter() {

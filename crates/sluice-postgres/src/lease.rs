@@ -1,5 +1,6 @@
 //! A pooled connection lent to one call: [`Lease`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Object;
@@ -7,6 +8,25 @@ use deadpool_postgres::Object;
 use crate::QueryError;
 use crate::errors::ClientError;
 use crate::tls::Connector;
+
+/// Cancel requests of abandoned statements not yet sent (or given up on).
+static PENDING_CANCELS: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until every cancel request of an abandoned statement has been sent (or given
+/// up on), at most `timeout`. True when none is left. A process about to exit calls it so
+/// that the statements it abandoned do not run on in PostgreSQL.
+pub(crate) async fn settle(timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if PENDING_CANCELS.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// A pooled connection that is only returned to the pool when the statement finished
 /// cleanly. Dropped mid-statement (the client cancelled, or the caller's future was
@@ -42,6 +62,7 @@ impl Drop for Lease<'_> {
         // Detach from the pool: this connection may be mid-transaction.
         drop(Object::take(client));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            PENDING_CANCELS.fetch_add(1, Ordering::AcqRel);
             runtime.spawn(async move {
                 // PostgreSQL ignores a cancel request that arrives while the backend
                 // reads the next protocol message (between Parse, Bind and Execute of
@@ -65,6 +86,7 @@ impl Drop for Lease<'_> {
                         }
                     }
                 }
+                PENDING_CANCELS.fetch_sub(1, Ordering::AcqRel);
             });
         }
     }

@@ -73,6 +73,48 @@ impl StdioServer {
         }
     }
 
+    /// Sends a request without waiting for its answer; returns its id.
+    pub(crate) fn send(&mut self, method: &str, params: Value) -> i64 {
+        self.next_id += 1;
+        let line =
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
+        writeln!(self.stdin, "{line}").unwrap();
+        self.next_id
+    }
+
+    /// The answer to request `id` (at most 30 s), passing over other messages.
+    pub(crate) fn answer_to(&mut self, id: i64) -> Value {
+        loop {
+            let got = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the server answers within 30 s");
+            let message: Value = serde_json::from_str(&got).unwrap();
+            if message["id"] == id {
+                return message;
+            }
+        }
+    }
+
+    /// Sends the process a signal (`TERM`, `INT`, …) with kill(1).
+    pub(crate) fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit (it is not told to): its exit code and standard
+    /// error.
+    pub(crate) fn wait(self) -> (Option<i32>, String) {
+        let output = self.child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// The result of `queryDatabase`, on `database` when given.
     pub(crate) fn query(&mut self, sql: &str, database: Option<&str>) -> Value {
         let mut arguments = json!({"sql": sql});
@@ -84,6 +126,16 @@ impl StdioServer {
             json!({"name": "queryDatabase", "arguments": arguments}),
         )["result"]
             .clone()
+    }
+
+    /// Closes standard input and waits: its exit code and standard error.
+    pub(crate) fn finish_status(self) -> (Option<i32>, String) {
+        drop(self.stdin);
+        let output = self.child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 
     /// Closes standard input and waits: whether it exited 0, and its standard error.

@@ -40,6 +40,9 @@ const REMOVED_IN_MODERN: &[&str] = &[
     "resources/unsubscribe",
 ];
 
+/// The error code of a request stopped because the server is shutting down.
+pub const SHUTTING_DOWN: i64 = -32001;
+
 /// Marks a cancelled request internally; never sent to the client.
 const CANCELLED: i64 = -32800;
 
@@ -578,7 +581,13 @@ impl Session {
                 Err(ErrorObject::internal("the server failed while handling this request"))
             }),
             () = stopped => self.interrupted(rounds.as_ref()),
-            () = cancellation.cancelled() => Err(ErrorObject::new(CANCELLED, "the request was cancelled")),
+            // The session's end (the server stopping) is answered; a client's own
+            // cancel is not.
+            () = cancellation.cancelled() => Err(if self.state.closed.is_cancelled() {
+                ErrorObject::new(SHUTTING_DOWN, "the server is shutting down: this request was stopped before it finished; send it again once the server is back")
+            } else {
+                ErrorObject::new(CANCELLED, "the request was cancelled")
+            }),
         };
         lock(&self.state.in_flight).remove(id);
         outcome

@@ -33,6 +33,9 @@ pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
 /// The error code of a request refused because the server is at its bounds.
 pub const BUSY: i64 = -32000;
 
+/// How long requests in flight have to finish once input ends ([`serve`], [`serve_on`]).
+pub const DEFAULT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The longest line accepted (16 MiB); a longer one is answered with a parse error.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -42,6 +45,24 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 ///
 /// Fails only when standard output cannot be written.
 pub async fn serve(server: &Server, extensions: Extensions) -> std::io::Result<()> {
+    serve_until(server, extensions, std::future::pending(), DEFAULT_DRAIN).await
+}
+
+/// [`serve`] until end of input or until `stop` completes (a signal, say). Either way
+/// reading stops, requests already accepted have `drain` to finish, and then those
+/// still running are stopped and answered with [`SHUTTING_DOWN`](crate::SHUTTING_DOWN)
+/// (their statements cancelled, where their handlers hold any). When standard output
+/// breaks (the client went away), everything in flight is stopped at once.
+///
+/// # Errors
+///
+/// Fails only when standard output cannot be written.
+pub async fn serve_until(
+    server: &Server,
+    extensions: Extensions,
+    stop: impl Future<Output = ()>,
+    drain: std::time::Duration,
+) -> std::io::Result<()> {
     let input: Box<dyn AsyncRead + Unpin + Send> = match nonblocking::stdin() {
         Some(pipe) => Box::new(pipe),
         None => Box::new(tokio::io::stdin()),
@@ -50,7 +71,7 @@ pub async fn serve(server: &Server, extensions: Extensions) -> std::io::Result<(
         Some(pipe) => Box::new(pipe),
         None => Box::new(tokio::io::stdout()),
     };
-    serve_on(server, extensions, input, output).await
+    serve_on_until(server, extensions, input, output, stop, drain).await
 }
 
 /// Standard input and output as non-blocking pipes, when they are pipes (as when an MCP
@@ -95,12 +116,44 @@ pub async fn serve_on<R, W>(
     server: &Server,
     extensions: Extensions,
     input: R,
-    mut output: W,
+    output: W,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    serve_on_until(
+        server,
+        extensions,
+        input,
+        output,
+        std::future::pending(),
+        DEFAULT_DRAIN,
+    )
+    .await
+}
+
+/// [`serve_on`] with a `stop` future and a `drain` time, as [`serve_until`].
+///
+/// # Errors
+///
+/// Fails only when `output` cannot be written.
+pub async fn serve_on_until<R, W>(
+    server: &Server,
+    extensions: Extensions,
+    input: R,
+    mut output: W,
+    stop: impl Future<Output = ()>,
+    drain: std::time::Duration,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut stop = std::pin::pin!(stop);
+    let mut stopping = false;
+    // Set once reading stopped: when what is still running gets stopped.
+    let mut deadline: Option<tokio::time::Instant> = None;
     // Responses and notifications share one queue, so a handler's progress reaches the
     // client before its answer.
     let (session, mut to_write) = Session::new(server, extensions);
@@ -142,8 +195,47 @@ where
                         Err(_) => break,
                     }
                 }
-                output.write_all(batch.as_bytes()).await?;
-                output.flush().await?;
+                let written = match output.write_all(batch.as_bytes()).await {
+                    Ok(()) => output.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
+                    // The client is gone: stop everything now, and let the stopped
+                    // handlers clean up (cancel their statements) before returning.
+                    tracing::warn!(error = %e, "standard output broke: stopping every request");
+                    session.close();
+                    let settle = tokio::time::sleep(std::time::Duration::from_secs(5));
+                    tokio::pin!(settle);
+                    while in_flight > 0 {
+                        tokio::select! {
+                            Some(_) = done_rx.recv() => in_flight -= 1,
+                            () = &mut settle => break,
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+            () = &mut stop, if !stopping => {
+                stopping = true;
+                tracing::info!(in_flight, "stopping: no new requests; those in flight have {} s", drain.as_secs());
+                reading = false;
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + drain);
+                session.end_subscriptions();
+            }
+            () = sleep_until(deadline), if deadline.is_some() && in_flight + admission.queue.len() > 0 => {
+                // Out of time: what runs is stopped (and answers so), what waits is
+                // answered without running.
+                tracing::warn!(in_flight, waiting = admission.queue.len(), "drain time over: stopping what is left");
+                deadline = None;
+                session.close();
+                for text in admission.queue.drain(..) {
+                    admission.bytes -= text.len();
+                    if let Peeked::Request(id) = peek(&text) {
+                        let error = ErrorObject::new(crate::SHUTTING_DOWN,
+                            "the server is shutting down: this request was not started; send it again once the server is back");
+                        let _ = responses.send(jsonrpc::error_response(Some(&id), &error));
+                    }
+                }
             }
             Some(held) = done_rx.recv() => {
                 in_flight -= 1;
@@ -160,6 +252,7 @@ where
                 match read {
                     Ok(Line::End) => {
                         reading = false;
+                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + drain);
                         // Listen streams would never end: close them with their results.
                         session.end_subscriptions();
                     }
@@ -212,12 +305,13 @@ where
                         // The pipe broke: answer what is in flight and stop reading.
                         tracing::warn!(error = %e, "stopped reading standard input");
                         reading = false;
+                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + drain);
                         session.end_subscriptions();
                     }
                 }
             }
         }
-        if !reading && in_flight == 0 {
+        if !reading && in_flight == 0 && admission.queue.is_empty() {
             break;
         }
     }
@@ -345,6 +439,14 @@ impl<R: AsyncBufRead + Unpin> CappedLines<R> {
                 });
             }
         }
+    }
+}
+
+/// Completes at `deadline`; never without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

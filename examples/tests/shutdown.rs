@@ -1,0 +1,105 @@
+//! Stopping the built `postgres_server` over stdio: on SIGTERM (and SIGINT) it stops
+//! reading, gives what is in flight `--drain-timeout` to finish, then stops it — the
+//! request is answered with a shutting-down error and its statement is cancelled in
+//! PostgreSQL — closes its pools (no backend of it left) and exits 0. A client that goes
+//! away (end of input, its end of the pipe closed) gets the same, not a query running on
+//! to its statement timeout.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::stdio::StdioServer;
+use serde_json::json;
+
+/// Runs far longer than any test: it only ends when cancelled.
+const LONG_SQL: &str =
+    "SELECT count(*) AS sluice_shutdown_probe FROM generate_series(1, 100000000000) AS g";
+
+/// Backends of this test's database other than the watcher, and those running the probe.
+async fn backends(watcher: &tokio_postgres::Client) -> (i64, i64) {
+    let row = watcher
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'active' AND query LIKE '%sluice_shutdown_probe%') \
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Waits (at most 20 s) until `done` holds for the backends.
+async fn until(watcher: &tokio_postgres::Client, what: &str, done: impl Fn((i64, i64)) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = backends(watcher).await;
+        if done(now) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn start(db: &sluice_testkit::TestDatabase) -> StdioServer {
+    StdioServer::start(&[
+        "--user".into(),
+        "alice".into(),
+        "--drain-timeout".into(),
+        "1".into(),
+        "--statement-timeout".into(),
+        "600".into(),
+        "--database-url".into(),
+        db.url().to_owned(),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_stops_in_flight_work_answers_it_and_leaves_no_backend() {
+    for signal in ["TERM", "INT"] {
+        let db = sluice_testkit::database().await.unwrap();
+        let watcher = db.connect().await.unwrap();
+        let mut server = start(&db);
+        let quick = server.query("SELECT 1 AS one", None);
+        assert_eq!(quick["structuredContent"]["rows"], json!([[1]]), "{quick}");
+        let long = server.send(
+            "tools/call",
+            json!({"name": "queryDatabase", "arguments": {"sql": LONG_SQL}}),
+        );
+        until(&watcher, "the long query started", |(_, probe)| probe == 1).await;
+        server.signal(signal);
+        let answer = server.answer_to(long);
+        assert_eq!(
+            answer["error"]["code"],
+            json!(sluice_mcp::SHUTTING_DOWN),
+            "{answer}"
+        );
+        let (code, stderr) = server.wait();
+        assert_eq!(code, Some(0), "SIG{signal}: {stderr}");
+        // The statement was cancelled and the pool closed: no backend of the server.
+        until(&watcher, "backends left after exit", |(all, _)| all == 0).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_does_not_leave_its_query_running() {
+    let db = sluice_testkit::database().await.unwrap();
+    let watcher = db.connect().await.unwrap();
+    let mut server = start(&db);
+    server.send(
+        "tools/call",
+        json!({"name": "queryDatabase", "arguments": {"sql": LONG_SQL}}),
+    );
+    until(&watcher, "the long query started", |(_, probe)| probe == 1).await;
+    // The client ends: its input closes (and nobody reads the answer).
+    let (_code, stderr) = server.finish_status();
+    assert!(stderr.contains("stopping what is left"), "{stderr}");
+    until(
+        &watcher,
+        "backends left after the client went",
+        |(all, _)| all == 0,
+    )
+    .await;
+}
