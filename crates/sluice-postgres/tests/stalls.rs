@@ -52,6 +52,16 @@ async fn calls_answer_at_their_deadline_while_the_database_is_frozen() {
         write.contains("whether the write committed is unknown"),
         "{write}"
     );
+    // Both connections were discarded; a new one cannot be opened, and the call says
+    // that (not that the pool is busy).
+    let reconnect = tokio::time::timeout(HUNG, database.read("SELECT 1"))
+        .await
+        .expect("the read answered while the database was frozen");
+    let reconnect = message(reconnect);
+    assert!(
+        reconnect.contains("cannot connect to the database now"),
+        "{reconnect}"
+    );
     // A new database object cannot connect either, and says so rather than hanging.
     let connect = tokio::time::timeout(HUNG, Database::connect(config(&url)))
         .await

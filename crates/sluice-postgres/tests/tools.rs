@@ -447,7 +447,7 @@ async fn a_call_waits_for_a_connection_only_so_long() {
     let err = database.read("SELECT 1").await.unwrap_err();
     assert!(
         err.to_string()
-            .contains("no database connection is available"),
+            .contains("every database connection (1) is busy"),
         "{err}"
     );
     slow.abort();

@@ -395,12 +395,11 @@ impl Database {
     /// Judges definitions with the read guard (the stricter one), on a connection of
     /// the pool the call uses.
     async fn judge_definitions(&self, pooled: &Pooled, keys: &[String]) -> Result<(), QueryError> {
-        let client = pooled.pool.get().await.map_err(|e| {
-            tracing::warn!(error = %with_causes(&e), "no database connection");
-            QueryError::Database(ClientError::new(
-                "no database connection is available; try again later",
-            ))
-        })?;
+        let client = pooled
+            .pool
+            .get()
+            .await
+            .map_err(|e| QueryError::Database(no_connection(pooled, &e)))?;
         let mut lease = Lease {
             client: Some(client),
             tls: &pooled.tls,
@@ -438,12 +437,11 @@ impl Database {
         call: &Call<'_>,
         check: &CheckParams,
     ) -> Result<QueryOutput, RunError> {
-        let client = pooled.pool.get().await.map_err(|e| {
-            tracing::warn!(error = %with_causes(&e), "no database connection");
-            RunError::Client(ClientError::new(
-                "no database connection is available; try again later",
-            ))
-        })?;
+        let client = pooled
+            .pool
+            .get()
+            .await
+            .map_err(|e| RunError::Client(no_connection(pooled, &e)))?;
         let mut lease = Lease {
             client: Some(client),
             tls: &pooled.tls,
@@ -559,6 +557,27 @@ pub(crate) struct Limits {
     pub(crate) skip: u64,
     pub(crate) max_bytes: usize,
     pub(crate) statement_timeout_ms: u128,
+}
+
+/// Why a call got no connection, told apart: every connection busy (the pool is the
+/// bound), or none can be opened (the database is down or unreachable).
+fn no_connection(pooled: &Pooled, e: &deadpool_postgres::PoolError) -> ClientError {
+    use deadpool_postgres::{PoolError, TimeoutType};
+    let size = pooled.pool.status().max_size;
+    match e {
+        PoolError::Timeout(TimeoutType::Wait) => {
+            tracing::warn!(database = %pooled.target, pool_size = size, "every connection is busy");
+            ClientError::new(format!(
+                "every database connection ({size}) is busy with other calls; try again shortly"
+            ))
+        }
+        other => {
+            tracing::warn!(database = %pooled.target, error = %with_causes(other), "cannot connect to the database");
+            ClientError::new(
+                "cannot connect to the database now (it may be down or unreachable); try again later",
+            )
+        }
+    }
 }
 
 /// Measures a call for the audit log.
