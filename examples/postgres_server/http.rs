@@ -135,6 +135,8 @@ pub(crate) struct Context<'a> {
     pub(crate) local_login: String,
     pub(crate) postgres: &'a tokio_postgres::Config,
     pub(crate) tls: &'a TlsConfig,
+    /// How long requests in flight have to finish at shutdown.
+    pub(crate) drain: Duration,
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
@@ -217,7 +219,9 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         }
     };
     refuse_open_without_auth(flags, &addr.to_string())?;
-    let mut http = HttpConfig::default().with_path(path.clone());
+    let mut http = HttpConfig::default()
+        .with_path(path.clone())
+        .with_drain(cx.drain);
     if let Some(host) = public_url.host_str() {
         http = http.allow_host(host);
     }

@@ -94,6 +94,7 @@ async fn main() -> ExitCode {
             local_login: login,
             postgres: &postgres,
             tls: &tls,
+            drain: flags.drain(),
         };
         http::serve(&flags.http, context).await
     } else {

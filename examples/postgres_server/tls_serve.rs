@@ -94,7 +94,7 @@ pub(crate) async fn serve(
             }
         });
     }
-    endpoint.close();
+    endpoint.begin_shutdown();
     graceful.shutdown().await;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::oauth::{ServerProcess, free_port};
 use common::stdio::StdioServer;
 use serde_json::json;
 
@@ -102,4 +103,47 @@ async fn a_client_that_goes_away_does_not_leave_its_query_running() {
         |(all, _)| all == 0,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_signal_answers_what_runs_and_leaves_no_backend() {
+    let db = sluice_testkit::database().await.unwrap();
+    let watcher = db.connect().await.unwrap();
+    let flags = [
+        "--database-url",
+        db.url(),
+        "--user",
+        "tester",
+        "--statement-timeout",
+        "600",
+        "--drain-timeout",
+        "1",
+    ];
+    let mut server = ServerProcess::start(free_port(), &flags, &[]);
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {},
+                      "io.modelcontextprotocol/clientInfo": {"name": "shutdown-test", "version": "1"}});
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "queryDatabase", "arguments": {"sql": LONG_SQL}, "_meta": meta}});
+    let request = reqwest::Client::new()
+        .post(server.mcp())
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", "queryDatabase")
+        .json(&body)
+        .send();
+    let long = tokio::spawn(async move { request.await.unwrap().text().await.unwrap() });
+    until(&watcher, "the long query started", |(_, probe)| probe == 1).await;
+    server.signal("TERM");
+    let answer = tokio::time::timeout(Duration::from_secs(60), long)
+        .await
+        .expect("the request was answered after the drain time")
+        .unwrap();
+    assert!(
+        answer.contains("-32001") && answer.contains("shutting down"),
+        "{answer}"
+    );
+    assert_eq!(server.wait_exit(), Some(0), "{}", server.log());
+    until(&watcher, "backends left after exit", |(all, _)| all == 0).await;
 }

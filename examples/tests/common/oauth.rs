@@ -100,6 +100,26 @@ impl ServerProcess {
     }
 
     /// Stops the server (SIGKILL) and waits for it.
+    /// Sends the process a signal (`TERM`, `INT`, …) with kill(1).
+    pub(crate) fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Waits (at most 60 s) for the process to exit on its own: its exit code.
+    pub(crate) fn wait_exit(&mut self) -> Option<i32> {
+        for _ in 0..600 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server did not exit within 60 s:\n{}", self.log());
+    }
+
     pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

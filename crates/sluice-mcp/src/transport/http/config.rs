@@ -45,6 +45,10 @@ pub struct HttpConfig {
     /// What sessions carry when no [`verifier`](Self::verifier) is configured (for a
     /// server on loopback serving one local person, as stdio does). Empty by default.
     pub anonymous: Extensions,
+    /// How long requests in flight have to finish once the server is told to stop
+    /// (default 10 s); then those still running are stopped and answered with
+    /// [`SHUTTING_DOWN`](crate::SHUTTING_DOWN).
+    pub drain: Duration,
 }
 
 impl Default for HttpConfig {
@@ -65,6 +69,7 @@ impl Default for HttpConfig {
             resource_metadata: None,
             challenge_scope: None,
             anonymous: Extensions::new(),
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -136,6 +141,13 @@ impl HttpConfig {
     #[must_use]
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets [`drain`](Self::drain): how long requests in flight have to finish at shutdown.
+    #[must_use]
+    pub fn with_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
         self
     }
 

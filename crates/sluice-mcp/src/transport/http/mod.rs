@@ -140,6 +140,7 @@ impl Endpoint {
                 config,
                 sessions: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
+                stopping: CancellationToken::new(),
                 reaper_started: AtomicBool::new(false),
                 pending_posts: Arc::new(Semaphore::new(config_pending)),
             }),
@@ -181,8 +182,8 @@ impl Endpoint {
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
-            // Ends the open event streams, so the graceful shutdown can finish.
-            closing.shared.shutdown.cancel();
+            // No new connections from here.
+            closing.begin_shutdown();
         })
         .await;
         self.close();
@@ -192,6 +193,27 @@ impl Endpoint {
     /// The number of open sessions.
     pub fn session_count(&self) -> usize {
         lock(&self.shared.sessions).len()
+    }
+
+    /// Starts stopping, for a server that stopped accepting connections: ends every
+    /// event stream now, and once [`HttpConfig::drain`] has passed stops the requests
+    /// still running (each answered with [`SHUTTING_DOWN`](crate::SHUTTING_DOWN)) and
+    /// closes every session. [`serve_app`](Self::serve_app) calls it when its `shutdown`
+    /// completes; call it yourself when you run the server loop.
+    pub fn begin_shutdown(&self) {
+        let drain = self.shared.config.drain;
+        tracing::info!(
+            drain_s = drain.as_secs(),
+            "stopping: requests in flight have the drain time to finish"
+        );
+        self.shared.shutdown.cancel();
+        let closing = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(drain).await;
+            tracing::warn!("drain time over: stopping the requests still running");
+            closing.shared.stopping.cancel();
+            closing.close();
+        });
     }
 
     /// Closes every session and ends every event stream.
@@ -209,6 +231,8 @@ struct Shared {
     config: HttpConfig,
     sessions: Mutex<HashMap<String, Arc<HttpSession>>>,
     shutdown: CancellationToken,
+    /// Cancelled when the drain time is over: sessionless requests still running stop.
+    stopping: CancellationToken,
     reaper_started: AtomicBool,
     pending_posts: Arc<Semaphore>,
 }

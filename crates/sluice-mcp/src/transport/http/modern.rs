@@ -291,8 +291,20 @@ impl Shared {
         let worker = session.clone();
         let (related, mut items) = mpsc::unbounded_channel::<StreamItem>();
         let request = Incoming::Request { id, method, params };
-        let mut task =
-            tokio::spawn(async move { worker.reply(Ok(request), Related::Stream(related)).await });
+        let (stopping, closer) = (self.stopping.clone(), session.clone());
+        let mut task = tokio::spawn(async move {
+            let reply = worker.reply(Ok(request), Related::Stream(related));
+            tokio::pin!(reply);
+            tokio::select! {
+                biased;
+                answer = &mut reply => answer,
+                // The server stops: the handler ends and the request is answered so.
+                () = stopping.cancelled() => {
+                    closer.close();
+                    reply.await
+                }
+            }
+        });
         let mut early = VecDeque::new();
         // JSON when the handler sends nothing before its answer; else a stream.
         let answer = tokio::select! {
