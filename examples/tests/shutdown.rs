@@ -147,3 +147,57 @@ async fn over_http_a_signal_answers_what_runs_and_leaves_no_backend() {
     assert_eq!(server.wait_exit(), Some(0), "{}", server.log());
     until(&watcher, "backends left after exit", |(all, _)| all == 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_client_closes_both_pipes_and_the_query_is_cancelled() {
+    use std::io::Write as _;
+    let db = sluice_testkit::database().await.unwrap();
+    let watcher = db.connect().await.unwrap();
+    let mut child = std::process::Command::new(common::example_binary())
+        .args([
+            "--user",
+            "alice",
+            "--drain-timeout",
+            "1",
+            "--statement-timeout",
+            "600",
+        ])
+        .args(["--database-url", db.url()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "queryDatabase", "arguments": {"sql": LONG_SQL}}}),
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    until(&watcher, "the long query started", |(_, probe)| probe == 1).await;
+    // Killed: both ends of its pipes close at once; the answer has nowhere to go.
+    drop(child.stdout.take());
+    drop(stdin);
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+    let output = tokio::time::timeout(Duration::from_secs(60), waited)
+        .await
+        .expect("the server exited after its client was killed")
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.code().is_some(),
+        "it exited on its own: {stderr}"
+    );
+    until(
+        &watcher,
+        "backends left after the client was killed",
+        |(all, _)| all == 0,
+    )
+    .await;
+}
