@@ -7,9 +7,7 @@
 //! statement or one transaction holding the row's lock, so two processes cannot both
 //! redeem a code or rotate a refresh token.
 
-use std::time::Duration;
-
-use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use sluice_auth::oauth::{
     AccessGrant, ClientRecord, CodeRecord, GrantRecord, PendingSignIn, Redemption, Rotation,
     StoreError, TokenStore,
@@ -76,23 +74,7 @@ impl PgTokenStore {
         schema: &str,
         pool_size: usize,
     ) -> Result<Self, ConnectError> {
-        let connector = crate::tls::connector(tls).map_err(ConnectError::Tls)?;
-        let mut settings = postgres.clone();
-        settings.ssl_mode(tls.ssl_mode_for(postgres));
-        settings.application_name("sluice-oauth");
-        let manager = connector.manager(
-            settings,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ConnectError::Pool(e.to_string()))?;
+        let pool = crate::database::side_pool(postgres, tls, "sluice-oauth", pool_size)?;
         let store = PgTokenStore {
             pool,
             schema: quote_identifier(schema),

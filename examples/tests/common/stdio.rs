@@ -57,20 +57,8 @@ impl StdioServer {
 
     /// Sends a request and waits for its answer (at most 30 s).
     pub(crate) fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        writeln!(self.stdin, "{line}").unwrap();
-        loop {
-            let got = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the server answers within 30 s");
-            let message: Value = serde_json::from_str(&got).unwrap();
-            if message["id"] == id {
-                return message;
-            }
-        }
+        let id = self.send(method, params);
+        self.answer_to(id)
     }
 
     /// Sends a request without waiting for its answer; returns its id.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditEvent, AuditOptions, Counts, Message};
@@ -48,23 +48,7 @@ pub(super) struct Writer {
 
 impl Writer {
     pub(super) fn new(options: &AuditOptions, counts: Arc<Counts>) -> Result<Self, ConnectError> {
-        let connector = crate::tls::connector(&options.tls).map_err(ConnectError::Tls)?;
-        let mut settings = options.postgres.clone();
-        settings.ssl_mode(options.tls.ssl_mode_for(&options.postgres));
-        settings.application_name("sluice-audit");
-        let manager = connector.manager(
-            settings,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(1)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ConnectError::Pool(e.to_string()))?;
+        let pool = crate::database::side_pool(&options.postgres, &options.tls, "sluice-audit", 1)?;
         Ok(Writer {
             pool,
             counts,

@@ -29,6 +29,8 @@ use crate::session::Transaction;
 
 pub use output::{Cap, ColumnInfo, QueryOutput};
 use pool::Pooled;
+#[cfg(any(feature = "oauth", feature = "audit"))]
+pub(crate) use pool::side_pool;
 #[cfg(feature = "oauth")]
 pub(crate) use pool::target;
 

@@ -94,6 +94,35 @@ impl Pooled {
     }
 }
 
+/// A small pool of plain connections for the crate's own bookkeeping (the OAuth token
+/// store, the audit table): TLS as `tls` says, named `application_name` in
+/// `pg_stat_activity`, 10 s to get or open a connection, nothing checked at start.
+#[cfg(any(feature = "oauth", feature = "audit"))]
+pub(crate) fn side_pool(
+    postgres: &tokio_postgres::Config,
+    tls: &TlsConfig,
+    application_name: &str,
+    size: usize,
+) -> Result<Pool, ConnectError> {
+    let connector = crate::tls::connector(tls).map_err(ConnectError::Tls)?;
+    let mut settings = postgres.clone();
+    settings.ssl_mode(tls.ssl_mode_for(postgres));
+    settings.application_name(application_name);
+    let manager = connector.manager(
+        settings,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| ConnectError::Pool(e.to_string()))
+}
+
 /// Where a configuration connects, for messages: `user@host:port/database`, never the
 /// password.
 pub(crate) fn target(pg: &tokio_postgres::Config) -> String {
