@@ -538,6 +538,30 @@ async fn a_flood_of_posts_is_refused_beyond_the_cap() {
 }
 
 #[tokio::test]
+async fn a_full_session_table_says_when_to_try_again() {
+    let mut config = HttpConfig::default();
+    config.max_sessions = 1;
+    let app = router(config);
+    let mut first = Client::new(app.clone());
+    first.initialize().await;
+    let second = Client::new(app);
+    let refused = second
+        .post(
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}}}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    // The session that is open goes on being served.
+    let ping = first
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .await;
+    assert_eq!(ping.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn idle_sessions_expire() {
     let mut client = Client::new(router(
         HttpConfig::default().with_session_idle_timeout(Duration::from_millis(100)),

@@ -250,7 +250,16 @@ impl Shared {
         verified: Option<Verified>,
     ) -> Result<Arc<HttpSession>, Response> {
         if lock(&self.sessions).len() >= self.config.max_sessions {
-            return Err(error(StatusCode::SERVICE_UNAVAILABLE, "too many sessions"));
+            // Full: sessions end when deleted or idle too long; say when to try again.
+            let mut full = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many sessions: the server's session table is full; try again shortly",
+            );
+            full.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            return Err(full);
         }
         let (subject, extensions) = match verified {
             Some(v) => (Some(v.subject), v.extensions),
