@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use sluice_auth::PermissionPolicy;
 use sluice_postgres::audit::{AuditOptions, AuditSink};
-use sluice_postgres::{ConnectError, DEFAULT_NAME, DatabaseConfig, PrivilegeCheck, ReadConnection};
+use sluice_postgres::{
+    ConnectError, DEFAULT_NAME, DatabaseConfig, PrivilegeCheck, ReadConnection, is_database_name,
+};
 
 use crate::http;
 
@@ -304,14 +306,7 @@ impl Flags {
 /// `NAME=URL` of --database and --read-database.
 fn split_entry<'a>(flag: &str, entry: &'a str) -> Result<(&'a str, &'a str), String> {
     match entry.trim().split_once('=') {
-        Some((name, url))
-            if !name.trim().is_empty()
-                && name
-                    .trim()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                && !url.trim().is_empty() =>
-        {
+        Some((name, url)) if is_database_name(name.trim()) && !url.trim().is_empty() => {
             Ok((name.trim(), url.trim()))
         }
         // Never the entry itself: its URL may hold a password.

@@ -134,8 +134,7 @@ impl Databases {
     /// retried (every second at first, then less often, at most every 30 s, and by a
     /// call that asks for it); the others serve.
     ///
-    /// Names are 1 to 63 characters of letters, digits, `_` and `-`, each used once (they
-    /// appear in resource URIs and tool arguments).
+    /// Names are as [`is_database_name`] says, each used once.
     ///
     /// # Errors
     ///
@@ -230,18 +229,19 @@ impl Databases {
     ///
     /// [`Unavailable::Unknown`] for a name the set does not have.
     pub fn resolve<'a>(&'a self, name: Option<&str>) -> Result<&'a str, Unavailable> {
-        match name {
-            None => Ok(self.default_name()),
-            Some(name) => self
-                .entries
-                .iter()
-                .find(|e| e.name == name)
-                .map(|e| e.name.as_str())
-                .ok_or_else(|| Unavailable::Unknown {
-                    name: name.to_owned(),
-                    known: self.names().map(str::to_owned).collect(),
-                }),
-        }
+        self.entry(name).map(|e| e.name.as_str())
+    }
+
+    /// The entry `name` stands for ([`resolve`](Self::resolve)).
+    fn entry(&self, name: Option<&str>) -> Result<&Arc<Entry>, Unavailable> {
+        let found = match name {
+            None => self.entries.first(),
+            Some(name) => self.entries.iter().find(|e| e.name == name),
+        };
+        found.ok_or_else(|| Unavailable::Unknown {
+            name: name.unwrap_or_default().to_owned(),
+            known: self.names().map(str::to_owned).collect(),
+        })
     }
 
     /// The database named `name` (the default for `None`), connected. A database that is
@@ -251,14 +251,7 @@ impl Databases {
     ///
     /// [`Unavailable`]: unknown, down, or closed.
     pub async fn get(&self, name: Option<&str>) -> Result<Arc<Database>, Unavailable> {
-        let name = self.resolve(name)?;
-        let entry = self
-            .entries
-            .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| Unavailable::Closed {
-                name: name.to_owned(),
-            })?;
+        let entry = self.entry(name)?;
         if let Some(database) = entry.up()? {
             return Ok(database);
         }
@@ -271,8 +264,7 @@ impl Databases {
 
     /// The database named `name` if it is connected now (no attempt is made).
     pub fn connected(&self, name: &str) -> Option<Arc<Database>> {
-        let entry = self.entries.iter().find(|e| e.name == name)?;
-        entry.up().ok().flatten()
+        self.entry(Some(name)).ok()?.up().ok().flatten()
     }
 
     /// Each database's state, the default first.
@@ -426,13 +418,18 @@ fn spawn_retries(entry: Weak<Entry>) {
     });
 }
 
-fn check_name(name: &str) -> Result<(), ConnectError> {
-    let fine = !name.is_empty()
+/// Whether `name` may name a database of a set: 1 to 63 letters, digits, `_` and `-`
+/// (names appear in resource URIs and tool arguments).
+pub fn is_database_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 63
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if fine {
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn check_name(name: &str) -> Result<(), ConnectError> {
+    if is_database_name(name) {
         Ok(())
     } else {
         // Not quoted: a connection string given where a name goes may hold a password.

@@ -115,7 +115,7 @@ pub use config::{
     parse_connection_string,
 };
 pub use database::{Cap, ColumnInfo, Database, QueryError, QueryOutput};
-pub use databases::{DEFAULT_NAME, DatabaseStatus, Databases, Unavailable};
+pub use databases::{DEFAULT_NAME, DatabaseStatus, Databases, Unavailable, is_database_name};
 pub use params::{MAX_PARAMS, Param, ParamError};
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]

@@ -5,6 +5,15 @@ use std::path::PathBuf;
 
 pub(crate) mod stdio;
 
+/// Sends process `pid` a signal (`TERM`, `INT`, …) with kill(1).
+pub(crate) fn signal(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} failed");
+}
+
 /// The built `postgres_server` example, next to the test's own binary (`cargo test` and
 /// `scripts/test` build the examples first).
 pub(crate) fn example_binary() -> PathBuf {

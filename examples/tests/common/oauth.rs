@@ -102,11 +102,7 @@ impl ServerProcess {
     /// Stops the server (SIGKILL) and waits for it.
     /// Sends the process a signal (`TERM`, `INT`, …) with kill(1).
     pub(crate) fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill -{name} failed");
+        super::signal(self.child.id(), name);
     }
 
     /// Waits (at most 60 s) for the process to exit on its own: its exit code.

@@ -86,11 +86,7 @@ impl StdioServer {
 
     /// Sends the process a signal (`TERM`, `INT`, …) with kill(1).
     pub(crate) fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill -{name} failed");
+        super::signal(self.child.id(), name);
     }
 
     /// Waits for the process to exit (it is not told to): its exit code and standard

@@ -228,13 +228,11 @@ where
                 tracing::warn!(in_flight, waiting = admission.queue.len(), "drain time over: stopping what is left");
                 deadline = None;
                 session.close();
-                for text in admission.queue.drain(..) {
+                for (id, text) in admission.queue.drain(..) {
                     admission.bytes -= text.len();
-                    if let Peeked::Request(id) = peek(&text) {
-                        let error = ErrorObject::new(crate::SHUTTING_DOWN,
-                            "the server is shutting down: this request was not started; send it again once the server is back");
-                        let _ = responses.send(jsonrpc::error_response(Some(&id), &error));
-                    }
+                    let error = ErrorObject::new(crate::SHUTTING_DOWN,
+                        "the server is shutting down: this request was not started; send it again once the server is back");
+                    let _ = responses.send(jsonrpc::error_response(Some(&id), &error));
                 }
             }
             Some(held) = done_rx.recv() => {
@@ -243,7 +241,7 @@ where
                 // A slot is free: the longest-waiting request takes it.
                 while !admission.queue.is_empty() {
                     let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else { break };
-                    let Some(text) = admission.queue.pop_front() else { break };
+                    let Some((_, text)) = admission.queue.pop_front() else { break };
                     in_flight += 1;
                     spawn(text, Some(permit));
                 }
@@ -289,7 +287,7 @@ where
                             Peeked::Request(id) => {
                                 if admission.queue.len() < MAX_QUEUED && admission.fits(text.len()) {
                                     admission.bytes += text.len();
-                                    admission.queue.push_back(text);
+                                    admission.queue.push_back((id, text));
                                 } else {
                                     let error = ErrorObject::new(BUSY, format!(
                                         "server busy: {MAX_IN_FLIGHT} requests are in flight and \
@@ -326,7 +324,8 @@ where
 /// The requests waiting for a slot, and the bytes held.
 #[derive(Default)]
 struct Admission {
-    queue: VecDeque<String>,
+    /// Each with its id, to answer it if it never runs.
+    queue: VecDeque<(jsonrpc::RequestId, String)>,
     /// Bytes of requests handled (with a slot) and waiting.
     bytes: usize,
 }
