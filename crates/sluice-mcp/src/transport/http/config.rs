@@ -26,8 +26,10 @@ pub struct HttpConfig {
     pub max_sessions: usize,
     /// The most requests one session handles at once (default 64); more wait.
     pub max_in_flight: usize,
-    /// The most `POST`s the endpoint holds at once, handled or waiting (default 1024):
-    /// beyond it, `503` with `Retry-After`, so a flood cannot buffer unbounded bodies.
+    /// The most `POST`s the endpoint handles at once, once their bodies have arrived
+    /// (default 1024): beyond it, `503` with `Retry-After`. (Bodies still arriving are
+    /// bounded by the connection limits, [`body_timeout`](Self::body_timeout) and
+    /// [`max_buffered_bytes`](Self::max_buffered_bytes).)
     pub max_pending_posts: usize,
     /// The most events kept per stream for resumption (default 1024).
     pub max_events_per_stream: usize,
@@ -45,6 +47,33 @@ pub struct HttpConfig {
     /// What sessions carry when no [`verifier`](Self::verifier) is configured (for a
     /// server on loopback serving one local person, as stdio does). Empty by default.
     pub anonymous: Extensions,
+    /// How long a connection may take to send a request's headers, counted from when it
+    /// is ready for the next request — so also how long an idle keep-alive connection
+    /// stays open (default 10 s). Bounds a TLS handshake too.
+    pub header_timeout: Duration,
+    /// How long a request's whole body may take to arrive (default 30 s): past it, `408`
+    /// and the connection closes.
+    pub body_timeout: Duration,
+    /// The most connections open at once (default 4 096; never more than the process's
+    /// descriptor limit less a reserve). At the limit a new connection takes the place of
+    /// the one idle longest; when none is idle it is refused with `503`.
+    pub max_connections: usize,
+    /// The most connections one client address holds at once (default 256; an IPv6 peer
+    /// counts by its `/64`). At the limit the client's own idle connection longest open is
+    /// closed to make room, else the new one is refused with `429`.
+    pub max_connections_per_client: usize,
+    /// The most `POST`s one client handles at once (default 128): beyond, `429` with
+    /// `Retry-After`. A client is the token's subject when requests are authenticated,
+    /// else the peer address.
+    pub max_pending_posts_per_client: usize,
+    /// The most sessions one client holds (default 256, counted like
+    /// [`max_pending_posts_per_client`](Self::max_pending_posts_per_client)): beyond,
+    /// `initialize` is refused with `429` and `Retry-After` until one of them ends.
+    pub max_sessions_per_client: usize,
+    /// The most bytes of request bodies held at once across every request (default
+    /// 64 MiB): beyond, `503` with `Retry-After`, so a storm of large bodies cannot grow
+    /// the process without bound.
+    pub max_buffered_bytes: usize,
     /// How long requests in flight have to finish once the server is told to stop
     /// (default 10 s); then those still running are stopped and answered with
     /// [`SHUTTING_DOWN`](crate::SHUTTING_DOWN).
@@ -70,6 +99,13 @@ impl Default for HttpConfig {
             challenge_scope: None,
             anonymous: Extensions::new(),
             drain: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_connections_per_client: 256,
+            max_pending_posts_per_client: 128,
+            max_sessions_per_client: 256,
+            max_buffered_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -82,6 +118,13 @@ impl std::fmt::Debug for HttpConfig {
             .field("allowed_origins", &self.allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_client",
+                &self.max_connections_per_client,
+            )
             .field("verifier", &self.verifier.is_some())
             .finish_non_exhaustive()
     }
@@ -148,6 +191,24 @@ impl HttpConfig {
     #[must_use]
     pub fn with_drain(mut self, drain: Duration) -> Self {
         self.drain = drain;
+        self
+    }
+
+    /// Sets [`header_timeout`](Self::header_timeout) and
+    /// [`body_timeout`](Self::body_timeout).
+    #[must_use]
+    pub fn with_read_timeouts(mut self, header: Duration, body: Duration) -> Self {
+        self.header_timeout = header;
+        self.body_timeout = body;
+        self
+    }
+
+    /// Sets the per-client limits: connections, `POST`s handled at once, sessions.
+    #[must_use]
+    pub fn with_client_limits(mut self, connections: usize, posts: usize, sessions: usize) -> Self {
+        self.max_connections_per_client = connections;
+        self.max_pending_posts_per_client = posts;
+        self.max_sessions_per_client = sessions;
         self
     }
 

@@ -60,13 +60,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::any;
@@ -79,8 +80,12 @@ use crate::server::Server;
 
 mod auth;
 mod config;
+mod limits;
+mod listener;
 mod modern;
 mod sessions;
+
+use limits::{Budget, ClientKey, PerClient};
 
 use sessions::HttpSession;
 
@@ -137,12 +142,14 @@ impl Endpoint {
         Endpoint {
             shared: Arc::new(Shared {
                 server,
-                config,
                 sessions: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 stopping: CancellationToken::new(),
                 reaper_started: AtomicBool::new(false),
                 pending_posts: Arc::new(Semaphore::new(config_pending)),
+                posts_per_client: PerClient::new(config.max_pending_posts_per_client),
+                budget: Budget::new(config.max_buffered_bytes),
+                config,
             }),
         }
     }
@@ -156,9 +163,17 @@ impl Endpoint {
 
     /// Serves `app` — this endpoint's [`router`](Self::router) merged with routes of your
     /// own (an authorization server, health checks) — on `listener` until `shutdown`
-    /// completes, then closes every session. Handlers can read the peer's address as
+    /// completes, then stops as [`begin_shutdown`](Self::begin_shutdown) says and closes
+    /// every session. Handlers can read the peer's address as
     /// `axum::extract::ConnectInfo<std::net::SocketAddr>`; accepted sockets get
     /// `TCP_NODELAY`.
+    ///
+    /// The loop applies [`HttpConfig`]'s connection limits and deadlines
+    /// ([`header_timeout`](HttpConfig::header_timeout),
+    /// [`max_connections`](HttpConfig::max_connections),
+    /// [`max_connections_per_client`](HttpConfig::max_connections_per_client)): a
+    /// connection that sends nothing, or sends its headers slowly, is closed, and one idle
+    /// longest makes room at a limit, so such sockets cannot keep other clients out.
     ///
     /// # Errors
     ///
@@ -169,23 +184,32 @@ impl Endpoint {
         app: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|socket| {
-            if let Err(e) = socket.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let closing = self.clone();
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // No new connections from here.
-            closing.begin_shutdown();
+        self.serve_app_with(listener, app, shutdown, |socket| {
+            std::future::ready(Ok(socket))
         })
-        .await;
+        .await
+    }
+
+    /// [`serve_app`](Self::serve_app) with each accepted socket first passed through
+    /// `handshake` — a TLS acceptor, say — which has
+    /// [`header_timeout`](HttpConfig::header_timeout) to finish.
+    ///
+    /// # Errors
+    ///
+    /// When the listener fails.
+    pub async fn serve_app_with<H, F, S>(
+        &self,
+        listener: tokio::net::TcpListener,
+        app: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        handshake: H,
+    ) -> std::io::Result<()>
+    where
+        H: Fn(tokio::net::TcpStream) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = std::io::Result<S>> + Send + 'static,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let result = listener::serve(self, listener, app, shutdown, handshake).await;
         self.close();
         result
     }
@@ -235,6 +259,10 @@ struct Shared {
     stopping: CancellationToken,
     reaper_started: AtomicBool,
     pending_posts: Arc<Semaphore>,
+    /// `POST`s handled at once, per client.
+    posts_per_client: Arc<PerClient>,
+    /// Bytes of request bodies held at once.
+    budget: Budget,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -265,23 +293,33 @@ fn event(id: Option<(u64, u64)>, data: &str) -> Bytes {
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     shared.start_reaper();
+    // A refusal sent before the body is read closes the connection, and says so: the
+    // unread body leaves nothing a next request could follow.
+    let body_present = has_body(request.headers());
+    let unread_body = |response: Response| {
+        if body_present {
+            closing(response)
+        } else {
+            response
+        }
+    };
     if let Err(refusal) = shared.check_host_and_origin(request.headers()) {
-        return refusal;
+        return unread_body(refusal);
     }
     let verified = match shared.authorize(request.headers()).await {
         Ok(verified) => verified,
-        Err(refusal) => return refusal,
+        Err(refusal) => return unread_body(refusal),
+    };
+    let client = match (
+        &verified,
+        request.extensions().get::<ConnectInfo<SocketAddr>>(),
+    ) {
+        (Some(verified), _) => ClientKey::Subject(Arc::from(verified.subject.as_str())),
+        (None, Some(ConnectInfo(peer))) => ClientKey::address(peer.ip()),
+        (None, None) => ClientKey::Unknown,
     };
     match *request.method() {
-        Method::POST => {
-            let Ok(_pending) = Arc::clone(&shared.pending_posts).try_acquire_owned() else {
-                let mut busy = error(StatusCode::SERVICE_UNAVAILABLE, "too many requests at once");
-                busy.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return busy;
-            };
-            shared.post(request, verified).await
-        }
+        Method::POST => shared.post(request, verified, client).await,
         // Without a session, GET and DELETE are 2026-07-28 traffic, which has neither.
         Method::GET | Method::DELETE if !request.headers().contains_key(SESSION_HEADER) => {
             let mut response = error(
@@ -303,6 +341,29 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             response
         }
     }
+}
+
+/// True when a request carries a body (a length above zero, or chunks).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.to_str().map_or(true, |v| v.trim() != "0"))
+}
+
+/// `response` with `Connection: close`: the server closes the connection after it.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn retry_after(mut response: Response, seconds: &'static str) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+    response
 }
 
 /// A plain HTTP error with a JSON-RPC error body (no id).
@@ -511,13 +572,18 @@ impl Shared {
         }
     }
 
-    async fn post(self: &Arc<Self>, request: Request, verified: Option<Verified>) -> Response {
+    async fn post(
+        self: &Arc<Self>,
+        request: Request,
+        verified: Option<Verified>,
+        client: ClientKey,
+    ) -> Response {
         let headers = request.headers().clone();
         if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
-            return error(
+            return closing(error(
                 StatusCode::NOT_ACCEPTABLE,
                 "Accept must list application/json and text/event-stream",
-            );
+            ));
         }
         let json_body = headers
             .get(header::CONTENT_TYPE)
@@ -525,21 +591,40 @@ impl Shared {
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
         if !json_body {
-            return error(
+            return closing(error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Type must be application/json",
-            );
+            ));
         }
-        let limit = self.config.max_body_bytes;
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|length| length > limit) {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-        }
-        let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        // The body's bytes stay counted in the budget until the answer is made.
+        let (body, _held) = match limits::read_body(
+            request.into_body(),
+            declared,
+            self.config.max_body_bytes,
+            self.config.body_timeout,
+            &self.budget,
+        )
+        .await
+        {
+            Ok(read) => read,
+            Err(refusal) => return refusal.response(),
+        };
+        // Counted once the body is here: a body that is slow to arrive holds a connection
+        // (bounded per client, and by the body deadline), not a place to be handled.
+        let Some(_theirs) = self.posts_per_client.try_hold(&client) else {
+            let busy = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests at once from this client",
+            );
+            return retry_after(busy, "1");
+        };
+        let Ok(_pending) = Arc::clone(&self.pending_posts).try_acquire_owned() else {
+            let busy = error(StatusCode::SERVICE_UNAVAILABLE, "too many requests at once");
+            return retry_after(busy, "1");
         };
         let incoming = match std::str::from_utf8(&body) {
             Ok(text) => Incoming::parse(text),
@@ -570,7 +655,7 @@ impl Shared {
         let initialize =
             matches!(&incoming, Incoming::Request { method, .. } if method == "initialize");
         let session = if initialize {
-            match self.open_session(verified) {
+            match self.open_session(verified, client) {
                 Ok(session) => session,
                 Err(refusal) => return refusal,
             }

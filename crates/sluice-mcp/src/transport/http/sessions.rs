@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tokio::sync::{Semaphore, mpsc};
 
+use super::limits::ClientKey;
 use super::{
     HttpConfig, SESSION_HEADER, SESSION_STREAM, Shared, VERSION_HEADER, Verified, accepts, error,
     event, json_response, lock, sse_response, with_session_header,
@@ -26,6 +27,8 @@ pub(super) struct HttpSession {
     pub(super) id: String,
     pub(super) session: Session,
     pub(super) subject: Option<String>,
+    /// Who the session counts against ([`HttpConfig::max_sessions_per_client`]).
+    pub(super) client: ClientKey,
     pub(super) last_seen: Mutex<Instant>,
     pub(super) permits: Arc<Semaphore>,
     pub(super) streams: Mutex<Streams>,
@@ -248,7 +251,25 @@ impl Shared {
     pub(super) fn open_session(
         self: &Arc<Self>,
         verified: Option<Verified>,
+        client: ClientKey,
     ) -> Result<Arc<HttpSession>, Response> {
+        if client != ClientKey::Unknown {
+            let theirs = lock(&self.sessions)
+                .values()
+                .filter(|s| s.client == client)
+                .count();
+            if theirs >= self.config.max_sessions_per_client {
+                let mut refused = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many sessions from this client: end one (DELETE) or wait for one to expire",
+                );
+                refused.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
+                return Err(refused);
+            }
+        }
         if lock(&self.sessions).len() >= self.config.max_sessions {
             // Full: sessions end when deleted or idle too long; say when to try again.
             let mut full = error(
@@ -275,6 +296,7 @@ impl Shared {
             id: new_session_id(),
             session,
             subject,
+            client,
             last_seen: Mutex::new(Instant::now()),
             permits: Arc::new(Semaphore::new(self.config.max_in_flight)),
             streams: Mutex::new(streams),
