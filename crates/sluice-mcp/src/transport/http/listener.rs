@@ -3,14 +3,16 @@
 //! and, when a limit is reached, makes room by closing the connection that has waited
 //! longest without a request in flight — so sockets that send nothing, or send headers a
 //! byte at a time, cannot keep a well-behaved client out. Near the process's descriptor
-//! limit the loop does the same instead of failing to accept.
+//! limit the loop does the same instead of failing to accept. A connection that has never
+//! had a request is closed before one that has: a client's pooled keep-alive connection
+//! outlives sockets opened only to be held.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -50,11 +52,15 @@ struct Open {
 struct ConnState {
     in_flight: AtomicUsize,
     idle_since: Mutex<Instant>,
+    served: AtomicBool,
 }
 
 impl ConnState {
-    fn idle_since(&self) -> Option<Instant> {
-        (self.in_flight.load(Ordering::Acquire) == 0).then(|| *lock(&self.idle_since))
+    /// When idle: whether it has served a request, and since when it is idle (the order
+    /// in which idle connections are closed to make room).
+    fn idle(&self) -> Option<(bool, Instant)> {
+        (self.in_flight.load(Ordering::Acquire) == 0)
+            .then(|| (self.served.load(Ordering::Acquire), *lock(&self.idle_since)))
     }
 }
 
@@ -64,6 +70,7 @@ struct InFlight(Arc<ConnState>);
 impl InFlight {
     fn new(state: &Arc<ConnState>) -> Self {
         state.in_flight.fetch_add(1, Ordering::AcqRel);
+        state.served.store(true, Ordering::Release);
         InFlight(Arc::clone(state))
     }
 }
@@ -139,6 +146,7 @@ impl Connections {
         let state = Arc::new(ConnState {
             in_flight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
+            served: AtomicBool::new(false),
         });
         let close = CancellationToken::new();
         *table.per_client.entry(client.clone()).or_insert(0) += 1;
@@ -187,13 +195,14 @@ fn release(table: &mut Table, client: &ClientKey) {
     }
 }
 
-/// Closes the connection idle longest (of `client`, or of anyone); false when none is.
+/// Closes an idle connection (of `client`, or of anyone): one that never had a request
+/// before one that had, then the one idle longest; false when none is idle.
 fn evict_idle(table: &mut Table, client: Option<&ClientKey>) -> bool {
     let oldest = table
         .open
         .iter()
         .filter(|(_, open)| client.is_none_or(|c| open.client == *c))
-        .filter_map(|(id, open)| open.state.idle_since().map(|since| (since, *id)))
+        .filter_map(|(id, open)| open.state.idle().map(|idle| (idle, *id)))
         .min();
     let Some((_, id)) = oldest else {
         return false;
