@@ -206,7 +206,14 @@
 //!    PostgreSQL itself refuses stacked queries;
 //! 4. **a statement timeout** set for the transaction;
 //! 5. **row and byte caps** on results, counted as the result is sent (JSON-escaped, as
-//!    text and as structured content), reported to the caller;
+//!    text and as structured content), reported to the caller. A query whose result may
+//!    pass the row cap runs behind a cursor, so PostgreSQL produces only the rows kept and
+//!    one more: the judged statement follows `DECLARE sluice_rows NO SCROLL CURSOR FOR`
+//!    and a line break, whole and unchanged, sent through the extended protocol (still
+//!    one command, parsed as the cursor's query, as `EXPLAIN` takes its operand); the
+//!    `FETCH` that reads it is the server's own text, with a comment quoting the start of
+//!    the statement for `pg_stat_activity` from which every `*` and control character is
+//!    taken out, so the comment can neither end early nor nest;
 //! 6. **sanitised errors**: the SQLSTATE, the message and PostgreSQL's hint, with file
 //!    paths and connection strings scrubbed; details go to the server log;
 //! 7. **a read-only role** for reads, created by `postgres_server --print-setup-sql`,

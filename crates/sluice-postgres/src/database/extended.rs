@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio_postgres::RowStream;
 use tokio_postgres::types::{FromSql, Type};
 
+use super::cursor;
 use super::output::{ColumnInfo, QueryOutput, Rows, SEPARATORS};
 use super::render::{self, Failure, Pending};
 use super::{Call, Limits};
@@ -164,13 +165,61 @@ async fn execute(
         .iter()
         .enumerate()
         .map(|(i, param)| (param, types.get(i).cloned().unwrap_or(Type::UNKNOWN)));
-    let stream = client.query_typed_raw(call.sql, params).await?;
-    collect(
-        stream,
-        settings,
-        Rows::skipping(limits.skip, call.max_rows, limits.max_bytes),
-    )
-    .await
+    if !call.cursor {
+        let stream = client.query_typed_raw(call.sql, params).await?;
+        return collect(
+            stream,
+            settings,
+            Rows::skipping(limits.skip, call.max_rows, limits.max_bytes),
+        )
+        .await;
+    }
+    // Sent together, in order: the cursor, the move past earlier pages, the fetch.
+    let none = || std::iter::empty::<(&Param, Type)>();
+    let declare = cursor::declare(call.sql);
+    let (declared, moved, fetched) = tokio::join!(
+        async { count(client.query_typed_raw(&declare, params).await?).await },
+        async {
+            if call.skip == 0 {
+                return Ok(Some(0));
+            }
+            count(
+                client
+                    .query_typed_raw(&cursor::skip(call.skip), none())
+                    .await?,
+            )
+            .await
+        },
+        async {
+            let stream = client
+                .query_typed_raw(&cursor::fetch(call.max_rows, call.sql), none())
+                .await?;
+            collect(
+                stream,
+                settings,
+                Rows::skipping(0, call.max_rows, limits.max_bytes),
+            )
+            .await
+        }
+    );
+    declared?;
+    let moved = moved?;
+    let mut collected = fetched?;
+    // The rows the statement gave, when all of them were fetched.
+    collected.rows_affected = match (collected.rows.truncated, collected.rows_affected) {
+        (false, Some(fetched)) => Some(fetched + moved.unwrap_or(0)),
+        _ => None,
+    };
+    Ok(collected)
+}
+
+/// Reads a stream that has no rows to keep; the count its command tag gives.
+async fn count(stream: RowStream) -> Result<Option<u64>, tokio_postgres::Error> {
+    pin_mut!(stream);
+    while let Some(row) = stream.next().await {
+        row?;
+    }
+    Ok(stream.rows_affected())
 }
 
 /// Reads the rows of a binary result, capped; values the decoders do not reproduce are

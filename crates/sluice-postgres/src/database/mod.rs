@@ -5,8 +5,10 @@
 //!   or without bind parameters — one round trip.
 //! - [`render`]: values the binary decoders do not read, printed by PostgreSQL itself.
 //! - [`simple`]: a statement through the simple protocol, its results in text.
+//! - [`cursor`]: a read that may be longer than the row cap, behind a cursor.
 //! - [`output`]: the result and its caps.
 
+mod cursor;
 mod extended;
 mod output;
 mod pool;
@@ -63,6 +65,8 @@ pub struct Database {
     /// The guards' allow-lists as the catalog check takes them.
     read_allowed: Arc<AllowLists>,
     write_allowed: Arc<AllowLists>,
+    /// Reads seen to give small results, which run without a cursor ([`cursor`]).
+    small: Arc<cursor::SmallResults>,
 }
 
 impl std::fmt::Debug for Database {
@@ -95,6 +99,7 @@ impl Database {
                 Transaction::Read
             },
             read_allowed: AllowLists::of(config.read_guard.policy()),
+            small: Arc::default(),
             write_allowed: AllowLists::of(config.write_guard.policy()),
             config: Arc::new(config),
             judged: Arc::default(),
@@ -224,6 +229,7 @@ impl Database {
             max_rows: usize::MAX,
             max_bytes: usize::MAX,
             skip: 0,
+            cursor: false,
         };
         self.run(pooled, &call, check).await
     }
@@ -267,6 +273,7 @@ impl Database {
             max_rows: self.config.max_rows,
             max_bytes: self.config.max_bytes,
             skip: 0,
+            cursor: false,
         };
         self.run(&self.main, &call, check).await
     }
@@ -286,7 +293,11 @@ impl Database {
         params: &[Param],
         offset: u64,
     ) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
+        let allowed = allowed(&self.config.read_guard, sql)?;
+        let check = self.check_of(&allowed, &self.read_allowed);
+        // A query whose result may be longer than the cap is fetched behind a cursor,
+        // unless it was last seen to be small.
+        let query = allowed.kind == sluice_sqlguard::StatementKind::Query;
         let call = Call {
             sql,
             params,
@@ -294,8 +305,18 @@ impl Database {
             max_rows: self.config.max_rows,
             max_bytes: self.config.max_bytes,
             skip: offset,
+            cursor: query && !self.small.contains(sql),
         };
-        self.run(self.reader(), &call, check).await
+        let output = self.run(self.reader(), &call, check).await?;
+        if query {
+            self.small.record(
+                sql,
+                output.row_count,
+                output.truncated,
+                self.config.max_rows,
+            );
+        }
+        Ok(output)
     }
 
     /// The plan of a read, as PostgreSQL's `EXPLAIN (FORMAT JSON)` gives it: one row, one
@@ -338,6 +359,7 @@ impl Database {
             max_rows: usize::MAX,
             max_bytes: usize::MAX,
             skip: 0,
+            cursor: false,
         };
         self.run(self.reader(), &call, check).await
     }
@@ -551,6 +573,8 @@ pub(crate) struct Call<'a> {
     pub(crate) max_bytes: usize,
     /// Rows passed over before the first one kept (a later page).
     pub(crate) skip: u64,
+    /// Fetched behind a cursor, only the rows kept ([`cursor`]).
+    pub(crate) cursor: bool,
 }
 
 /// The caps and the timeout a call runs under.

@@ -5,7 +5,7 @@ use futures_util::{StreamExt, pin_mut};
 use tokio_postgres::SimpleQueryMessage;
 
 use super::output::{ColumnInfo, QueryOutput, Rows};
-use super::{Call, Limits};
+use super::{Call, Limits, cursor};
 use crate::checked::{Checked, RunError};
 use crate::convert;
 use crate::errors::ClientError;
@@ -41,29 +41,74 @@ pub(super) async fn run(
         .iter()
         .map(|c| c.type_().clone())
         .collect();
-    // Then the statement and the end of the transaction.
+    // Then the statement (or, behind a cursor, its declaration through the extended
+    // protocol — one statement — and the fetch of the rows kept, in text) and the end of
+    // the transaction.
+    let declare = cursor::declare(call.sql);
+    let fetch = cursor::fetch(call.max_rows, call.sql);
+    let moving = (call.cursor && limits.skip > 0).then(|| cursor::skip(limits.skip));
+    let skip = if moving.is_some() { 0 } else { limits.skip };
+    let text = if call.cursor {
+        fetch.as_str()
+    } else {
+        call.sql
+    };
+    // Sent together, in order, before the end of the transaction.
     let run = async {
-        let stream = client.simple_query_raw(call.sql).await?;
-        pin_mut!(stream);
-        let mut rows = Rows::skipping(limits.skip, call.max_rows, limits.max_bytes);
-        let mut rows_affected = None;
-        while let Some(message) = stream.next().await {
-            match message? {
-                SimpleQueryMessage::Row(row) => {
-                    if rows.full() || rows.skipping_next() {
-                        continue;
-                    }
-                    let values = types
-                        .iter()
-                        .enumerate()
-                        .map(|(i, ty)| convert::to_json(ty, row.get(i)))
-                        .collect();
-                    rows.push(values);
+        let (declared, moved, fetched) = tokio::join!(
+            async {
+                if !call.cursor {
+                    return Ok(());
                 }
-                SimpleQueryMessage::CommandComplete(n) => rows_affected = Some(n),
-                _ => {}
+                client.query_typed(&declare, &[]).await.map(|_| ())
+            },
+            async {
+                let Some(moving) = &moving else {
+                    return Ok(0);
+                };
+                let messages = client.simple_query(moving).await?;
+                Ok(messages
+                    .iter()
+                    .find_map(|m| match m {
+                        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                        _ => None,
+                    })
+                    .unwrap_or(0))
+            },
+            async {
+                let stream = client.simple_query_raw(text).await?;
+                pin_mut!(stream);
+                let mut rows = Rows::skipping(skip, call.max_rows, limits.max_bytes);
+                let mut rows_affected = None;
+                while let Some(message) = stream.next().await {
+                    match message? {
+                        SimpleQueryMessage::Row(row) => {
+                            if rows.full() || rows.skipping_next() {
+                                continue;
+                            }
+                            let values = types
+                                .iter()
+                                .enumerate()
+                                .map(|(i, ty)| convert::to_json(ty, row.get(i)))
+                                .collect();
+                            rows.push(values);
+                        }
+                        SimpleQueryMessage::CommandComplete(n) => rows_affected = Some(n),
+                        _ => {}
+                    }
+                }
+                Ok::<_, tokio_postgres::Error>((rows, rows_affected))
             }
-        }
+        );
+        declared?;
+        let moved: u64 = moved?;
+        let (rows, rows_affected) = fetched?;
+        // Behind a cursor: the rows the statement gave, when all were fetched.
+        let rows_affected = match (call.cursor, rows.truncated, rows_affected) {
+            (false, _, n) => n,
+            (true, false, Some(n)) => Some(n + moved),
+            (true, _, _) => None,
+        };
         Ok::<_, tokio_postgres::Error>((rows, rows_affected))
     };
     let (ran, ended) = tokio::join!(run, client.batch_execute(call.transaction.end()));
