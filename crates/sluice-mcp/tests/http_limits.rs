@@ -1,8 +1,9 @@
 //! The HTTP transport's own accept loop under abuse, over real sockets: header, idle and
 //! body deadlines, connection limits that make room by closing idle sockets, per-client
-//! limits on requests and sessions, the body byte budget, and `Connection: close` on a
-//! refusal sent before the body is read. Peers other than 127.0.0.1 are other loopback
-//! addresses (Linux routes all of 127/8 to the loopback interface).
+//! limits on requests and sessions, the body byte budget, `Connection: close` on a
+//! refusal sent before the body is read, and `initialize` inside a session refused. Peers
+//! other than 127.0.0.1 are other loopback addresses (Linux routes all of 127/8 to the
+//! loopback interface).
 #![cfg(feature = "http")]
 #![allow(clippy::unwrap_used)]
 
@@ -345,4 +346,23 @@ async fn a_refusal_before_the_body_is_read_says_connection_close() {
         .await
         .unwrap();
     assert_eq!(read_answer(&mut stream).await.status, 200);
+}
+
+#[tokio::test]
+async fn initialize_inside_a_session_is_refused() {
+    let addr = start(HttpConfig::default()).await;
+    let opened = initialize([127, 0, 0, 1], addr).await;
+    let id = opened.header("mcp-session-id").unwrap().to_owned();
+    let mut stream = connect([127, 0, 0, 1], addr).await;
+    stream
+        .write_all(post(INITIALIZE, Some(&id)).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    let body: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(
+        (body["id"].clone(), body["error"]["code"].clone()),
+        (json!(1), json!(-32600))
+    );
 }

@@ -88,6 +88,32 @@ async fn initialize_negotiates_the_version() {
 }
 
 #[tokio::test]
+async fn a_second_initialize_is_refused_and_the_session_keeps_its_version() {
+    let mut client = Client::start(server(), Extensions::new());
+    let first = client
+        .request(1, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    assert_eq!(first["result"]["protocolVersion"], "2025-06-18");
+    for id in 2..5 {
+        let again = client
+            .request(id, "initialize", json!({"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "u", "version": "2"}}))
+            .await;
+        assert_eq!(again["id"], id);
+        assert_eq!(again["error"]["code"], -32600, "{again}");
+        assert!(
+            again["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already initialized"),
+            "{again}"
+        );
+    }
+    // The session serves on, as first negotiated.
+    let tools = client.request(9, "tools/list", json!({})).await;
+    assert!(tools["result"]["tools"].is_array(), "{tools}");
+}
+
+#[tokio::test]
 async fn requests_before_initialize_are_refused_but_ping_is_answered() {
     let mut client = Client::start(server(), Extensions::new());
     let answer = client.request(1, "tools/list", json!({})).await;

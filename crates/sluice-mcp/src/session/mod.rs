@@ -117,6 +117,9 @@ pub struct Session {
 #[derive(Debug)]
 pub(crate) struct State {
     initialized: AtomicBool,
+    /// An `initialize` has been taken: the lifecycle has one, and only as the first
+    /// request.
+    initialize_taken: AtomicBool,
     protocol_version: Mutex<&'static str>,
     client_info: Mutex<Option<Value>>,
     client_capabilities: Mutex<Value>,
@@ -215,6 +218,7 @@ impl Session {
         let (outgoing, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(State {
             initialized: AtomicBool::new(false),
+            initialize_taken: AtomicBool::new(false),
             protocol_version: Mutex::new(LATEST_PROTOCOL_VERSION),
             client_info: Mutex::new(None),
             client_capabilities: Mutex::new(Value::Null),
@@ -490,7 +494,19 @@ impl Session {
         related: Related,
     ) -> Result<Answer, Failure> {
         match method {
-            "initialize" => return Ok(Answer::Value(self.initialize(&params))),
+            "initialize" => {
+                // The initialization phase is the first interaction, once: a second one
+                // would renegotiate the version and capabilities under requests already
+                // running. A new session negotiates again.
+                if self.state.initialize_taken.swap(true, Ordering::AcqRel) {
+                    return Err(Failure::from(ErrorObject::new(
+                        INVALID_REQUEST,
+                        "the session is already initialized: initialize comes once, first; \
+                         open a new session to negotiate again",
+                    )));
+                }
+                return Ok(Answer::Value(self.initialize(&params)));
+            }
             "ping" => return Ok(Answer::Value(json!({}))),
             // Answered before initialize too: clients use it as a probe.
             "server/discover" => {

@@ -654,6 +654,22 @@ impl Shared {
         }
         let initialize =
             matches!(&incoming, Incoming::Request { method, .. } if method == "initialize");
+        if initialize
+            && headers.contains_key(SESSION_HEADER)
+            && let Incoming::Request { id, .. } = &incoming
+        {
+            // A session is initialized once, by the request that opens it.
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                jsonrpc::error_response(
+                    Some(id),
+                    &ErrorObject::new(
+                        jsonrpc::INVALID_REQUEST,
+                        "initialize opens a new session: send it without Mcp-Session-Id",
+                    ),
+                ),
+            );
+        }
         let session = if initialize {
             match self.open_session(verified, client) {
                 Ok(session) => session,
