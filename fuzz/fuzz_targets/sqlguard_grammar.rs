@@ -34,31 +34,85 @@ const STRINGS: &[&str] = &[
 ];
 
 const INSIDE: &[&str] = &[
-    "a", "\\", "'", "''", "\\'", "$", "$$", "--", "/*", "*/", "\n", "\r", " ", ",", "\u{a0}",
-    "ſ", ", pg_sleep(1)", ") , pg_read_file('/etc/hostname') --",
+    "a",
+    "\\",
+    "'",
+    "''",
+    "\\'",
+    "$",
+    "$$",
+    "--",
+    "/*",
+    "*/",
+    "\n",
+    "\r",
+    " ",
+    ",",
+    "\u{a0}",
+    "ſ",
+    ", pg_sleep(1)",
+    ") , pg_read_file('/etc/hostname') --",
 ];
 
 const ATOMS: &[&str] = &[
-    "1", "a", "c.f", "name", "'x'", "NULL", "current_user", "ROW(1, 2)", "lower(1)",
-    "repeat('x', 1000)", "lpad('x', 100000000)", "pg_sleep(1)", "set_config('a', 'b', false)",
-    "(SELECT 1)", "ARRAY[1]", "1::text",
+    "1",
+    "a",
+    "c.f",
+    "name",
+    "'x'",
+    "NULL",
+    "current_user",
+    "ROW(1, 2)",
+    "lower(1)",
+    "repeat('x', 1000)",
+    "lpad('x', 100000000)",
+    "pg_sleep(1)",
+    "set_config('a', 'b', false)",
+    "(SELECT 1)",
+    "ARRAY[1]",
+    "1::text",
 ];
 
 const OPERATORS: &[&str] = &[
-    " + ", " || ", " AND ", " OR ", " NOTNULL", " IS NULL", " IN (1)", " COLLATE \"C\"",
-    " AT TIME ZONE 'UTC'", " SIMILAR TO 'a'", " LIKE 'a'", " = ANY (ARRAY[1])", "::int",
-    " +-- c\n ", " */* c */ ",
+    " + ",
+    " || ",
+    " AND ",
+    " OR ",
+    " NOTNULL",
+    " IS NULL",
+    " IN (1)",
+    " COLLATE \"C\"",
+    " AT TIME ZONE 'UTC'",
+    " SIMILAR TO 'a'",
+    " LIKE 'a'",
+    " = ANY (ARRAY[1])",
+    "::int",
+    " +-- c\n ",
+    " */* c */ ",
 ];
 
 const TABLES: &[&str] = &[
-    "t", "public.t", "pg_authid", "pg_catalog.pg_shadow", "pg_settings", "\"pg_stat_activity\"",
-    "U&\"pg_authid\"", "information_schema.tables", "generate_series(1, 3) g",
+    "t",
+    "public.t",
+    "pg_authid",
+    "pg_catalog.pg_shadow",
+    "pg_settings",
+    "\"pg_stat_activity\"",
+    "U&\"pg_authid\"",
+    "information_schema.tables",
+    "generate_series(1, 3) g",
 ];
 
 const PREFIXES: &[&str] = &[
-    "SELECT ", "EXPLAIN SELECT ", "EXPLAIN ANALYSE SELECT ", "EXPLAIN (ANALYZE 1) SELECT ",
-    "WITH w AS (SELECT 1) SELECT ", "SELECT * INTO TEMP x FROM t UNION SELECT ",
-    "UPDATE pg_settings SET setting = ", "INSERT INTO t SELECT ", "DELETE FROM t WHERE a = ",
+    "SELECT ",
+    "EXPLAIN SELECT ",
+    "EXPLAIN ANALYSE SELECT ",
+    "EXPLAIN (ANALYZE 1) SELECT ",
+    "WITH w AS (SELECT 1) SELECT ",
+    "SELECT * INTO TEMP x FROM t UNION SELECT ",
+    "UPDATE pg_settings SET setting = ",
+    "INSERT INTO t SELECT ",
+    "DELETE FROM t WHERE a = ",
 ];
 
 fn pick<'a>(u: &mut Unstructured<'_>, from: &[&'a str]) -> Result<&'a str> {
@@ -114,7 +168,16 @@ fn statement(u: &mut Unstructured<'_>) -> Result<String> {
         sql.push_str(pick(u, TABLES)?);
     }
     if u.ratio(1, 4)? {
-        sql.push_str(pick(u, &[" --'", " /* $$ */", ";", "; DELETE FROM t", " UNION SELECT 1"])?);
+        sql.push_str(pick(
+            u,
+            &[
+                " --'",
+                " /* $$ */",
+                ";",
+                "; DELETE FROM t",
+                " UNION SELECT 1",
+            ],
+        )?);
     }
     Ok(sql)
 }
