@@ -52,7 +52,8 @@ pub async fn serve(server: &Server, extensions: Extensions) -> std::io::Result<(
 /// reading stops, requests already accepted have `drain` to finish, and then those
 /// still running are stopped and answered with [`SHUTTING_DOWN`](crate::SHUTTING_DOWN)
 /// (their statements cancelled, where their handlers hold any). When standard output
-/// breaks (the client went away), everything in flight is stopped at once.
+/// breaks, or once input has ended its reader is seen to close (the client went away:
+/// killed, it closes both at once), everything in flight is stopped at once.
 ///
 /// # Errors
 ///
@@ -71,7 +72,16 @@ pub async fn serve_until(
         Some(pipe) => Box::new(pipe),
         None => Box::new(tokio::io::stdout()),
     };
-    serve_on_until(server, extensions, input, output, stop, drain).await
+    serve_watched(
+        server,
+        extensions,
+        input,
+        output,
+        stop,
+        drain,
+        nonblocking::output_gone,
+    )
+    .await
 }
 
 /// Standard input and output as non-blocking pipes, when they are pipes (as when an MCP
@@ -93,6 +103,20 @@ mod nonblocking {
         let fd = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
         pipe::Sender::from_owned_fd(fd).ok()
     }
+
+    /// True when standard output is a pipe or socket whose reading end has closed: the
+    /// client is gone, and nothing written would reach anyone.
+    pub(super) fn output_gone() -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let stdout = std::io::stdout();
+        let mut fds = [PollFd::new(&stdout, PollFlags::OUT)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&now)).is_ok()
+            && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP)
+    }
 }
 
 #[cfg(not(unix))]
@@ -103,6 +127,10 @@ mod nonblocking {
 
     pub(super) fn stdout() -> Option<tokio::io::Stdout> {
         None
+    }
+
+    pub(super) fn output_gone() -> bool {
+        false
     }
 }
 
@@ -142,9 +170,32 @@ pub async fn serve_on_until<R, W>(
     server: &Server,
     extensions: Extensions,
     input: R,
+    output: W,
+    stop: impl Future<Output = ()>,
+    drain: std::time::Duration,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    serve_watched(server, extensions, input, output, stop, drain, || false).await
+}
+
+/// How often, once reading has stopped, the loop asks whether the output's reader is
+/// gone.
+const GONE_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The loop; `output_gone` tells, once reading has stopped, whether the output's reader
+/// has gone (a client killed closes both ends at once: its requests then stop at once,
+/// instead of running out the drain time for nobody).
+async fn serve_watched<R, W>(
+    server: &Server,
+    extensions: Extensions,
+    input: R,
     mut output: W,
     stop: impl Future<Output = ()>,
     drain: std::time::Duration,
+    output_gone: fn() -> bool,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -203,16 +254,15 @@ where
                     // The client is gone: stop everything now, and let the stopped
                     // handlers clean up (cancel their statements) before returning.
                     tracing::warn!(error = %e, "standard output broke: stopping every request");
-                    session.close();
-                    let settle = tokio::time::sleep(std::time::Duration::from_secs(5));
-                    tokio::pin!(settle);
-                    while in_flight > 0 {
-                        tokio::select! {
-                            Some(_) = done_rx.recv() => in_flight -= 1,
-                            () = &mut settle => break,
-                        }
-                    }
+                    stop_all(&session, &mut done_rx, in_flight).await;
                     return Err(e);
+                }
+            }
+            () = tokio::time::sleep(GONE_CHECK), if !reading && in_flight > 0 => {
+                if output_gone() {
+                    tracing::warn!(in_flight, "the client is gone (its end of standard output closed): stopping every request");
+                    stop_all(&session, &mut done_rx, in_flight).await;
+                    return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
                 }
             }
             () = &mut stop, if !stopping => {
@@ -319,6 +369,24 @@ where
     }
     session.close();
     output.flush().await
+}
+
+/// Stops every request now and waits (at most 5 s) for their handlers to clean up
+/// (cancel their statements).
+async fn stop_all(
+    session: &Session,
+    done_rx: &mut mpsc::UnboundedReceiver<usize>,
+    mut in_flight: usize,
+) {
+    session.close();
+    let settle = tokio::time::sleep(std::time::Duration::from_secs(5));
+    tokio::pin!(settle);
+    while in_flight > 0 {
+        tokio::select! {
+            Some(_) = done_rx.recv() => in_flight -= 1,
+            () = &mut settle => break,
+        }
+    }
 }
 
 /// The requests waiting for a slot, and the bytes held.
