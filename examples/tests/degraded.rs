@@ -1,7 +1,8 @@
 //! The built `postgres_server` over stdio on two of the fault run's degraded items: a
 //! result cut at `--max-rows` is not produced past the cap (a statement that fails at its
-//! 5,000th row succeeds capped at 1,000, and its later page too), and a second
-//! `initialize` mid-session is refused with -32600 while the session serves on.
+//! 5,000th row succeeds capped at 1,000, and its later page too), a second
+//! `initialize` mid-session is refused with -32600 while the session serves on, and a
+//! storm of near-16 MiB lines is answered line by line within a bounded memory.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -39,4 +40,80 @@ async fn a_capped_result_stops_at_the_cap_and_initialize_comes_once() {
     assert_eq!(after["structuredContent"]["rows"], json!([[42]]), "{after}");
     let (ok, stderr) = server.finish();
     assert!(ok, "{stderr}");
+}
+
+/// The peak resident memory of process `pid` so far, in MiB; `None` once it has exited.
+fn high_water_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib / 1024.0)
+}
+
+#[tokio::test]
+async fn a_storm_of_large_lines_is_answered_within_bounded_memory() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let db = sluice_testkit::database().await.unwrap();
+    let mut child = Command::new(common::example_binary())
+        .args(["--user", "alice", "--database-url", db.url()])
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let answers = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .map(|line| serde_json::from_str::<serde_json::Value>(&line).unwrap())
+            .collect::<Vec<_>>()
+    });
+    let lines = 40;
+    let pad = "x".repeat(15 * 1024 * 1024);
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}})
+    )
+    .unwrap();
+    for id in 1..=lines {
+        writeln!(
+            stdin,
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"ping","params":{{"pad":"{pad}"}}}}"#
+        )
+        .unwrap();
+    }
+    stdin.flush().unwrap();
+    drop(stdin);
+    // The high-water mark only rises: the last reading before the process ends is its
+    // peak.
+    let pid = child.id();
+    let mut peak = 0.0f64;
+    while !answers.is_finished() {
+        if let Some(now) = high_water_mib(pid) {
+            peak = peak.max(now);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let answers = answers.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(peak > 0.0, "no memory reading");
+    // Every line answered by its id: a ping's result, or 'server busy' past the budget.
+    for id in 1..=lines {
+        let answer = answers.iter().find(|a| a["id"] == id).unwrap();
+        assert!(
+            answer["result"].is_object() || answer["error"]["code"] == -32000,
+            "{answer}"
+        );
+    }
+    eprintln!("{lines} lines of 15 MiB: peak memory {peak:.1} MiB");
+    assert!(peak < 200.0, "peak memory {peak:.1} MiB");
 }
