@@ -42,16 +42,6 @@ async fn a_capped_result_stops_at_the_cap_and_initialize_comes_once() {
     assert!(ok, "{stderr}");
 }
 
-/// The peak resident memory of process `pid` so far, in MiB; `None` once it has exited.
-fn high_water_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
-    Some(kib / 1024.0)
-}
-
 #[tokio::test]
 async fn a_storm_of_large_lines_is_answered_within_bounded_memory() {
     use std::io::{BufRead, BufReader, Write};
@@ -98,7 +88,7 @@ async fn a_storm_of_large_lines_is_answered_within_bounded_memory() {
     let pid = child.id();
     let mut peak = 0.0f64;
     while !answers.is_finished() {
-        if let Some(now) = high_water_mib(pid) {
+        if let Some(now) = common::high_water_mib(pid) {
             peak = peak.max(now);
         }
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 fn server_binary() -> PathBuf {
     common::example_named("everything_server")
@@ -57,39 +56,11 @@ fn python_sdk_modern_and_legacy_modes_over_stdio() {
     python_modern_client("stdio", server_binary().to_str().unwrap());
 }
 
-/// Kills the server when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn python_sdk_over_streamable_http() {
-    let mut child = Command::new(server_binary())
-        .args(["--transport", "http", "--bind", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _running = Running(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server says where it listens")
-            .unwrap();
-        if let Some(at) = line.find("listening on ") {
-            break line[at + "listening on ".len()..].trim().to_owned();
-        }
-    };
-    // Keep draining the server's log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let mut command = Command::new(server_binary());
+    command.args(["--transport", "http", "--bind", "127.0.0.1:0"]);
+    let (_running, url) = common::start_http(command);
     python_client("http", &url);
     python_modern_client("http", &url);
 }

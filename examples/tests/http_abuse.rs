@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,43 +24,16 @@ use tokio::net::{TcpSocket, TcpStream};
 /// The server's descriptor limit for the run: idle sockets alone would exhaust it.
 const DESCRIPTORS: u32 = 1024;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The server, started under a descriptor limit; its URL.
-fn start_server() -> (Running, String) {
+fn start_server() -> (common::Running, String) {
     let binary = common::example_named("everything_server");
-    let mut child = Command::new("sh")
-        .args([
-            "-c",
-            &format!("ulimit -n {DESCRIPTORS} && exec \"$0\" --transport http --bind 127.0.0.1:0"),
-            binary.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let running = Running(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server says where it listens")
-            .unwrap();
-        if let Some(at) = line.find("listening on ") {
-            break line[at + "listening on ".len()..].trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (running, url)
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!("ulimit -n {DESCRIPTORS} && exec \"$0\" --transport http --bind 127.0.0.1:0"),
+        binary.to_str().unwrap(),
+    ]);
+    common::start_http(command)
 }
 
 /// The Python client: its stdin names phases, its stdout reports them.
@@ -281,17 +254,6 @@ async fn large_bodies(to: SocketAddr) -> String {
     format!("statuses {statuses:?}")
 }
 
-/// The server's peak resident memory, in MiB.
-fn high_water_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
-}
-
 #[test]
 fn a_well_behaved_client_is_served_through_every_attack() {
     let Some(python) = common::python() else {
@@ -331,7 +293,7 @@ fn a_well_behaved_client_is_served_through_every_attack() {
         std::thread::sleep(Duration::from_secs(1));
         outcomes.push((name, outcome));
     }
-    let peak = high_water_mib(server.0.id());
+    let peak = common::high_water_mib(server.0.id()).unwrap();
     let reports = client.finish();
     drop(server);
     for (name, outcome) in &outcomes {

@@ -14,6 +14,53 @@ pub(crate) fn signal(pid: u32, name: &str) {
     assert!(sent.success(), "kill -{name} failed");
 }
 
+/// A child process, killed when the test ends, however it ends.
+pub(crate) struct Running(pub(crate) std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts an HTTP server with `command` (its standard error piped) and returns it with the
+/// URL it logs (`listening on …`); its log is drained from then on.
+pub(crate) fn start_http(mut command: std::process::Command) -> (Running, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let running = Running(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it listens")
+            .unwrap();
+        if let Some(at) = line.find("listening on ") {
+            break line[at + "listening on ".len()..].trim().to_owned();
+        }
+    };
+    // Keep draining the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (running, url)
+}
+
+/// The peak resident memory of process `pid` so far, in MiB; `None` once it has exited.
+pub(crate) fn high_water_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib / 1024.0)
+}
+
 /// The built `postgres_server` example, next to the test's own binary (`cargo test` and
 /// `scripts/test` build the examples first).
 pub(crate) fn example_binary() -> PathBuf {

@@ -143,10 +143,7 @@ impl BodyRefusal {
         };
         let mut response = super::error(status, message);
         if matches!(self, BodyRefusal::OverBudget) {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+            response = super::retry_after(response, "1");
         }
         super::closing(response)
     }

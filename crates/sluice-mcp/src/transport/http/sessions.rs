@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::limits::ClientKey;
 use super::{
     HttpConfig, SESSION_HEADER, SESSION_STREAM, Shared, VERSION_HEADER, Verified, accepts, error,
-    event, json_response, lock, sse_response, with_session_header,
+    event, json_response, lock, retry_after, sse_response, with_session_header,
 };
 use crate::context::{Related, StreamItem};
 use crate::jsonrpc::Incoming;
@@ -259,28 +259,24 @@ impl Shared {
                 .filter(|s| s.client == client)
                 .count();
             if theirs >= self.config.max_sessions_per_client {
-                let mut refused = error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many sessions from this client: end one (DELETE) or wait for one to expire",
-                );
-                refused.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from_static("5"),
-                );
-                return Err(refused);
+                return Err(retry_after(
+                    error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many sessions from this client: end one (DELETE) or wait for one to expire",
+                    ),
+                    "5",
+                ));
             }
         }
         if lock(&self.sessions).len() >= self.config.max_sessions {
             // Full: sessions end when deleted or idle too long; say when to try again.
-            let mut full = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many sessions: the server's session table is full; try again shortly",
-            );
-            full.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            );
-            return Err(full);
+            return Err(retry_after(
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many sessions: the server's session table is full; try again shortly",
+                ),
+                "5",
+            ));
         }
         let (subject, extensions) = match verified {
             Some(v) => (Some(v.subject), v.extensions),
