@@ -1,8 +1,9 @@
 //! The built `postgres_server` over stdio on two of the fault run's degraded items: a
 //! result cut at `--max-rows` is not produced past the cap (a statement that fails at its
 //! 5,000th row succeeds capped at 1,000, and its later page too), a second
-//! `initialize` mid-session is refused with -32600 while the session serves on, and a
-//! storm of near-16 MiB lines is answered line by line within a bounded memory.
+//! `initialize` mid-session is refused with -32600 while the session serves on, a
+//! storm of near-16 MiB lines is answered line by line within a bounded memory, and "the
+//! database is down" and "every connection is busy" are told apart.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -106,4 +107,45 @@ async fn a_storm_of_large_lines_is_answered_within_bounded_memory() {
     }
     eprintln!("{lines} lines of 15 MiB: peak memory {peak:.1} MiB");
     assert!(peak < 200.0, "peak memory {peak:.1} MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_and_a_database_that_is_down_are_told_apart() {
+    let db = sluice_testkit::database().await.unwrap();
+    let (relay, url) = db.relayed().unwrap();
+    let mut server = StdioServer::start(&[
+        "--user".into(),
+        "alice".into(),
+        "--pool-size".into(),
+        "1".into(),
+        "--acquire-timeout".into(),
+        "1".into(),
+        "--statement-timeout".into(),
+        "30".into(),
+        "--database-url".into(),
+        url,
+    ]);
+    // The one connection busy with a long query: another call finds it busy.
+    let long = server.send(
+        "tools/call",
+        json!({"name": "queryDatabase", "arguments": {
+            "sql": "SELECT count(*) FROM generate_series(1, 2000000000) busy_probe"}}),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let busy = server.query("SELECT 1", None);
+    let text = busy["content"][0]["text"].as_str().unwrap_or("");
+    assert!(text.contains("is busy with other calls"), "{busy}");
+    // The long one cancelled (a cancelled request gets no answer).
+    server.notify("notifications/cancelled", json!({"requestId": long}));
+    // The database gone: a call says it cannot connect, not that it is busy.
+    relay.stop();
+    let down = server.query("SELECT 1", None);
+    let text = down["content"][0]["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("cannot connect to the database now"),
+        "{down}"
+    );
+    relay.resume();
+    let (ok, stderr) = server.finish();
+    assert!(ok, "{stderr}");
 }

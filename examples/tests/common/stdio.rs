@@ -70,6 +70,12 @@ impl StdioServer {
         self.next_id
     }
 
+    /// Sends a notification.
+    pub(crate) fn notify(&mut self, method: &str, params: Value) {
+        let line = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        writeln!(self.stdin, "{line}").unwrap();
+    }
+
     /// The answer to request `id` (at most 30 s), passing over other messages.
     pub(crate) fn answer_to(&mut self, id: i64) -> Value {
         loop {
