@@ -88,3 +88,21 @@ async fn a_read_remembered_as_small_is_still_cut_exactly_when_it_grows() {
         assert_eq!(output.rows[999][0], json!(1000));
     }
 }
+
+#[tokio::test]
+async fn a_query_bounded_by_its_own_limit_is_read_whole() {
+    let (_db, database) = database(true).await;
+    // Within the cap by its own LIMIT: no cursor is needed, and the rows say so.
+    let within = database
+        .read("SELECT g FROM generate_series(1, 10000) g LIMIT 1000")
+        .await
+        .unwrap();
+    assert_eq!((within.row_count, within.truncated), (1000, false));
+    assert_eq!(within.rows_affected, Some(1000));
+    // A LIMIT above the cap is no bound: still cut exactly at the cap.
+    let above = database
+        .read("SELECT g, 1 / (g - 5000) FROM generate_series(1, 10000) g LIMIT 9000")
+        .await
+        .unwrap();
+    assert_eq!((above.row_count, above.truncated), (1000, true));
+}

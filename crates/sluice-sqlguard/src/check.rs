@@ -351,6 +351,7 @@ fn walk(policy: &Policy, statement: &Statement, kind: StatementKind) -> Verdict 
         reads,
         writes: writes.into_iter().collect(),
         names,
+        row_limit: crate::row_limit::of(statement),
     })
 }
 

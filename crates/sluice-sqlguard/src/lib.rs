@@ -64,6 +64,7 @@ pub mod manual;
 mod names;
 mod policy;
 mod relations;
+mod row_limit;
 mod verdict;
 
 pub use policy::{

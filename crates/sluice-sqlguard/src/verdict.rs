@@ -52,6 +52,10 @@ pub struct Allowed {
     /// What the statement names that only the database's catalog can resolve, for a
     /// check against it before the statement runs (`sluice-postgres` makes it).
     pub names: Names,
+    /// The most rows the statement can return, by its own top-level `LIMIT n` or
+    /// `FETCH FIRST n ROWS ONLY` with a literal `n` (`None` when its text does not bound
+    /// it: no limit, a parameter, an expression, `WITH TIES`, `PERCENT`).
+    pub row_limit: Option<u64>,
 }
 
 /// The names in a statement that the guard cannot judge from the text alone, because

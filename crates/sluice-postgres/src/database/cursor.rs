@@ -6,9 +6,11 @@
 //! 100,000-row table capped at 1,000 rows, against 0.5 ms behind the cursor (and 0.4 ms
 //! with `LIMIT 1001` in the SQL), measured on the development machine.
 //!
-//! The cursor costs one statement more, about a tenth of a one-row read, so reads whose
-//! results turned out small are remembered ([`SmallResults`]) and run as they are the
-//! next time; one that is cut again goes back behind the cursor.
+//! The cursor costs one statement more, about a tenth of a one-row read, so a query whose
+//! own top-level `LIMIT` keeps it within the cap (the guard reads it:
+//! `Allowed::row_limit`) runs as it is, and so do reads whose results turned out small,
+//! remembered ([`SmallResults`]) for the next time; one that is cut again goes back
+//! behind the cursor.
 //!
 //! The statement is not rewritten: it follows the `DECLARE` prefix whole, after a line
 //! break (as `EXPLAIN` takes it), so PostgreSQL parses the one query the guard read, as

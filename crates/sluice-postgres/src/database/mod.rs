@@ -296,8 +296,11 @@ impl Database {
         let allowed = allowed(&self.config.read_guard, sql)?;
         let check = self.check_of(&allowed, &self.read_allowed);
         // A query whose result may be longer than the cap is fetched behind a cursor,
-        // unless it was last seen to be small.
+        // unless its own LIMIT keeps it within the cap or it was last seen to be small.
         let query = allowed.kind == sluice_sqlguard::StatementKind::Query;
+        let bounded = allowed
+            .row_limit
+            .is_some_and(|limit| limit <= self.config.max_rows as u64);
         let call = Call {
             sql,
             params,
@@ -305,7 +308,7 @@ impl Database {
             max_rows: self.config.max_rows,
             max_bytes: self.config.max_bytes,
             skip: offset,
-            cursor: query && !self.small.contains(sql),
+            cursor: query && !bounded && !self.small.contains(sql),
         };
         let output = self.run(self.reader(), &call, check).await?;
         if query {
