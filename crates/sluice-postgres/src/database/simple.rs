@@ -44,23 +44,20 @@ pub(super) async fn run(
     // Then the statement (or, behind a cursor, its declaration through the extended
     // protocol — one statement — and the fetch of the rows kept, in text) and the end of
     // the transaction.
-    let declare = cursor::declare(call.sql);
-    let fetch = cursor::fetch(call.max_rows, call.sql);
+    // The cursor's statements are written only for a read that uses one.
+    let declare = call.cursor.then(|| cursor::declare(call.sql));
+    let fetch = call.cursor.then(|| cursor::fetch(call.max_rows, call.sql));
     let moving = (call.cursor && limits.skip > 0).then(|| cursor::skip(limits.skip));
     let skip = if moving.is_some() { 0 } else { limits.skip };
-    let text = if call.cursor {
-        fetch.as_str()
-    } else {
-        call.sql
-    };
+    let text = fetch.as_deref().unwrap_or(call.sql);
     // Sent together, in order, before the end of the transaction.
     let run = async {
         let (declared, moved, fetched) = tokio::join!(
             async {
-                if !call.cursor {
+                let Some(declare) = &declare else {
                     return Ok(());
-                }
-                client.query_typed(&declare, &[]).await.map(|_| ())
+                };
+                client.query_typed(declare, &[]).await.map(|_| ())
             },
             async {
                 let Some(moving) = &moving else {
