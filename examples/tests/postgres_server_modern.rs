@@ -59,11 +59,16 @@ async fn running(db: &tokio_postgres::Client) -> i64 {
     .get(0)
 }
 
-/// Waits until `running` reports `want`, at most 20 s.
-async fn wait_for(db: &tokio_postgres::Client, want: i64, what: &str) {
+/// Waits until `running` reports `want`, at most 20 s; past that, fails saying `what`
+/// and what the server logged (`log`).
+async fn wait_for(db: &tokio_postgres::Client, want: i64, what: &str, log: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while running(db).await != want {
-        assert!(Instant::now() < deadline, "{what}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}; the server logged:\n{}",
+            log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -110,7 +115,8 @@ async fn closing_the_http_stream_cancels_the_statement_in_postgres() {
         Some("queryDatabase"),
         json!({"name": "queryDatabase", "arguments": {"sql": LONG_SQL}, "_meta": meta()}),
     ));
-    wait_for(&watcher, 1, "the statement never started").await;
+    let log = || server.log();
+    wait_for(&watcher, 1, "the statement never started", log).await;
     // The client goes away: its connection closes with the request unanswered.
     slow.abort();
     let _ = slow.await;
@@ -118,6 +124,7 @@ async fn closing_the_http_stream_cancels_the_statement_in_postgres() {
         &watcher,
         0,
         "the statement still runs after its client closed the stream",
+        log,
     )
     .await;
 
@@ -137,18 +144,30 @@ async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
         .args(server_flags(&db))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .env("RUST_LOG", "info,sluice=debug")
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stderr = child.stderr.take().unwrap();
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = logged.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let log = || logged.lock().unwrap().clone();
     let mut send = |message: Value| {
         writeln!(stdin, "{message}").unwrap();
         stdin.flush().unwrap();
     };
     send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                 "params": {"name": "queryDatabase", "arguments": {"sql": LONG_SQL}, "_meta": meta()}}));
-    wait_for(&watcher, 1, "the statement never started").await;
+    wait_for(&watcher, 1, "the statement never started", log).await;
     send(
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                 "params": {"requestId": 1, "reason": "the user gave up"}}),
@@ -157,6 +176,7 @@ async fn a_cancelled_notification_on_stdio_stops_the_statement_in_postgres() {
         &watcher,
         0,
         "the statement still runs after the cancellation",
+        log,
     )
     .await;
 
@@ -288,6 +308,8 @@ async fn sdk_client(
         &watcher,
         0,
         &format!("the statement still runs after the client ({transport}, {mode}) gave up"),
+        // The server is the client's child (stdio) or a process of the caller's.
+        String::new,
     )
     .await;
     writeln!(stdin, "go on").unwrap();

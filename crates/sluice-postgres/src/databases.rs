@@ -295,7 +295,8 @@ impl Databases {
     /// Waits (at most `timeout`) until the statements of calls that were stopped have
     /// been cancelled in PostgreSQL, then closes every pool. A server calls it before it
     /// exits, after stopping its requests, so that nothing it started runs on. True when
-    /// every cancel request went out in time.
+    /// every such statement was seen to end in time (or could not be reached: a server
+    /// that does not take the cancel request within 5 s is given up on).
     pub async fn shut_down(&self, timeout: Duration) -> bool {
         let settled = crate::lease::settle(timeout).await;
         self.close();
