@@ -106,10 +106,28 @@ impl Guard {
     /// Parses `sql` and decides. Never panics, and takes bounded time and memory: input
     /// longer than the policy's byte limit or nested deeper than its depth limit is
     /// refused before it is walked.
+    ///
+    /// Whatever stack the calling thread has: when less than [`STACK_RED_ZONE`] of it is
+    /// left, the check runs on a stack of its own (allocated for the call, and freed
+    /// after it), so a statement at the limits cannot overflow a small thread stack.
     pub fn check(&self, sql: &str) -> Verdict {
-        check::check(&self.policy, sql)
+        stacker::maybe_grow(STACK_RED_ZONE, CHECK_STACK, || {
+            check::check(&self.policy, sql)
+        })
     }
 }
+
+/// The stack a check needs at its start; a thread with less left lends none of its own.
+///
+/// The parser and the walk grow their stack as they recurse (sqlparser's
+/// `recursive-protection`), but only in steps of what one of their frames needs in an
+/// optimised build: an unoptimised build's frame for a whole statement alone can pass
+/// 128 KiB, and a thread of 256 KiB was seen to overflow on a statement at the operator
+/// limit. One mebibyte covers it with room to spare.
+pub const STACK_RED_ZONE: usize = 1024 * 1024;
+
+/// The stack given to a check that runs on its own (reserved, touched only as used).
+const CHECK_STACK: usize = 8 * 1024 * 1024;
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
