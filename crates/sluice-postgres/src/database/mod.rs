@@ -14,6 +14,7 @@ mod output;
 mod pool;
 mod render;
 mod simple;
+mod verdicts;
 
 use std::sync::Arc;
 #[cfg(feature = "tools")]
@@ -67,6 +68,9 @@ pub struct Database {
     write_allowed: Arc<AllowLists>,
     /// Reads seen to give small results, which run without a cursor ([`cursor`]).
     small: Arc<cursor::SmallResults>,
+    /// The guards' verdicts on texts seen before ([`verdicts`]).
+    read_verdicts: Arc<verdicts::Verdicts>,
+    write_verdicts: Arc<verdicts::Verdicts>,
 }
 
 impl std::fmt::Debug for Database {
@@ -100,6 +104,8 @@ impl Database {
             },
             read_allowed: AllowLists::of(config.read_guard.policy()),
             small: Arc::default(),
+            read_verdicts: Arc::default(),
+            write_verdicts: Arc::default(),
             write_allowed: AllowLists::of(config.write_guard.policy()),
             config: Arc::new(config),
             judged: Arc::default(),
@@ -221,7 +227,12 @@ impl Database {
         sql: &str,
         params: &[Param],
     ) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.read_guard, &self.read_allowed, sql)?;
+        let check = self.judge(
+            &self.config.read_guard,
+            &self.read_verdicts,
+            &self.read_allowed,
+            sql,
+        )?;
         let call = Call {
             sql,
             params,
@@ -265,7 +276,12 @@ impl Database {
     ///
     /// As [`write`](Self::write) and [`read_with`](Self::read_with).
     pub async fn write_with(&self, sql: &str, params: &[Param]) -> Result<QueryOutput, QueryError> {
-        let check = self.judge(&self.config.write_guard, &self.write_allowed, sql)?;
+        let check = self.judge(
+            &self.config.write_guard,
+            &self.write_verdicts,
+            &self.write_allowed,
+            sql,
+        )?;
         let call = Call {
             sql,
             params,
@@ -293,7 +309,7 @@ impl Database {
         params: &[Param],
         offset: u64,
     ) -> Result<QueryOutput, QueryError> {
-        let allowed = allowed(&self.config.read_guard, sql)?;
+        let allowed = allowed(&self.config.read_guard, &self.read_verdicts, sql)?;
         let check = self.check_of(&allowed, &self.read_allowed);
         // A query whose result may be longer than the cap is fetched behind a cursor,
         // unless its own LIMIT keeps it within the cap or it was last seen to be small.
@@ -338,7 +354,7 @@ impl Database {
         params: &[Param],
         analyze: bool,
     ) -> Result<QueryOutput, QueryError> {
-        let allowed = allowed(&self.config.read_guard, sql)?;
+        let allowed = allowed(&self.config.read_guard, &self.read_verdicts, sql)?;
         if allowed.kind != sluice_sqlguard::StatementKind::Query {
             return Err(QueryError::Database(ClientError::new(format!(
                 "only plain reads (SELECT, WITH … SELECT, VALUES, TABLE) can be explained; \
@@ -371,10 +387,11 @@ impl Database {
     fn judge(
         &self,
         guard: &Guard,
+        verdicts: &verdicts::Verdicts,
         allow_lists: &Arc<AllowLists>,
         sql: &str,
     ) -> Result<CheckParams, QueryError> {
-        Ok(self.check_of(&allowed(guard, sql)?, allow_lists))
+        Ok(self.check_of(&allowed(guard, verdicts, sql)?, allow_lists))
     }
 
     /// The catalog check of what an allowed statement names.
@@ -555,9 +572,14 @@ impl Database {
     }
 }
 
-/// `guard`'s verdict on `sql`, as the statement allowed or the error the caller gets.
-fn allowed(guard: &Guard, sql: &str) -> Result<sluice_sqlguard::Allowed, QueryError> {
-    match guard.check(sql) {
+/// `guard`'s verdict on `sql` (kept in `verdicts`, the guard's own), as the statement
+/// allowed or the error the caller gets.
+fn allowed(
+    guard: &Guard,
+    verdicts: &verdicts::Verdicts,
+    sql: &str,
+) -> Result<sluice_sqlguard::Allowed, QueryError> {
+    match verdicts.check(guard, sql) {
         Verdict::Allowed(allowed) => Ok(allowed),
         Verdict::Refused(refusal) => Err(QueryError::Refused(refusal)),
         other => Err(QueryError::Database(ClientError::new(format!(
