@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -137,6 +138,8 @@ pub(crate) struct Context<'a> {
     pub(crate) tls: &'a TlsConfig,
     /// How long requests in flight have to finish at shutdown.
     pub(crate) drain: Duration,
+    /// The databases, for `/readyz`.
+    pub(crate) databases: sluice_postgres::Databases,
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
@@ -303,7 +306,18 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
     if let Some(auth) = &auth {
         app = app.merge(auth.router());
     }
-    let app = app.route("/healthz", axum::routing::get(|| async { "ok" }));
+    // Set once the signal to stop has come: `/readyz` then says so while requests drain.
+    let draining = Arc::new(AtomicBool::new(false));
+    let readiness = Readiness {
+        databases: cx.databases.clone(),
+        draining: Arc::clone(&draining),
+    };
+    let app = app
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || readiness.clone().answer()),
+        );
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -323,7 +337,10 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         readers = %readers,
         "serving PostgreSQL over MCP (Streamable HTTP)"
     );
-    let shutdown = crate::signals::shutdown_signal();
+    let shutdown = async move {
+        crate::signals::shutdown_signal().await;
+        draining.store(true, Ordering::Release);
+    };
     match (&flags.tls_cert, &flags.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = crate::tls_serve::server_config(cert, key)?;
@@ -335,6 +352,49 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
             .serve_app(listener, app, shutdown)
             .await
             .map_err(|e| e.to_string()),
+    }
+}
+
+/// What `/readyz` answers from: ready when not draining and the default database
+/// answers a round trip within [`READY_WITHIN`] (a load balancer sends traffic
+/// elsewhere otherwise). Its body says which; the reason a database is down goes to the
+/// log, not to whoever asks.
+#[derive(Clone)]
+struct Readiness {
+    databases: sluice_postgres::Databases,
+    draining: Arc<AtomicBool>,
+}
+
+/// How long `/readyz` waits for the database.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
+impl Readiness {
+    async fn answer(self) -> (axum::http::StatusCode, &'static str) {
+        use axum::http::StatusCode;
+        if self.draining.load(Ordering::Acquire) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n");
+        }
+        let probe = async {
+            let database = self.databases.get(None).await.map_err(|e| e.to_string())?;
+            database.ping().await.map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(READY_WITHIN, probe).await {
+            Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+            Ok(Err(reason)) => {
+                tracing::warn!(%reason, "/readyz: the database does not answer");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: the database does not answer\n",
+                )
+            }
+            Err(_) => {
+                tracing::warn!("/readyz: the database did not answer within 2 s");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: the database did not answer in time\n",
+                )
+            }
+        }
     }
 }
 

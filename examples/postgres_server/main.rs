@@ -113,6 +113,7 @@ async fn serve() -> ExitCode {
             postgres: &postgres,
             tls: &tls,
             drain: flags.drain(),
+            databases: databases.clone(),
         };
         http::serve(&flags.http, context).await
     } else {

@@ -10,6 +10,7 @@
 
 mod cursor;
 mod extended;
+mod health;
 mod output;
 mod pool;
 mod render;

@@ -1,0 +1,124 @@
+//! `/readyz` of the built `postgres_server --transport http`, for a load balancer: ready
+//! while the database answers; not ready, within its 2 s bound, while the database is
+//! down or stalled (a relay in front of the test database stops or freezes), and ready
+//! again once it is back, without a restart; not ready once the server drains.
+//! `/healthz` answers throughout: the process is alive.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::oauth::{ServerProcess, free_port};
+
+/// `/readyz`'s status and body (a new connection each time, as a load balancer's probe).
+async fn readyz(server: &ServerProcess) -> Result<(u16, String), reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let answer = client.get(format!("{}/readyz", server.base)).send().await?;
+    let status = answer.status().as_u16();
+    Ok((status, answer.text().await?))
+}
+
+async fn healthz(server: &ServerProcess) -> u16 {
+    reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Asks until `/readyz` answers `want`, at most 30 s; the last answer.
+async fn until(server: &ServerProcess, want: u16) -> (u16, String, Duration) {
+    let start = Instant::now();
+    loop {
+        let asked = Instant::now();
+        let (status, body) = readyz(server).await.unwrap();
+        if status == want {
+            return (status, body, asked.elapsed());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "/readyz stayed {status} ({body}); the server logged:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_database_and_the_drain() {
+    let db = sluice_testkit::database().await.unwrap();
+    let (relay, url) = db.relayed().unwrap();
+    let server = ServerProcess::start(
+        free_port(),
+        &[
+            "--database-url",
+            &url,
+            "--user",
+            "tester",
+            "--drain-timeout",
+            "30",
+        ],
+        &[],
+    );
+    let (_, body, _) = until(&server, 200).await;
+    assert_eq!(body, "ready\n");
+
+    // Down: the port refuses, open connections are cut.
+    relay.stop();
+    let (_, body, _) = until(&server, 503).await;
+    assert_eq!(body, "not ready: the database does not answer\n");
+    assert_eq!(healthz(&server).await, 200, "alive all the same");
+    relay.resume();
+    until(&server, 200).await;
+
+    // Stalled: connections are kept and nothing passes; the probe gives up in time.
+    relay.freeze();
+    let (_, body, took) = until(&server, 503).await;
+    assert_eq!(body, "not ready: the database did not answer in time\n");
+    assert!(took < Duration::from_secs(8), "the probe took {took:?}");
+    relay.thaw();
+    until(&server, 200).await;
+
+    // Draining: a long call holds the drain open; the probe is no longer ready (the
+    // listener may already be closed: then the probe cannot connect at all).
+    let slow = tokio::spawn({
+        let mcp = server.mcp();
+        async move {
+            let http = reqwest::Client::new();
+            http.post(mcp)
+                .header("Accept", "application/json, text/event-stream")
+                .header("MCP-Protocol-Version", "2026-07-28")
+                .header("Mcp-Method", "tools/call")
+                .header("Mcp-Name", "queryDatabase")
+                .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": "queryDatabase",
+                               "arguments": {"sql": "SELECT pg_catalog.count(*) FROM pg_catalog.generate_series(1, 100000000000)"},
+                               "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                         "io.modelcontextprotocol/clientCapabilities": {},
+                                         "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "1"}}}}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    match readyz(&server).await {
+        Ok((status, body)) => {
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(body, "not ready: draining\n");
+        }
+        Err(e) => {
+            eprintln!("the draining server no longer accepts connections: {e}");
+            assert!(e.is_connect() || e.is_request(), "{e}");
+        }
+    }
+    assert!(!slow.is_finished(), "the long call is still being drained");
+    slow.abort();
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
