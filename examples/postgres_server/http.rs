@@ -13,7 +13,7 @@ use sluice_auth::oauth::{
 };
 use sluice_auth::{Identity, PermissionPolicy};
 use sluice_mcp::Server;
-use sluice_mcp::transport::http::{Endpoint, HttpConfig};
+use sluice_mcp::transport::http::{Endpoint, HttpConfig, TrustedProxies};
 use sluice_postgres::tls::TlsConfig;
 
 /// The flags of the HTTP transport.
@@ -25,6 +25,13 @@ pub(crate) struct HttpFlags {
     /// http://<--bind>/mcp.
     #[arg(long, env = "SLUICE_PUBLIC_URL")]
     public_url: Option<url::Url>,
+
+    /// Reverse proxies (addresses or CIDR networks, comma-separated) believed about the
+    /// client's address: their connections are not limited per address, and a request's
+    /// client is the rightmost `X-Forwarded-For` entry that is not one of them. Only
+    /// name proxies that overwrite or append that header.
+    #[arg(long, env = "SLUICE_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
 
     /// The GitHub OAuth app's client id. With the secret, turns on GitHub sign-in
     /// (OAuth 2.1 for MCP clients). The app's callback URL must be <issuer>/callback.
@@ -222,7 +229,10 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         }
     };
     refuse_open_without_auth(flags, &addr.to_string())?;
+    let proxies = TrustedProxies::parse(&flags.trusted_proxies)
+        .map_err(|e| format!("--trusted-proxies: {e}"))?;
     let mut http = HttpConfig::default()
+        .with_trusted_proxies(proxies)
         .with_path(path.clone())
         .with_drain(cx.drain);
     if let Some(host) = public_url.host_str() {

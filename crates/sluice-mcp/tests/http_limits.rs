@@ -366,3 +366,58 @@ async fn initialize_inside_a_session_is_refused() {
         (json!(1), json!(-32600))
     );
 }
+
+/// `initialize` from `from`, as forwarded by a proxy for `client` (`X-Forwarded-For`).
+async fn initialize_for(from: [u8; 4], to: SocketAddr, client: &str) -> Answer {
+    let mut stream = connect(from, to).await;
+    let request =
+        post(INITIALIZE, None).replacen("\r\n", &format!("\r\nx-forwarded-for: {client}\r\n"), 1);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_answer(&mut stream).await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits() {
+    let proxies = http::TrustedProxies::parse("127.0.0.6").unwrap();
+    let config = HttpConfig::default()
+        .with_client_limits(2, 128, 2)
+        .with_trusted_proxies(proxies);
+    let addr = start(config).await;
+    // Two sessions for one forwarded client, then its limit.
+    for _ in 0..2 {
+        let answer = initialize_for([127, 0, 0, 6], addr, "198.51.100.1").await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let refused = initialize_for([127, 0, 0, 6], addr, "198.51.100.1").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    // Another client through the same proxy is not affected, and an entry the client
+    // wrote itself (left of what the proxy appended) changes nothing.
+    assert_eq!(
+        initialize_for([127, 0, 0, 6], addr, "198.51.100.2")
+            .await
+            .status,
+        200
+    );
+    let spoofed = initialize_for([127, 0, 0, 6], addr, "198.51.100.3, 198.51.100.1").await;
+    assert_eq!(spoofed.status, 429, "{}", spoofed.body);
+    // The proxy's own connections are not capped per address (2 here).
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(connect([127, 0, 0, 6], addr).await);
+    }
+    let answer = initialize_for([127, 0, 0, 6], addr, "198.51.100.4").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    drop(held);
+
+    // From a peer that is not trusted the header is ignored: its address is the client.
+    for _ in 0..2 {
+        let answer = initialize_for([127, 0, 0, 7], addr, "198.51.100.10").await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let ignored = initialize_for([127, 0, 0, 7], addr, "198.51.100.11").await;
+    assert_eq!(
+        ignored.status, 429,
+        "forged X-Forwarded-For was believed: {}",
+        ignored.body
+    );
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::auth::TokenVerifier;
+use super::proxies::TrustedProxies;
 use crate::context::Extensions;
 
 /// How the HTTP transport behaves. Start from [`HttpConfig::default`].
@@ -74,6 +75,10 @@ pub struct HttpConfig {
     /// 64 MiB): beyond, `503` with `Retry-After`, so a storm of large bodies cannot grow
     /// the process without bound.
     pub max_buffered_bytes: usize,
+    /// Reverse proxies believed about the client's address (default: none): their
+    /// connections are not counted per address, and an unauthenticated request's client
+    /// is the address they wrote into `X-Forwarded-For` ([`TrustedProxies`]).
+    pub trusted_proxies: TrustedProxies,
     /// How long requests in flight have to finish once the server is told to stop
     /// (default 10 s); then those still running are stopped and answered with
     /// [`SHUTTING_DOWN`](crate::SHUTTING_DOWN).
@@ -106,6 +111,7 @@ impl Default for HttpConfig {
             max_pending_posts_per_client: 128,
             max_sessions_per_client: 256,
             max_buffered_bytes: 64 * 1024 * 1024,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -209,6 +215,13 @@ impl HttpConfig {
         self.max_connections_per_client = connections;
         self.max_pending_posts_per_client = posts;
         self.max_sessions_per_client = sessions;
+        self
+    }
+
+    /// Sets the reverse proxies believed about the client's address.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 

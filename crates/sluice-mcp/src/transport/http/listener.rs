@@ -135,7 +135,9 @@ impl Connections {
     ) -> Result<(u64, Arc<ConnState>, CancellationToken), Refused> {
         let mut table = lock(&self.table);
         let theirs = table.per_client.get(client).copied().unwrap_or(0);
-        if theirs >= self.limits.per_client && !evict_idle(&mut table, Some(client)) {
+        // An unknown client (a trusted proxy's connection) has no limit of its own.
+        let limited = *client != ClientKey::Unknown;
+        if limited && theirs >= self.limits.per_client && !evict_idle(&mut table, Some(client)) {
             return Err(Refused::Client);
         }
         if table.open.len() >= self.limits.total && !evict_idle(&mut table, None) {
@@ -276,6 +278,7 @@ where
             header_timeout: config.header_timeout,
         },
     });
+    let trusted = config.trusted_proxies.clone();
     let stopping = CancellationToken::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -289,7 +292,12 @@ where
             },
             () = &mut shutdown => break,
         };
-        let client = ClientKey::address(peer.ip());
+        // A trusted proxy carries many clients: only the server-wide limit counts it.
+        let client = if trusted.contains(peer.ip()) {
+            ClientKey::Unknown
+        } else {
+            ClientKey::address(peer.ip())
+        };
         let (id, state, close) = match connections.admit(&client) {
             Ok(admitted) => admitted,
             Err(why) => {

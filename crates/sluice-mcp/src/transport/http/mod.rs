@@ -83,6 +83,7 @@ mod config;
 mod limits;
 mod listener;
 mod modern;
+mod proxies;
 mod sessions;
 
 use limits::{Budget, ClientKey, PerClient};
@@ -91,6 +92,7 @@ use sessions::HttpSession;
 
 pub use auth::{TokenVerifier, Unauthorized, Verified, VerifyFuture};
 pub use config::HttpConfig;
+pub use proxies::TrustedProxies;
 
 /// The axum this transport is built with: [`Endpoint::router`] is its `Router`, to mount
 /// in an application of the same axum.
@@ -315,7 +317,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         request.extensions().get::<ConnectInfo<SocketAddr>>(),
     ) {
         (Some(verified), _) => ClientKey::Subject(Arc::from(verified.subject.as_str())),
-        (None, Some(ConnectInfo(peer))) => ClientKey::address(peer.ip()),
+        (None, Some(ConnectInfo(peer))) => ClientKey::address(
+            shared
+                .config
+                .trusted_proxies
+                .client_of(peer.ip(), request.headers()),
+        ),
         (None, None) => ClientKey::Unknown,
     };
     match *request.method() {
