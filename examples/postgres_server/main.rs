@@ -35,12 +35,6 @@ use sluice_postgres::audit::AuditSink;
 use sluice_postgres::tools::DatabaseTools;
 
 fn main() -> ExitCode {
-    // mimalloc asks for transparent huge pages for its arena, so each 2 MiB of it that is
-    // touched at all is resident: 8 MiB for a server that uses under 2 MiB of heap when
-    // idle. Small pages keep the idle server at about 14 MiB instead of 22 MiB (measured
-    // side by side; no difference in calls per second).
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
