@@ -15,6 +15,14 @@ pub fn init_logging() {
 /// [`init_logging`], and every audit event (target `sluice::audit`) also to `audit`,
 /// whatever `RUST_LOG` lets through to standard error.
 pub fn init_logging_with(audit: Option<sluice_postgres::audit::AuditLayer>) {
+    init_logging_counted(audit, None);
+}
+
+/// [`init_logging_with`], and every tool call also counted by `metrics`.
+pub fn init_logging_counted(
+    audit: Option<sluice_postgres::audit::AuditLayer>,
+    metrics: Option<sluice_postgres::audit::metrics::MetricsLayer>,
+) {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -31,10 +39,17 @@ pub fn init_logging_with(audit: Option<sluice_postgres::audit::AuditLayer>) {
                 .with_target(sluice_postgres::audit::AUDIT_TARGET, tracing::Level::TRACE),
         )
     });
+    let metrics = metrics.map(|layer| {
+        layer.with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(sluice_postgres::audit::AUDIT_TARGET, tracing::Level::TRACE),
+        )
+    });
     // An error here means a subscriber is already installed, which is what we want.
     let _ = tracing_subscriber::registry()
         .with(stderr)
         .with(audit)
+        .with(metrics)
         .try_init();
 }
 

@@ -145,8 +145,10 @@ pub(crate) struct Context<'a> {
     pub(crate) tls: &'a TlsConfig,
     /// How long requests in flight have to finish at shutdown.
     pub(crate) drain: Duration,
-    /// The databases, for `/readyz`.
+    /// The databases, for `/readyz` and `/metrics`.
     pub(crate) databases: sluice_postgres::Databases,
+    /// The tool calls counted, for `/metrics`.
+    pub(crate) metrics: sluice_postgres::audit::metrics::Metrics,
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
@@ -327,6 +329,25 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         .route(
             "/readyz",
             axum::routing::get(move || readiness.clone().answer()),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get({
+                let (metrics, databases) = (cx.metrics.clone(), cx.databases.clone());
+                move || {
+                    let text = metrics.render()
+                        + &sluice_postgres::audit::metrics::render_pools(&databases);
+                    async move {
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
+                            text,
+                        )
+                    }
+                }
+            }),
         );
 
     let listener = tokio::net::TcpListener::bind(addr)

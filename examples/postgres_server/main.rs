@@ -57,7 +57,9 @@ async fn serve() -> ExitCode {
         Ok(audit) => audit,
         Err(e) => return fail(2, &e),
     };
-    examples::init_logging_with(audit.as_ref().map(AuditSink::layer));
+    // Counted from the audit events; served at /metrics over HTTP.
+    let metrics = sluice_postgres::audit::metrics::Metrics::new();
+    examples::init_logging_counted(audit.as_ref().map(AuditSink::layer), Some(metrics.layer()));
     if let Some(exit) = flags.hash_token() {
         return exit;
     }
@@ -108,6 +110,7 @@ async fn serve() -> ExitCode {
             tls: &tls,
             drain: flags.drain(),
             databases: databases.clone(),
+            metrics,
         };
         http::serve(&flags.http, context).await
     } else {

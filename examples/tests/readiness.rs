@@ -122,3 +122,71 @@ async fn readyz_follows_the_database_and_the_drain() {
     slow.abort();
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+/// One stateless `queryDatabase` call over HTTP.
+async fn query(server: &ServerProcess, id: i64, sql: &str) -> String {
+    reqwest::Client::new()
+        .post(server.mcp())
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", "queryDatabase")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "queryDatabase", "arguments": {"sql": sql},
+                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                 "io.modelcontextprotocol/clientCapabilities": {},
+                                 "io.modelcontextprotocol/clientInfo": {"name": "metrics", "version": "1"}}}}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_refusals_errors_and_pools() {
+    let db = sluice_testkit::database().await.unwrap();
+    let server = ServerProcess::start(
+        free_port(),
+        &[
+            "--database-url",
+            db.url(),
+            "--user",
+            "tester",
+            "--pool-size",
+            "3",
+        ],
+        &[],
+    );
+    for id in 0..3 {
+        let answer = query(&server, id, "SELECT 41 + 1 AS answer").await;
+        assert!(answer.contains("42"), "{answer}");
+    }
+    let refused = query(&server, 10, "DELETE FROM pg_catalog.pg_class").await;
+    assert!(refused.contains("\"isError\":true"), "{refused}");
+    let failed = query(&server, 11, "SELECT 1 / 0").await;
+    assert!(failed.contains("\"isError\":true"), "{failed}");
+    let answer = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let content_type = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = answer.text().await.unwrap();
+    for line in [
+        "sluice_tool_calls_total{tool=\"queryDatabase\",outcome=\"ok\"} 3",
+        "sluice_tool_calls_total{tool=\"queryDatabase\",outcome=\"refused\"} 1",
+        "sluice_tool_calls_total{tool=\"queryDatabase\",outcome=\"failed\"} 1",
+        "sluice_guard_refusals_total{reason=\"statement_not_allowed\"} 1",
+        "sluice_database_errors_total{sqlstate=\"22012\"} 1",
+        "sluice_tool_call_duration_seconds_count{tool=\"queryDatabase\"} 5",
+        "sluice_pool_connections{database=\"main\",pool=\"main\",state=\"max\"} 3",
+        "sluice_pool_waiting{database=\"main\",pool=\"main\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}

@@ -114,7 +114,7 @@ pub use config::{
     ConfigError, ConnectError, DatabaseConfig, PrivilegeCheck, ReadConnection,
     parse_connection_string,
 };
-pub use database::{Cap, ColumnInfo, Database, QueryError, QueryOutput};
+pub use database::{Cap, ColumnInfo, Database, PoolUsage, QueryError, QueryOutput};
 pub use databases::{DEFAULT_NAME, DatabaseStatus, Databases, Unavailable, is_database_name};
 pub use params::{MAX_PARAMS, Param, ParamError};
 #[cfg(feature = "oauth")]

@@ -32,25 +32,28 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AuditLayer {
         if event.metadata().target() != AUDIT_TARGET {
             return;
         }
-        let mut fields = Fields(AuditEvent::new(String::new()), None);
-        event.record(&mut fields);
-        let Fields(mut audit, reason) = fields;
-        if audit.verdict.is_none() {
-            // A reason is a refusal's or a failure's, as the event's words say; other
-            // warnings carry their level.
-            audit.verdict = match reason {
-                Some(reason) if audit.message.contains("refused") => {
-                    Some(format!("refused: {reason}"))
-                }
-                Some(reason) => Some(format!("failed: {reason}")),
-                None if *event.metadata().level() <= tracing::Level::WARN => {
-                    Some(event.metadata().level().as_str().to_lowercase())
-                }
-                None => None,
-            };
-        }
-        self.sink.record(audit);
+        self.sink.record(audit_event(event));
     }
+}
+
+/// An event of the [`AUDIT_TARGET`] target as an [`AuditEvent`], with its verdict.
+pub(crate) fn audit_event(event: &tracing::Event<'_>) -> AuditEvent {
+    let mut fields = Fields(AuditEvent::new(String::new()), None);
+    event.record(&mut fields);
+    let Fields(mut audit, reason) = fields;
+    if audit.verdict.is_none() {
+        // A reason is a refusal's or a failure's, as the event's words say; other
+        // warnings carry their level.
+        audit.verdict = match reason {
+            Some(reason) if audit.message.contains("refused") => Some(format!("refused: {reason}")),
+            Some(reason) => Some(format!("failed: {reason}")),
+            None if *event.metadata().level() <= tracing::Level::WARN => {
+                Some(event.metadata().level().as_str().to_lowercase())
+            }
+            None => None,
+        };
+    }
+    audit
 }
 
 /// Sorts an event's fields into the table's columns (the rest goes to `detail`), and

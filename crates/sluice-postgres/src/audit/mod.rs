@@ -41,6 +41,7 @@
 //! | `message`, `detail` | the event's words; any other fields, as `jsonb` |
 
 mod layer;
+pub mod metrics;
 mod writer;
 
 use std::sync::Arc;

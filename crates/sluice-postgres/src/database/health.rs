@@ -37,3 +37,42 @@ impl Database {
         Ok(())
     }
 }
+
+/// How one pool of a [`Database`] is used now ([`Database::pool_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolUsage {
+    /// `"main"`, or `"reads"` for the pool of a separate read connection.
+    pub pool: &'static str,
+    /// The most connections it opens.
+    pub max: usize,
+    /// Connections open.
+    pub open: usize,
+    /// Open connections not lent to a call.
+    pub idle: usize,
+    /// Calls waiting for a connection.
+    pub waiting: usize,
+}
+
+impl Database {
+    /// The use of each pool now: the main one, and the reads' one when reads go
+    /// elsewhere (for metrics; nothing is asked of the database).
+    pub fn pool_usage(&self) -> Vec<PoolUsage> {
+        let mut usage = vec![usage_of("main", &self.main)];
+        if let Some(reads) = &self.reads {
+            usage.push(usage_of("reads", reads));
+        }
+        usage
+    }
+}
+
+fn usage_of(pool: &'static str, pooled: &super::pool::Pooled) -> PoolUsage {
+    let status = pooled.pool.status();
+    PoolUsage {
+        pool,
+        max: status.max_size,
+        open: status.size,
+        idle: status.available,
+        waiting: status.waiting,
+    }
+}

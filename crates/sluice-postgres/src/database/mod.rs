@@ -31,6 +31,7 @@ use crate::objects::{self, AllowLists, CheckParams, Judged};
 use crate::params::Param;
 use crate::session::Transaction;
 
+pub use health::PoolUsage;
 pub use output::{Cap, ColumnInfo, QueryOutput};
 use pool::Pooled;
 #[cfg(any(feature = "oauth", feature = "audit"))]
