@@ -1,9 +1,8 @@
 //! Whether the database answers now: [`Database::ping`], for a readiness probe.
 
-use super::{Database, no_connection};
+use super::{Database, lease};
 use crate::QueryError;
 use crate::errors::sanitise;
-use crate::lease::Lease;
 
 impl Database {
     /// One round trip (an empty query, which runs nothing) on a pooled connection of
@@ -18,15 +17,7 @@ impl Database {
     /// busy, the database unreachable, or its error.
     pub async fn ping(&self) -> Result<(), QueryError> {
         for pooled in std::iter::once(&self.main).chain(self.reads.as_ref()) {
-            let client = pooled
-                .pool
-                .get()
-                .await
-                .map_err(|e| QueryError::Database(no_connection(pooled, &e)))?;
-            let mut lease = Lease {
-                client: Some(client),
-                tls: &pooled.tls,
-            };
+            let mut lease = lease(pooled).await.map_err(QueryError::Database)?;
             lease
                 .client()?
                 .simple_query("")

@@ -441,15 +441,7 @@ impl Database {
     /// Judges definitions with the read guard (the stricter one), on a connection of
     /// the pool the call uses.
     async fn judge_definitions(&self, pooled: &Pooled, keys: &[String]) -> Result<(), QueryError> {
-        let client = pooled
-            .pool
-            .get()
-            .await
-            .map_err(|e| QueryError::Database(no_connection(pooled, &e)))?;
-        let mut lease = Lease {
-            client: Some(client),
-            tls: &pooled.tls,
-        };
+        let mut lease = lease(pooled).await.map_err(QueryError::Database)?;
         let judged = {
             let client = lease.client()?;
             let judging = objects::judge_definitions(client, keys, &self.config.read_guard);
@@ -483,15 +475,7 @@ impl Database {
         call: &Call<'_>,
         check: &CheckParams,
     ) -> Result<QueryOutput, RunError> {
-        let client = pooled
-            .pool
-            .get()
-            .await
-            .map_err(|e| RunError::Client(no_connection(pooled, &e)))?;
-        let mut lease = Lease {
-            client: Some(client),
-            tls: &pooled.tls,
-        };
+        let mut lease = lease(pooled).await.map_err(RunError::Client)?;
         let deadline = self.deadline();
         match tokio::time::timeout(deadline, self.attempt(&mut lease, pooled, call, check)).await {
             Ok(outcome) => outcome,
@@ -614,6 +598,19 @@ pub(crate) struct Limits {
 
 /// Why a call got no connection, told apart: every connection busy (the pool is the
 /// bound), or none can be opened (the database is down or unreachable).
+/// A connection of `pooled`, lent to one call ([`Lease`]).
+async fn lease(pooled: &Pooled) -> Result<Lease<'_>, ClientError> {
+    let client = pooled
+        .pool
+        .get()
+        .await
+        .map_err(|e| no_connection(pooled, &e))?;
+    Ok(Lease {
+        client: Some(client),
+        tls: &pooled.tls,
+    })
+}
+
 fn no_connection(pooled: &Pooled, e: &deadpool_postgres::PoolError) -> ClientError {
     use deadpool_postgres::{PoolError, TimeoutType};
     let size = pooled.pool.status().max_size;
