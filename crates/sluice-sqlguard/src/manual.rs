@@ -220,6 +220,11 @@
 //!    so PostgreSQL's own privileges have the last word;
 //! 8. **the session reset**.
 //!
+//! `sluice-postgres` keeps the guard's verdicts on texts it has seen (per guard, by the
+//! whole text, bounded): a verdict depends on nothing but the text and the policy, so a
+//! kept one is the verdict a new check would give. Every layer above that asks the
+//! database — the catalog check first — runs on every call, whatever the verdict's age.
+//!
 //! The read-only transaction alone does not suffice, which is why the guard exists: it
 //! does not stop `pg_sleep`, `pg_terminate_backend`, `set_config`, advisory locks,
 //! `NOTIFY`, `ANALYZE`, or `COPY … TO PROGRAM`. The corpus tests run each attack against
