@@ -334,9 +334,15 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
             "/metrics",
             axum::routing::get({
                 let (metrics, databases) = (cx.metrics.clone(), cx.databases.clone());
+                let sessions = endpoint.clone();
                 move || {
                     let text = metrics.render()
-                        + &sluice_postgres::audit::metrics::render_pools(&databases);
+                        + &sluice_postgres::audit::metrics::render_pools(&databases)
+                        + &format!(
+                            "# HELP sluice_http_sessions Open 2025-11-25 HTTP sessions.\n\
+                             # TYPE sluice_http_sessions gauge\nsluice_http_sessions {}\n",
+                            sessions.session_count()
+                        );
                     async move {
                         (
                             [(

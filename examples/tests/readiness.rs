@@ -186,6 +186,8 @@ async fn metrics_count_calls_refusals_errors_and_pools() {
         "sluice_tool_call_duration_seconds_count{tool=\"queryDatabase\"} 5",
         "sluice_pool_connections{database=\"main\",pool=\"main\",state=\"max\"} 3",
         "sluice_pool_waiting{database=\"main\",pool=\"main\"} 0",
+        // The calls were stateless (2026-07-28): no session.
+        "sluice_http_sessions 0",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }

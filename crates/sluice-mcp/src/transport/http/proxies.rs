@@ -17,7 +17,13 @@ use axum::http::HeaderMap;
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Networks whose connections come from a reverse proxy to be believed about the
-/// client's address ([module docs](self)). Empty by default: no one is trusted.
+/// client's address. Empty by default: no one is trusted.
+///
+/// Connections from a trusted proxy are not counted per address (the server-wide limit
+/// still holds), and an unauthenticated request's client is the rightmost
+/// `X-Forwarded-For` entry that is not itself a trusted proxy — each proxy appends the
+/// address it saw, so entries left of that are the client's own to write and never
+/// believed. From a peer that is not trusted the header is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     /// Each network as an address and a prefix length.
