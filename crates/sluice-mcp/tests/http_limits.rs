@@ -421,3 +421,26 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits() {
         ignored.body
     );
 }
+
+/// Many `initialize`s at once from one address, on every worker thread: exactly the
+/// limit opens. The count and the insert are one step now; they were two, and CI's
+/// session flood once opened 257 of 256 — sixty rounds here caught the two-step version
+/// in every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_initializes_never_pass_the_session_limit() {
+    let config = HttpConfig::default().with_client_limits(256, 128, 8);
+    let addr = start(config).await;
+    for round in 0..60 {
+        let from = [127, 0, 1, 20 + round];
+        let tasks: Vec<_> = (0..64)
+            .map(|_| tokio::spawn(async move { initialize(from, addr).await.status }))
+            .collect();
+        let mut opened = 0;
+        for task in tasks {
+            if task.await.unwrap() == 200 {
+                opened += 1;
+            }
+        }
+        assert_eq!(opened, 8, "sessions opened from one address at once");
+    }
+}

@@ -253,31 +253,6 @@ impl Shared {
         verified: Option<Verified>,
         client: ClientKey,
     ) -> Result<Arc<HttpSession>, Response> {
-        if client != ClientKey::Unknown {
-            let theirs = lock(&self.sessions)
-                .values()
-                .filter(|s| s.client == client)
-                .count();
-            if theirs >= self.config.max_sessions_per_client {
-                return Err(retry_after(
-                    error(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too many sessions from this client: end one (DELETE) or wait for one to expire",
-                    ),
-                    "5",
-                ));
-            }
-        }
-        if lock(&self.sessions).len() >= self.config.max_sessions {
-            // Full: sessions end when deleted or idle too long; say when to try again.
-            return Err(retry_after(
-                error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many sessions: the server's session table is full; try again shortly",
-                ),
-                "5",
-            ));
-        }
         let (subject, extensions) = match verified {
             Some(v) => (Some(v.subject), v.extensions),
             None => (None, self.config.anonymous.clone()),
@@ -297,11 +272,41 @@ impl Shared {
             permits: Arc::new(Semaphore::new(self.config.max_in_flight)),
             streams: Mutex::new(streams),
         });
+        {
+            // Counted and inserted under one lock: concurrent initializes cannot both
+            // take the last place.
+            let mut sessions = lock(&self.sessions);
+            if http_session.client != ClientKey::Unknown {
+                let theirs = sessions
+                    .values()
+                    .filter(|s| s.client == http_session.client)
+                    .count();
+                if theirs >= self.config.max_sessions_per_client {
+                    return Err(retry_after(
+                        error(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "too many sessions from this client: end one (DELETE) or wait for one to expire",
+                        ),
+                        "5",
+                    ));
+                }
+            }
+            if sessions.len() >= self.config.max_sessions {
+                // Full: sessions end when deleted or idle too long; say when to try again.
+                return Err(retry_after(
+                    error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many sessions: the server's session table is full; try again shortly",
+                    ),
+                    "5",
+                ));
+            }
+            sessions.insert(http_session.id.clone(), Arc::clone(&http_session));
+        }
         // The session's own messages go to its GET stream (kept until one is open).
         let weak = Arc::downgrade(&http_session);
         let shared = Arc::downgrade(self);
         tokio::spawn(pump_session_messages(own_messages, weak, shared));
-        lock(&self.sessions).insert(http_session.id.clone(), Arc::clone(&http_session));
         Ok(http_session)
     }
 
