@@ -32,19 +32,13 @@ pub fn init_logging_counted(
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_filter(filter);
-    // The audit layer sees its own target only, at every level.
-    let audit = audit.map(|layer| {
-        layer.with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target(sluice_postgres::audit::AUDIT_TARGET, tracing::Level::TRACE),
-        )
-    });
-    let metrics = metrics.map(|layer| {
-        layer.with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target(sluice_postgres::audit::AUDIT_TARGET, tracing::Level::TRACE),
-        )
-    });
+    // The audit and metrics layers see their own target only, at every level.
+    let audit_only = || {
+        tracing_subscriber::filter::Targets::new()
+            .with_target(sluice_postgres::audit::AUDIT_TARGET, tracing::Level::TRACE)
+    };
+    let audit = audit.map(|layer| layer.with_filter(audit_only()));
+    let metrics = metrics.map(|layer| layer.with_filter(audit_only()));
     // An error here means a subscriber is already installed, which is what we want.
     let _ = tracing_subscriber::registry()
         .with(stderr)

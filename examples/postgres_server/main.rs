@@ -34,20 +34,8 @@ use sluice_postgres::Databases;
 use sluice_postgres::audit::AuditSink;
 use sluice_postgres::tools::DatabaseTools;
 
-fn main() -> ExitCode {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime.block_on(serve()),
-        Err(e) => {
-            eprintln!("postgres_server: cannot start the runtime: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-async fn serve() -> ExitCode {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
     let flags = Flags::parse();
     let fail = |code: u8, message: &dyn std::fmt::Display| {
         eprintln!("postgres_server: {message}");

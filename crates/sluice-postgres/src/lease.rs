@@ -13,8 +13,8 @@ use crate::tls::Connector;
 static PENDING_CANCELS: AtomicUsize = AtomicUsize::new(0);
 
 /// Waits until every abandoned statement has been seen to end after its cancel requests
-/// (or given up on), at most `timeout`. True when none is left. A process about to exit calls it so
-/// that the statements it abandoned do not run on in PostgreSQL.
+/// (or given up on), at most `timeout`. True when none is left. A process about to exit
+/// calls it so that the statements it abandoned do not run on in PostgreSQL.
 pub(crate) async fn settle(timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -95,7 +95,7 @@ async fn cancel_until_idle(
     // Polled once here so the sentinel is queued behind the abandoned statements. An
     // answer already means the connection has closed: a statement that still runs in
     // its backend ends with the one cancel request sent below.
-    let mut closed = tokio::time::timeout(Duration::ZERO, &mut idle)
+    let closed = tokio::time::timeout(Duration::ZERO, &mut idle)
         .await
         .is_ok();
     for patience in PATIENCE_MS {
@@ -114,13 +114,11 @@ async fn cancel_until_idle(
                 return;
             }
         }
-        if closed {
-            return;
-        }
-        closed = tokio::time::timeout(Duration::from_millis(patience), &mut idle)
-            .await
-            .is_ok();
-        if closed {
+        if closed
+            || tokio::time::timeout(Duration::from_millis(patience), &mut idle)
+                .await
+                .is_ok()
+        {
             return;
         }
         tracing::debug!(

@@ -596,8 +596,6 @@ pub(crate) struct Limits {
     pub(crate) statement_timeout_ms: u128,
 }
 
-/// Why a call got no connection, told apart: every connection busy (the pool is the
-/// bound), or none can be opened (the database is down or unreachable).
 /// A connection of `pooled`, lent to one call ([`Lease`]).
 async fn lease(pooled: &Pooled) -> Result<Lease<'_>, ClientError> {
     let client = pooled
@@ -611,6 +609,8 @@ async fn lease(pooled: &Pooled) -> Result<Lease<'_>, ClientError> {
     })
 }
 
+/// Why a call got no connection, told apart: every connection busy (the pool is the
+/// bound), or none can be opened (the database is down or unreachable).
 fn no_connection(pooled: &Pooled, e: &deadpool_postgres::PoolError) -> ClientError {
     use deadpool_postgres::{PoolError, TimeoutType};
     let size = pooled.pool.status().max_size;
