@@ -145,6 +145,13 @@ pub(crate) struct Flags {
     #[arg(long, env = "SLUICE_REQUIRE_LEAST_PRIVILEGE")]
     pub(crate) require_least_privilege: bool,
 
+    /// The databases are reached through a pooler in transaction mode (PgBouncer's
+    /// pool_mode = transaction): no prepared statement outlives its transaction, and no
+    /// startup option is sent. Not needed for session mode. Results of types looked up
+    /// by name (enums, composites, extension types) need a cast to text in this mode.
+    #[arg(long, env = "SLUICE_TRANSACTION_POOLING")]
+    pub(crate) transaction_pooling: bool,
+
     /// Print the SQL that creates a role that may only read (named ROLE, default
     /// sluice_reader) in the database of --database-url, for --read-database-url, and
     /// exit. Run it once as the database's owner: `postgres_server --print-setup-sql |
@@ -206,6 +213,7 @@ impl Flags {
             config.max_bytes = size(self.max_bytes);
             config.pool_size = size(self.pool_size);
             config.acquire_timeout = Duration::from_secs(self.acquire_timeout);
+            config.transaction_pooling = self.transaction_pooling;
             config.least_privilege = if self.require_least_privilege {
                 PrivilegeCheck::Require
             } else {

@@ -29,20 +29,44 @@ static FULL_SQL: LazyLock<String> = LazyLock::new(check_sql::full);
 /// A connection with the catalog check (and the pins) to run on it for one statement.
 pub(crate) struct Checked<'a> {
     pub(crate) client: &'a Object,
-    pub(crate) statement: &'a tokio_postgres::Statement,
+    pub(crate) check: Check,
     pub(crate) params: &'a CheckParams,
 }
 
-/// The check statement the parameters ask for, prepared once per connection (it
-/// survives the session reset, which does not deallocate).
+impl Checked<'_> {
+    /// True when the connection goes through a pooler in transaction mode: nothing
+    /// named may outlive its transaction.
+    pub(crate) fn transaction_pooling(&self) -> bool {
+        matches!(self.check, Check::Unnamed(_))
+    }
+}
+
+/// How the catalog check is sent.
+pub(crate) enum Check {
+    /// Prepared once per connection (a direct connection, or a pooler in session mode).
+    Prepared(tokio_postgres::Statement),
+    /// Sent unnamed with its parameters, parsed and planned on every call (a pooler in
+    /// transaction mode, where a statement prepared in one transaction may be missing
+    /// from the server connection of the next).
+    Unnamed(&'static str),
+}
+
+/// The check statement the parameters ask for: prepared once per connection (it
+/// survives the session reset, which does not deallocate), or, behind a transaction
+/// pooler, its text.
 pub(crate) async fn prepare_check(
     client: &Object,
     params: &CheckParams,
-) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    let sql = if params.full { &FULL_SQL } else { &QUICK_SQL };
+    transaction_pooling: bool,
+) -> Result<Check, tokio_postgres::Error> {
+    let sql: &'static str = if params.full { &FULL_SQL } else { &QUICK_SQL };
+    if transaction_pooling {
+        return Ok(Check::Unnamed(sql));
+    }
     client
         .prepare_typed_cached(sql, &check_sql::PARAMETER_TYPES)
         .await
+        .map(Check::Prepared)
 }
 
 impl Checked<'_> {
@@ -50,10 +74,21 @@ impl Checked<'_> {
     /// follows it is parsed, when the statement would run code it may not.
     pub(crate) async fn run(&self) -> Result<(), RunError> {
         let outcome = async {
-            let stream = self
-                .client
-                .query_raw(self.statement, self.params.as_params())
-                .await?;
+            let stream = match &self.check {
+                Check::Prepared(statement) => {
+                    self.client
+                        .query_raw(statement, self.params.as_params())
+                        .await?
+                }
+                Check::Unnamed(sql) => {
+                    let typed = self
+                        .params
+                        .as_params()
+                        .into_iter()
+                        .zip(check_sql::PARAMETER_TYPES);
+                    self.client.query_typed_raw(sql, typed).await?
+                }
+            };
             pin_mut!(stream);
             while let Some(row) = stream.next().await {
                 row?;

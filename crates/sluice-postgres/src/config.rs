@@ -63,6 +63,14 @@ pub struct DatabaseConfig {
     /// connects as ([`crate::posture`]) and what it does about a finding (default
     /// [`PrivilegeCheck::Skip`]).
     pub least_privilege: PrivilegeCheck,
+    /// Whether the server is reached through a pooler in transaction mode (PgBouncer's
+    /// `pool_mode = transaction`), which may hand each transaction, and each message
+    /// outside one, to a different server connection (default `false`). When `true`, no
+    /// named prepared statement outlives its transaction: the catalog check is sent
+    /// unnamed (PostgreSQL plans it on every call, where a direct connection plans it
+    /// once), statements are described inside the transaction, and no startup option
+    /// is sent (PgBouncer 1.18 refuses `options`). Session mode needs nothing.
+    pub transaction_pooling: bool,
 }
 
 /// What [`Database::connect`](crate::Database::connect) does about roles wider than the
@@ -109,6 +117,7 @@ impl DatabaseConfig {
             write_guard: Guard::write(),
             binary_results: true,
             least_privilege: PrivilegeCheck::Skip,
+            transaction_pooling: false,
         }
     }
 

@@ -279,7 +279,11 @@ async fn judge_each(
             ),
         };
         let oid = tokio_postgres::types::Oid::from(oid);
-        let Some(row) = client.query_opt(&sql, &[&oid]).await? else {
+        // Unnamed (one round trip, and nothing left prepared behind a transaction pooler).
+        let Some(row) = client
+            .query_typed_opt(&sql, &[(&oid, tokio_postgres::types::Type::OID)])
+            .await?
+        else {
             continue; // dropped meanwhile: the retry will not reach it
         };
         let name: String = row.try_get(0)?;

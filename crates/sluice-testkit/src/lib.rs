@@ -50,8 +50,10 @@
 
 mod cluster;
 mod connstr;
+mod pgbouncer;
 mod relay;
 
+pub use pgbouncer::{PgBouncer, PoolMode};
 pub use relay::Relay;
 pub mod github;
 

@@ -72,6 +72,11 @@ pub(super) async fn run(
         resolved?;
         let statement = prepared?;
         let types = statement.params().to_vec();
+        let columns: Vec<ColumnInfo> = statement.columns().iter().map(ColumnInfo::of).collect();
+        // Closed now, so the close goes out ahead of the end of the transaction: no
+        // named statement outlives it (behind a transaction pooler, the next
+        // transaction may have another server connection).
+        drop(statement);
         let (ran, ended) = tokio::join!(
             execute(client, call, &types, settings, limits),
             client.batch_execute(end)
@@ -79,7 +84,7 @@ pub(super) async fn run(
         ended?;
         let mut collected = ran?;
         if collected.columns.is_empty() {
-            collected.columns = statement.columns().iter().map(ColumnInfo::of).collect();
+            collected.columns = columns;
         }
         collected
     } else {
@@ -95,9 +100,10 @@ pub(super) async fn run(
         let mut collected = ran?;
         if collected.columns.is_empty() && collected.rows.rows.is_empty() {
             // No row to learn the columns from: describe the statement (parsing and
-            // describing run nothing, so this needs no transaction).
-            let statement = client.prepare(call.sql).await?;
-            collected.columns = statement.columns().iter().map(ColumnInfo::of).collect();
+            // describing run nothing, so this needs no transaction, except behind a
+            // transaction pooler, where the statement must be closed on the server
+            // connection it was prepared on).
+            collected.columns = describe(client, call.sql, checked.transaction_pooling()).await?;
         }
         collected
     };
@@ -149,6 +155,27 @@ pub(super) async fn run(
         }
     }
     Ok(Ran::Output(rows.into_output(columns, rows_affected)))
+}
+
+/// The columns of `sql`, from a statement prepared and closed again; inside a
+/// transaction of its own when `transaction_pooling`.
+async fn describe(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    transaction_pooling: bool,
+) -> Result<Vec<ColumnInfo>, tokio_postgres::Error> {
+    let columns = |statement: tokio_postgres::Statement| -> Vec<ColumnInfo> {
+        statement.columns().iter().map(ColumnInfo::of).collect()
+    };
+    if !transaction_pooling {
+        return Ok(columns(client.prepare(sql).await?));
+    }
+    let (begun, prepared) =
+        tokio::join!(client.batch_execute("BEGIN READ ONLY"), client.prepare(sql));
+    // Dropping the statement closes it, ahead of the rollback.
+    let described = begun.and(prepared).map(columns);
+    client.batch_execute("ROLLBACK").await?;
+    described
 }
 
 /// Sends the statement with its parameters (typed as `types` where known, else left to

@@ -514,8 +514,8 @@ impl Database {
         check: &CheckParams,
     ) -> Result<QueryOutput, RunError> {
         let client = lease.client().map_err(RunError::Query)?;
-        let checker = match prepare_check(client, check).await {
-            Ok(statement) => statement,
+        let checker = match prepare_check(client, check, self.config.transaction_pooling).await {
+            Ok(checker) => checker,
             Err(e) => {
                 if recover(client).await {
                     lease.release();
@@ -525,7 +525,7 @@ impl Database {
         };
         let checked = Checked {
             client,
-            statement: &checker,
+            check: checker,
             params: check,
         };
         let limits = Limits {
@@ -548,14 +548,29 @@ impl Database {
                 Ok(output)
             }
             Err(e) => {
-                // Leave the connection clean for the next caller, or drop it.
-                if recover(client).await {
+                // Leave the connection clean for the next caller, or drop it: also when
+                // the client's prepared statements and the server's disagree (behind a
+                // transaction pooler, tokio-postgres's own type look-up statement,
+                // prepared on one server connection, is missing from another), so the
+                // next caller gets a connection that prepares its own.
+                if recover(client).await && !statements_out_of_step(&e) {
                     lease.release();
                 }
                 Err(e)
             }
         }
     }
+}
+
+/// True for PostgreSQL's "prepared statement … does not exist" and "… already exists".
+fn statements_out_of_step(e: &RunError) -> bool {
+    let RunError::Database(e) = e else {
+        return false;
+    };
+    matches!(
+        e.code().map(tokio_postgres::error::SqlState::code),
+        Some("26000" | "42P05")
+    )
 }
 
 /// `guard`'s verdict on `sql` (kept in `verdicts`, the guard's own), as the statement

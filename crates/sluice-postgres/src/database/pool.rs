@@ -33,7 +33,9 @@ impl Pooled {
         let tls = crate::tls::connector(tls_config).map_err(ConnectError::Tls)?;
         let mut settings = postgres.clone();
         settings.ssl_mode(tls_config.ssl_mode_for(postgres));
-        session::startup_options(&mut settings);
+        if !config.transaction_pooling {
+            session::startup_options(&mut settings);
+        }
         let manager = tls.manager(
             settings,
             ManagerConfig {

@@ -41,6 +41,8 @@ pub(super) async fn run(
         .iter()
         .map(|c| c.type_().clone())
         .collect();
+    // Closed now, ahead of the end of the transaction: no named statement outlives it.
+    drop(statement);
     // Then the statement (or, behind a cursor, its declaration through the extended
     // protocol — one statement — and the fetch of the rows kept, in text) and the end of
     // the transaction.

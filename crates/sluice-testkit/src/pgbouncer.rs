@@ -1,0 +1,145 @@
+//! A real PgBouncer in front of a test database, started from the installed binary.
+//!
+//! PgBouncer refuses to run as root, so as root it runs as the `postgres` user (the
+//! ephemeral cluster's rule). It logs in to PostgreSQL as the test database's own user
+//! and lets any client in (`auth_type = any`): the tests exercise pooling, not PgBouncer's
+//! authentication.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Error, TestDatabase, cluster, connstr};
+
+/// How PgBouncer hands server connections to its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// A server connection per transaction (and per message outside one).
+    Transaction,
+    /// A server connection per client connection.
+    Session,
+}
+
+/// A running PgBouncer; stopped (and its files removed) when dropped.
+#[derive(Debug)]
+pub struct PgBouncer {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+impl PgBouncer {
+    /// A connection string to the test database through PgBouncer.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What PgBouncer has logged so far (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        // SIGINT would wait for clients; the test is over.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl TestDatabase {
+    /// Starts PgBouncer (`pool_mode` `mode`, at most `server_connections` connections to
+    /// PostgreSQL) in front of this database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoServer`] when PgBouncer is not installed (`apt-get install pgbouncer`)
+    /// or does not start; the message carries its log.
+    pub fn pgbouncer(&self, mode: PoolMode, server_connections: usize) -> Result<PgBouncer, Error> {
+        let binary = cluster::find_program("pgbouncer").ok_or_else(|| {
+            Error::NoServer("pgbouncer is not installed (apt-get install pgbouncer)".to_owned())
+        })?;
+        let config = self.config();
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Unix(dir)) => dir.display().to_string(),
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            None => "127.0.0.1".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let user = config.get_user().unwrap_or("postgres");
+        let password = config
+            .get_password()
+            .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
+            .unwrap_or_default();
+        let listen = cluster::free_port()
+            .map_err(|e| Error::NoServer(format!("cannot find a free TCP port: {e}")))?;
+        let dir = std::path::Path::new("/tmp")
+            .join(format!("sluice-pgbouncer-{}-{listen}", std::process::id()));
+        let io = |e: std::io::Error| Error::NoServer(format!("pgbouncer's directory: {e}"));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let mode = match mode {
+            PoolMode::Transaction => "transaction",
+            PoolMode::Session => "session",
+        };
+        let ini = format!(
+            "[databases]\n{name} = host={host} port={port} dbname={name} user={user}{password}\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {listen}\nunix_socket_dir =\n\
+             auth_type = any\npool_mode = {mode}\ndefault_pool_size = {server_connections}\n\
+             max_client_conn = 500\nignore_startup_parameters = extra_float_digits,options\n\
+             logfile = {log}\npidfile = {pid}\n",
+            name = self.name(),
+            log = dir.join("pgbouncer.log").display(),
+            pid = dir.join("pgbouncer.pid").display(),
+        );
+        let path = dir.join("pgbouncer.ini");
+        std::fs::write(&path, ini).map_err(io)?;
+        let mut command = if cluster::is_root() {
+            let _ = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(&dir)
+                .status();
+            let runuser = cluster::find_program("runuser").ok_or_else(|| {
+                Error::NoServer("running as root, and `runuser` is not installed".to_owned())
+            })?;
+            let mut command = Command::new(runuser);
+            command.args(["-u", "postgres", "--"]).arg(&binary);
+            command
+        } else {
+            Command::new(&binary)
+        };
+        let mut child = command
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::NoServer(format!("cannot start pgbouncer: {e}")))?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", listen)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(Error::NoServer(format!(
+                    "pgbouncer exited ({status}): {stderr}{log}"
+                )));
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(Error::NoServer(
+                    "pgbouncer did not listen within 10 s".to_owned(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let url = connstr::on_loopback_port(self.url(), listen).map_err(Error::BadUrl)?;
+        Ok(PgBouncer { child, dir, url })
+    }
+}
