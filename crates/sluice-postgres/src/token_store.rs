@@ -12,6 +12,7 @@ use sluice_auth::oauth::{
     AccessGrant, ClientRecord, CodeRecord, GrantRecord, PendingSignIn, Redemption, Rotation,
     StoreError, TokenStore,
 };
+use tokio_postgres::types::Type;
 
 use crate::config::ConnectError;
 use crate::errors::sanitise;
@@ -145,9 +146,13 @@ impl TokenStore for PgTokenStore {
              WHERE (SELECT count(*) FROM {s}.clients) < $3 ON CONFLICT DO NOTHING"
         );
         let n = conn
-            .execute(
+            .execute_typed(
                 &sql,
-                &[&client.client_id, &to_json(&client)?, &count(max_clients)],
+                &[
+                    (&client.client_id, Type::TEXT),
+                    (&to_json(&client)?, Type::TEXT),
+                    (&count(max_clients), Type::INT8),
+                ],
             )
             .await
             .map_err(|e| db(&e))?;
@@ -161,7 +166,7 @@ impl TokenStore for PgTokenStore {
             self.schema
         );
         let row = conn
-            .query_opt(&sql, &[&client_id])
+            .query_typed_opt(&sql, &[(&client_id, Type::TEXT)])
             .await
             .map_err(|e| db(&e))?;
         row.map(|r| from_json(r.get::<_, &str>(0))).transpose()
@@ -176,9 +181,9 @@ impl TokenStore for PgTokenStore {
         let s = &self.schema;
         let conn = self.client_conn().await?;
         let now = secs(sluice_auth::oauth::now());
-        conn.execute(
+        conn.execute_typed(
             &format!("DELETE FROM {s}.pending WHERE expires_at <= $1"),
-            &[&now],
+            &[(&now, Type::INT8)],
         )
         .await
         .map_err(|e| db(&e))?;
@@ -187,13 +192,13 @@ impl TokenStore for PgTokenStore {
              WHERE (SELECT count(*) FROM {s}.pending) < $4"
         );
         let n = conn
-            .execute(
+            .execute_typed(
                 &sql,
                 &[
-                    &state_hash,
-                    &to_json(&pending)?,
-                    &secs(pending.expires_at),
-                    &count(max_pending),
+                    (&state_hash, Type::TEXT),
+                    (&to_json(&pending)?, Type::TEXT),
+                    (&secs(pending.expires_at), Type::INT8),
+                    (&count(max_pending), Type::INT8),
                 ],
             )
             .await
@@ -208,7 +213,7 @@ impl TokenStore for PgTokenStore {
             self.schema
         );
         let row = conn
-            .query_opt(&sql, &[&state_hash])
+            .query_typed_opt(&sql, &[(&state_hash, Type::TEXT)])
             .await
             .map_err(|e| db(&e))?;
         row.map(|r| from_json(r.get::<_, &str>(0))).transpose()
@@ -220,13 +225,13 @@ impl TokenStore for PgTokenStore {
             "INSERT INTO {}.codes (code_hash, grant_id, record, expires_at) VALUES ($1, $2, $3, $4)",
             self.schema
         );
-        conn.execute(
+        conn.execute_typed(
             &sql,
             &[
-                &code_hash,
-                &code.grant_id,
-                &to_json(&code)?,
-                &secs(code.expires_at),
+                (&code_hash, Type::TEXT),
+                (&code.grant_id, Type::TEXT),
+                (&to_json(&code)?, Type::TEXT),
+                (&secs(code.expires_at), Type::INT8),
             ],
         )
         .await
@@ -245,7 +250,7 @@ impl TokenStore for PgTokenStore {
              RETURNING c.record, old.spent, c.grant_id"
         );
         let row = conn
-            .query_opt(&sql, &[&code_hash, &secs(now)])
+            .query_typed_opt(&sql, &[(&code_hash, Type::TEXT), (&secs(now), Type::INT8)])
             .await
             .map_err(|e| db(&e))?;
         let Some(row) = row else {
@@ -311,9 +316,11 @@ impl TokenStore for PgTokenStore {
              JOIN {s}.grants g ON g.id = a.grant_id \
              WHERE a.token_hash = $1 AND a.expires_at > $2 AND g.expires_at > $2"
         );
-        let stmt = conn.prepare_cached(&sql).await.map_err(|e| db(&e))?;
         let row = conn
-            .query_opt(&stmt, &[&access_hash, &secs(now)])
+            .query_typed_opt(
+                &sql,
+                &[(&access_hash, Type::TEXT), (&secs(now), Type::INT8)],
+            )
             .await
             .map_err(|e| db(&e))?;
         let Some(row) = row else { return Ok(None) };
@@ -395,7 +402,7 @@ impl TokenStore for PgTokenStore {
              WHERE r.token_hash = $1"
         );
         let row = conn
-            .query_opt(&sql, &[&refresh_hash])
+            .query_typed_opt(&sql, &[(&refresh_hash, Type::TEXT)])
             .await
             .map_err(|e| db(&e))?;
         row.map(|r| from_json(r.get::<_, &str>(0))).transpose()
@@ -408,7 +415,7 @@ impl TokenStore for PgTokenStore {
             self.schema
         );
         let n = conn
-            .execute(&sql, &[&access_hash])
+            .execute_typed(&sql, &[(&access_hash, Type::TEXT)])
             .await
             .map_err(|e| db(&e))?;
         Ok(n > 0)
@@ -417,7 +424,9 @@ impl TokenStore for PgTokenStore {
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         let conn = self.client_conn().await?;
         let sql = format!("DELETE FROM {}.grants WHERE id = $1", self.schema);
-        conn.execute(&sql, &[&grant_id]).await.map_err(|e| db(&e))?;
+        conn.execute_typed(&sql, &[(&grant_id, Type::TEXT)])
+            .await
+            .map_err(|e| db(&e))?;
         Ok(())
     }
 
@@ -428,9 +437,9 @@ impl TokenStore for PgTokenStore {
         let mut removed = 0;
         for table in ["pending", "codes", "access_tokens", "grants"] {
             removed += conn
-                .execute(
+                .execute_typed(
                     &format!("DELETE FROM {s}.{table} WHERE expires_at <= $1"),
-                    &[&now],
+                    &[(&now, Type::INT8)],
                 )
                 .await
                 .map_err(|e| db(&e))?;
@@ -441,18 +450,18 @@ impl TokenStore for PgTokenStore {
     async fn secret(&self, name: &str, proposed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         let s = &self.schema;
         let conn = self.client_conn().await?;
-        conn.execute(
+        conn.execute_typed(
             &format!(
                 "INSERT INTO {s}.secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING"
             ),
-            &[&name, &proposed],
+            &[(&name, Type::TEXT), (&proposed, Type::BYTEA)],
         )
         .await
         .map_err(|e| db(&e))?;
         let row = conn
-            .query_one(
+            .query_typed_one(
                 &format!("SELECT value FROM {s}.secrets WHERE name = $1"),
-                &[&name],
+                &[(&name, Type::TEXT)],
             )
             .await
             .map_err(|e| db(&e))?;

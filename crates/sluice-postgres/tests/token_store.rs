@@ -58,3 +58,26 @@ async fn processes_starting_together_create_the_schema_once() {
         .get(0);
     assert_eq!(tables, 7);
 }
+
+/// Through PgBouncer in transaction mode (each statement outside a transaction may meet
+/// another server connection, and none keeps a client's prepared statements), with more
+/// store connections than PgBouncer has server connections: the whole contract holds.
+/// The store sends its statements unnamed, with their parameter types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_keeps_the_contract_through_pgbouncer_in_transaction_mode() {
+    let db = sluice_testkit::database().await.unwrap();
+    let bouncer = db
+        .pgbouncer(sluice_testkit::PoolMode::Transaction, 2)
+        .unwrap();
+    let config: tokio_postgres::Config = bouncer.url().parse().unwrap();
+    let store = PgTokenStore::connect(&config, &TlsConfig::default(), "sluice_oauth", 6)
+        .await
+        .unwrap();
+    let verified = sluice_auth::oauth::contract::verify_store(Arc::new(store.clone())).await;
+    assert!(
+        verified.is_ok(),
+        "{verified:?}\npgbouncer's log:\n{}",
+        bouncer.log()
+    );
+    store.close();
+}

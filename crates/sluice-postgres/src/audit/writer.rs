@@ -163,12 +163,26 @@ impl Writer {
         let detail = column(|e| {
             (!e.detail.is_empty()).then(|| serde_json::Value::Object(e.detail.clone()).to_string())
         });
+        // Unnamed, with its types: nothing stays prepared (behind a transaction pooler
+        // the next statement may meet another server connection).
+        use tokio_postgres::types::Type;
+        let text = Type::TEXT_ARRAY;
         client
-            .execute(
+            .execute_typed(
                 INSERT,
                 &[
-                    &at, &login, &tool, &database, &sql, &params, &verdict, &sqlstate, &rows,
-                    &duration, &message, &detail,
+                    (&at, Type::TIMESTAMPTZ_ARRAY),
+                    (&login, text.clone()),
+                    (&tool, text.clone()),
+                    (&database, text.clone()),
+                    (&sql, text.clone()),
+                    (&params, text.clone()),
+                    (&verdict, text.clone()),
+                    (&sqlstate, text.clone()),
+                    (&rows, Type::INT8_ARRAY),
+                    (&duration, Type::FLOAT8_ARRAY),
+                    (&message, text.clone()),
+                    (&detail, text),
                 ],
             )
             .await
