@@ -133,3 +133,48 @@ async fn every_call_works_through_pgbouncer_in_session_mode() {
     many_tasks_through(&database, &bouncer, true).await;
     database.close();
 }
+
+/// In transaction mode a result of an enum either comes right or fails saying what to
+/// do (cast it to text), never with PostgreSQL's "prepared statement … does not exist";
+/// cast, it always comes.
+#[tokio::test]
+async fn looked_up_types_in_transaction_mode_fail_with_advice_and_work_cast() {
+    let (_db, bouncer, database) = through(PoolMode::Transaction).await;
+    let all = (0..TASKS).map(|_| async {
+        let mut outcomes = Vec::new();
+        for _ in 0..5 {
+            outcomes.push(database.read("SELECT m FROM moods ORDER BY id").await);
+            let cast = database
+                .read("SELECT m::text AS m FROM moods ORDER BY id")
+                .await;
+            match cast {
+                Ok(output) => outcomes.push(Ok(output)),
+                Err(e) => panic!("cast to text: {e}"),
+            }
+        }
+        outcomes
+    });
+    for outcome in futures_util::future::join_all(all)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        match outcome {
+            Ok(output) => assert_eq!(
+                output.rows,
+                vec![vec![json!("calm")], vec![json!("busy")]],
+                "{}",
+                bouncer.log()
+            ),
+            Err(e) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains("cast such columns to text")
+                        && !message.contains("prepared statement"),
+                    "{message}"
+                );
+            }
+        }
+    }
+    database.close();
+}

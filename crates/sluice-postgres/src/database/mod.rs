@@ -553,13 +553,33 @@ impl Database {
                 // transaction pooler, tokio-postgres's own type look-up statement,
                 // prepared on one server connection, is missing from another), so the
                 // next caller gets a connection that prepares its own.
-                if recover(client).await && !statements_out_of_step(&e) {
+                let out_of_step = statements_out_of_step(&e);
+                if recover(client).await && !out_of_step {
                     lease.release();
+                }
+                if out_of_step && self.config.transaction_pooling {
+                    return Err(RunError::Client(pooled_type_lookup(call.transaction)));
                 }
                 Err(e)
             }
         }
     }
+}
+
+/// What a call that met tokio-postgres's type look-up behind a transaction pooler says:
+/// the look-up ran after the statement's transaction had been sent its end, so a write
+/// may have committed.
+fn pooled_type_lookup(transaction: Transaction) -> ClientError {
+    let unknown = if transaction == Transaction::Write {
+        " Whether the write committed is unknown: check before repeating it."
+    } else {
+        ""
+    };
+    ClientError::new(format!(
+        "the result has a column of a type the server had to look up (an enum, a \
+         composite, an extension's type), which fails behind a pooler in transaction \
+         mode; cast such columns to text.{unknown}"
+    ))
 }
 
 /// True for PostgreSQL's "prepared statement … does not exist" and "… already exists".
