@@ -50,9 +50,11 @@
 
 mod cluster;
 mod connstr;
+mod haproxy;
 mod pgbouncer;
 mod relay;
 
+pub use haproxy::HaProxy;
 pub use pgbouncer::{PgBouncer, PoolMode};
 pub use relay::Relay;
 pub mod github;

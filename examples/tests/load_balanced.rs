@@ -1,0 +1,304 @@
+//! Three `postgres_server --transport http` replicas behind a real HAProxy (round-robin,
+//! health checks, 2025-11-25 sessions kept on their replica), PostgreSQL behind a real
+//! PgBouncer in transaction mode, the token store shared through it. A client signs in
+//! through the load balancer (registration, consent, GitHub's callback and the token
+//! exchange each landing wherever HAProxy sends them), then calls tools in both eras;
+//! every replica serves some. One replica is killed (SIGKILL) mid-run: reads go on,
+//! and writes — retried by the client until answered, each with an idempotency check —
+//! are neither lost nor doubled. Another is sent SIGTERM with calls in flight: each is
+//! answered and it exits 0.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::oauth::{
+    Browser, GITHUB_ID, GITHUB_SECRET, Mcp, ServerProcess, authorize_url, exchange, free_port,
+    pkce, register, sign_in,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sluice_testkit::github::{FakeGitHub, FakeUser};
+use sluice_testkit::{HaProxy, PoolMode};
+
+const REDIRECT: &str = "http://127.0.0.1:33419/callback";
+
+/// One stateless (2026-07-28) tool call: `Ok((isError, text))` when a JSON-RPC answer
+/// came back, `Err` for anything else (no connection, a 5xx from the balancer).
+async fn stateless(
+    url: &str,
+    token: &str,
+    id: u64,
+    tool: &str,
+    sql: &str,
+) -> Result<(bool, String), String> {
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", tool)
+        .timeout(Duration::from_secs(30))
+        .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"sql": sql},
+                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                 "io.modelcontextprotocol/clientCapabilities": {},
+                                 "io.modelcontextprotocol/clientInfo": {"name": "lb", "version": "1"}}}}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if status != StatusCode::OK {
+        return Err(format!("{status}: {text}"));
+    }
+    let body: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|m| m.get("id").is_some())
+        .or_else(|| serde_json::from_str(&text).ok())
+        .ok_or_else(|| format!("no answer in {text}"))?;
+    let result = &body["result"];
+    Ok((
+        result["isError"]
+            .as_bool()
+            .unwrap_or(body.get("error").is_some()),
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    ))
+}
+
+/// The write of key `k`, once: retried until it is answered, each attempt inserting only
+/// when the key is not there yet.
+async fn write_once(url: &str, token: &str, id: u64, k: u64) {
+    let sql = format!(
+        "INSERT INTO notes (k, body) SELECT {k}, 'note {k}' \
+         WHERE NOT EXISTS (SELECT 1 FROM notes WHERE k = {k})"
+    );
+    for attempt in 0..50 {
+        match stateless(url, token, id * 100 + attempt, "executeDatabase", &sql).await {
+            Ok((false, _)) => return,
+            Ok((true, text)) => panic!("the write of {k} failed: {text}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("the write of {k} was never answered");
+}
+
+/// Tool calls a replica counted (its `/metrics`).
+async fn calls_served(replica: &ServerProcess) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", replica.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("sluice_tool_calls_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kill() {
+    let db =
+        sluice_testkit::database_with("CREATE TABLE notes (k int NOT NULL, body text NOT NULL);")
+            .await
+            .unwrap();
+    let bouncer = db.pgbouncer(PoolMode::Transaction, 6).unwrap();
+    let github = FakeGitHub::start(GITHUB_ID, GITHUB_SECRET).await.unwrap();
+    github.sign_in_as(FakeUser::new(42, "alice"));
+    let lb_port = free_port();
+    let public = format!("http://127.0.0.1:{lb_port}/mcp");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut replicas: Vec<ServerProcess> = ports
+        .iter()
+        .map(|port| {
+            ServerProcess::start(
+                *port,
+                &[
+                    "--database-url",
+                    bouncer.url(),
+                    "--transaction-pooling",
+                    "--pool-size",
+                    "4",
+                    "--token-store",
+                    "postgres",
+                    "--writers",
+                    "github:42",
+                    "--github-url",
+                    github.url(),
+                    "--github-api-url",
+                    github.url(),
+                    "--public-url",
+                    &public,
+                ],
+                &[
+                    ("GITHUB_CLIENT_ID", GITHUB_ID),
+                    ("GITHUB_CLIENT_SECRET", GITHUB_SECRET),
+                ],
+            )
+        })
+        .collect();
+    let lb = HaProxy::start(lb_port, &ports).unwrap();
+    let base = lb.base();
+    // Until the health checks have seen every replica.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // Sign in through the balancer.
+    let client_id = register(&base, REDIRECT).await;
+    let (verifier, challenge) = pkce();
+    let got = sign_in(
+        &mut Browser::new(),
+        &authorize_url(&base, &client_id, REDIRECT, &challenge, &[]),
+    )
+    .await;
+    let (status, _, tokens) = exchange(
+        &base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &got["code"]),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let mcp = format!("{base}/mcp");
+
+    // 2025-11-25: sessions, each kept on the replica that opened it.
+    for _ in 0..6 {
+        let mut session = Mcp::new(&mcp, Some(&token));
+        assert_eq!(session.initialize().await.status, StatusCode::OK);
+        assert!(
+            session
+                .tool_names()
+                .await
+                .contains(&"executeDatabase".to_owned())
+        );
+        for i in 0..5 {
+            let (failed, text) = session
+                .call("queryDatabase", json!({"sql": format!("SELECT {i} AS n")}))
+                .await;
+            assert!(!failed, "{text}");
+        }
+    }
+    // 2026-07-28: stateless calls, spread over the replicas.
+    let mut id = 1;
+    for k in 0..30 {
+        id += 1;
+        let (failed, text) = stateless(
+            &mcp,
+            &token,
+            id,
+            "queryDatabase",
+            "SELECT count(*) FROM notes",
+        )
+        .await
+        .unwrap();
+        assert!(!failed, "{text}");
+        write_once(&mcp, &token, id, k).await;
+    }
+    for replica in &replicas {
+        assert!(
+            calls_served(replica).await > 0.0,
+            "a replica served nothing:\n{}",
+            replica.log()
+        );
+    }
+
+    // One replica killed mid-run: the client goes on through the balancer.
+    let killer = {
+        let victim = replicas.remove(1);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut victim = victim;
+            victim.stop();
+        })
+    };
+    for k in 30..90 {
+        id += 1;
+        write_once(&mcp, &token, id, k).await;
+        let mut answered = false;
+        for attempt in 0..50 {
+            match stateless(
+                &mcp,
+                &token,
+                id * 1000 + attempt,
+                "queryDatabase",
+                "SELECT 1",
+            )
+            .await
+            {
+                Ok((false, _)) => {
+                    answered = true;
+                    break;
+                }
+                Ok((true, text)) => panic!("a read failed: {text}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        assert!(answered, "a read was never answered");
+    }
+    killer.await.unwrap();
+    // A session opened now lands on a replica that is alive.
+    let mut session = Mcp::new(&mcp, Some(&token));
+    assert_eq!(session.initialize().await.status, StatusCode::OK);
+    let (failed, text) = session
+        .call("queryDatabase", json!({"sql": "SELECT 1"}))
+        .await;
+    assert!(!failed, "{text}");
+
+    // SIGTERM one of the two left while calls are in flight: every call is answered
+    // (the draining replica finishes what it accepted; HAProxy sends what it can no
+    // longer connect to elsewhere), and it exits 0.
+    let slow = "SELECT count(*) FROM generate_series(1, 3000000)";
+    let in_flight: Vec<_> = (0..8u64)
+        .map(|i| {
+            let (mcp, token) = (mcp.clone(), token.clone());
+            tokio::spawn(
+                async move { stateless(&mcp, &token, 90_000 + i, "queryDatabase", slow).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    replicas[0].signal("TERM");
+    for call in in_flight {
+        let answer = call.await.unwrap();
+        assert!(
+            matches!(answer, Ok((false, _))),
+            "a call during the drain: {answer:?}"
+        );
+    }
+    let drained = replicas.remove(0);
+    let code = tokio::task::spawn_blocking(move || {
+        let mut drained = drained;
+        (drained.wait_exit(), drained.log())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0), "{}", code.1);
+    let (failed, text) = stateless(&mcp, &token, 99_999, "queryDatabase", "SELECT 1")
+        .await
+        .unwrap();
+    assert!(!failed, "{text}");
+
+    let client = db.connect().await.unwrap();
+    let row = client
+        .query_one("SELECT count(*), count(DISTINCT k) FROM notes", &[])
+        .await
+        .unwrap();
+    let (rows, keys): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!((rows, keys), (90, 90), "writes lost or doubled");
+    for replica in &replicas {
+        assert!(!replica.log().contains("panicked"), "{}", replica.log());
+    }
+    drop(lb);
+}
