@@ -138,6 +138,13 @@ pub(crate) struct Flags {
     #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", default_value_t = 10)]
     pub(crate) drain_timeout: u64,
 
+    /// Over HTTP: seconds between the signal to stop and the start of the drain, during
+    /// which /readyz answers 503 (draining) and everything else is served as before,
+    /// so a load balancer checking /readyz stops sending work before the listener
+    /// closes (default 0). Set it above the balancer's check interval × fall count.
+    #[arg(long, env = "SLUICE_DRAIN_DELAY", default_value_t = 0)]
+    pub(crate) drain_delay: u64,
+
     /// Refuse to start when a role the server connects as is wider than it needs
     /// (superuser, BYPASSRLS, server file roles, a read role that may change or owns
     /// tables). Without it, each finding is a warning at start-up; either way they are

@@ -145,6 +145,8 @@ pub(crate) struct Context<'a> {
     pub(crate) tls: &'a TlsConfig,
     /// How long requests in flight have to finish at shutdown.
     pub(crate) drain: Duration,
+    /// How long `/readyz` says draining, while all else is served, before the drain.
+    pub(crate) drain_delay: Duration,
     /// The databases, for `/readyz` and `/metrics`.
     pub(crate) databases: sluice_postgres::Databases,
     /// The tool calls counted, for `/metrics`.
@@ -374,9 +376,17 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
         readers = %readers,
         "serving PostgreSQL over MCP (Streamable HTTP)"
     );
+    let drain_delay = cx.drain_delay;
     let shutdown = async move {
         crate::signals::shutdown_signal().await;
         draining.store(true, Ordering::Release);
+        if !drain_delay.is_zero() {
+            tracing::info!(
+                delay_s = drain_delay.as_secs(),
+                "stopping: /readyz says draining; the drain starts after the delay"
+            );
+            tokio::time::sleep(drain_delay).await;
+        }
     };
     match (&flags.tls_cert, &flags.tls_key) {
         (Some(cert), Some(key)) => {

@@ -97,6 +97,7 @@ async fn main() -> ExitCode {
             postgres: &postgres,
             tls: &tls,
             drain: flags.drain(),
+            drain_delay: std::time::Duration::from_secs(flags.drain_delay),
             databases: databases.clone(),
             metrics,
         };

@@ -137,6 +137,9 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
                     github.url(),
                     "--public-url",
                     &public,
+                    // Time for HAProxy's /readyz checks to take a stopping replica out.
+                    "--drain-delay",
+                    "1",
                 ],
                 &[
                     ("GITHUB_CLIENT_ID", GITHUB_ID),
@@ -214,6 +217,14 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
         );
     }
 
+    // Sessions opened before the kill, likely one on each replica.
+    let mut before = Vec::new();
+    for _ in 0..3 {
+        let mut session = Mcp::new(&mcp, Some(&token));
+        assert_eq!(session.initialize().await.status, StatusCode::OK);
+        before.push(session);
+    }
+
     // One replica killed mid-run: the client goes on through the balancer.
     let killer = {
         let victim = replicas.remove(1);
@@ -248,6 +259,23 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
         assert!(answered, "a read was never answered");
     }
     killer.await.unwrap();
+    // A session of the killed replica is unknown where the balancer now sends it: 404,
+    // and the client opens a new one (the protocol's rule); the others go on.
+    let mut lost = 0;
+    for session in &mut before {
+        let answer = session
+            .post(
+                "tools/call",
+                json!({"name": "queryDatabase", "arguments": {"sql": "SELECT 1"}}),
+            )
+            .await;
+        match answer.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => lost += 1,
+            other => panic!("a session after the kill: {other} {}", answer.body),
+        }
+    }
+    eprintln!("sessions lost with the killed replica: {lost} of 3");
     // A session opened now lands on a replica that is alive.
     let mut session = Mcp::new(&mcp, Some(&token));
     assert_eq!(session.initialize().await.status, StatusCode::OK);

@@ -2,7 +2,7 @@
 //!
 //! Round-robin, with the 2025-11-25 era's sessions kept on the replica that created
 //! them (the `Mcp-Session-Id` a response carries is stored and matched), health checks
-//! on `/healthz`, and a retry on another replica when a connection cannot be made (a
+//! on `/readyz` (so a replica is taken out while it drains or its database is down), and a retry on another replica when a connection cannot be made (a
 //! replica that was killed) — the configuration docs/deploy.md shows.
 
 use std::io::Read;
@@ -37,7 +37,7 @@ impl HaProxy {
              timeout server 60s\n    option redispatch\n    retries 3\n    \
              retry-on conn-failure\n\n\
              frontend mcp\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\n\
-             backend replicas\n    balance roundrobin\n    option httpchk GET /healthz\n    \
+             backend replicas\n    balance roundrobin\n    option httpchk GET /readyz\n    \
              stick-table type string len 128 size 100k expire 30m\n    \
              stick match req.hdr(mcp-session-id)\n    \
              stick store-response res.hdr(mcp-session-id)\n{servers}"
