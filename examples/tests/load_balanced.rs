@@ -104,8 +104,17 @@ async fn calls_served(replica: &ServerProcess) -> f64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kill() {
+/// Three replicas behind HAProxy, PgBouncer (transaction mode) in front of the test
+/// database, the fake GitHub signing in the writer (github id 42).
+struct Deployment {
+    db: sluice_testkit::TestDatabase,
+    _bouncer: sluice_testkit::PgBouncer,
+    _github: FakeGitHub,
+    replicas: Vec<ServerProcess>,
+    lb: HaProxy,
+}
+
+async fn deploy() -> Deployment {
     let db =
         sluice_testkit::database_with("CREATE TABLE notes (k int NOT NULL, body text NOT NULL);")
             .await
@@ -116,7 +125,7 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
     let lb_port = free_port();
     let public = format!("http://127.0.0.1:{lb_port}/mcp");
     let ports = [free_port(), free_port(), free_port()];
-    let mut replicas: Vec<ServerProcess> = ports
+    let replicas: Vec<ServerProcess> = ports
         .iter()
         .map(|port| {
             ServerProcess::start(
@@ -149,9 +158,27 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
         })
         .collect();
     let lb = HaProxy::start(lb_port, &ports).unwrap();
-    let base = lb.base();
     // Until the health checks have seen every replica.
     tokio::time::sleep(Duration::from_millis(800)).await;
+    Deployment {
+        db,
+        _bouncer: bouncer,
+        _github: github,
+        replicas,
+        lb,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kill() {
+    let Deployment {
+        db,
+        _bouncer,
+        _github,
+        mut replicas,
+        lb,
+    } = deploy().await;
+    let base = lb.base();
 
     // Sign in through the balancer.
     let client_id = register(&base, REDIRECT).await;
@@ -329,4 +356,46 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
         assert!(!replica.log().contains("panicked"), "{}", replica.log());
     }
     drop(lb);
+}
+
+/// The official Python SDK through the balancer, in its default (2026-07-28) and legacy
+/// (2025-11-25) modes: signs in with its OAuth client (each step landing wherever
+/// HAProxy sends it), then reads and writes; every replica serves some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_signs_in_and_calls_tools_through_the_balancer_in_both_eras() {
+    let deployment = deploy().await;
+    let mcp = format!("{}/mcp", deployment.lb.base());
+    for (mode, first_key) in [("auto", 0), ("legacy", 1000)] {
+        let args = vec![
+            mcp.clone(),
+            mode.to_owned(),
+            "20".to_owned(),
+            first_key.to_string(),
+        ];
+        let ran = tokio::task::spawn_blocking(move || {
+            common::run_python("tests/e2e/load_balanced.py", &args)
+        })
+        .await
+        .unwrap();
+        let Some(log) = ran else { return };
+        assert!(
+            log.contains(&format!(
+                "python load balanced ({mode}): 20 reads and writes passed, 0 failed"
+            )),
+            "{log}"
+        );
+    }
+    for replica in &deployment.replicas {
+        assert!(
+            calls_served(replica).await > 0.0,
+            "a replica served nothing:\n{}",
+            replica.log()
+        );
+    }
+    let client = deployment.db.connect().await.unwrap();
+    let row = client
+        .query_one("SELECT count(*), count(DISTINCT k) FROM notes", &[])
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (40, 40));
 }

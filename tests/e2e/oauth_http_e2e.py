@@ -259,4 +259,5 @@ async def main() -> None:
     sys.exit(1 if failed else 0)
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())
