@@ -104,22 +104,55 @@ async fn calls_served(replica: &ServerProcess) -> f64 {
         .sum()
 }
 
+/// Signs the writer in through the balancer (registration, consent, GitHub's callback
+/// and the token exchange each land wherever HAProxy sends them): an access token.
+async fn signed_in(base: &str) -> String {
+    let client_id = register(base, REDIRECT).await;
+    let (verifier, challenge) = pkce();
+    let got = sign_in(
+        &mut Browser::new(),
+        &authorize_url(base, &client_id, REDIRECT, &challenge, &[]),
+    )
+    .await;
+    let (status, _, tokens) = exchange(
+        base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &got["code"]),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Three replicas behind HAProxy, PgBouncer (transaction mode) in front of the test
 /// database, the fake GitHub signing in the writer (github id 42).
 struct Deployment {
     db: sluice_testkit::TestDatabase,
-    _bouncer: sluice_testkit::PgBouncer,
+    bouncer: sluice_testkit::PgBouncer,
+    /// Between PgBouncer and PostgreSQL, when asked for.
+    relay: Option<sluice_testkit::Relay>,
     _github: FakeGitHub,
     replicas: Vec<ServerProcess>,
     lb: HaProxy,
 }
 
-async fn deploy() -> Deployment {
+async fn deploy(relayed: bool) -> Deployment {
     let db =
         sluice_testkit::database_with("CREATE TABLE notes (k int NOT NULL, body text NOT NULL);")
             .await
             .unwrap();
-    let bouncer = db.pgbouncer(PoolMode::Transaction, 6).unwrap();
+    let (relay, upstream) = if relayed {
+        let (relay, url) = db.relayed().unwrap();
+        (Some(relay), url)
+    } else {
+        (None, db.url().to_owned())
+    };
+    let bouncer = sluice_testkit::PgBouncer::start(&upstream, PoolMode::Transaction, 6).unwrap();
     let github = FakeGitHub::start(GITHUB_ID, GITHUB_SECRET).await.unwrap();
     github.sign_in_as(FakeUser::new(42, "alice"));
     let lb_port = free_port();
@@ -162,7 +195,8 @@ async fn deploy() -> Deployment {
     tokio::time::sleep(Duration::from_millis(800)).await;
     Deployment {
         db,
-        _bouncer: bouncer,
+        bouncer,
+        relay,
         _github: github,
         replicas,
         lb,
@@ -173,34 +207,16 @@ async fn deploy() -> Deployment {
 async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kill() {
     let Deployment {
         db,
-        _bouncer,
+        bouncer: _bouncer,
+        relay: _,
         _github,
         mut replicas,
         lb,
-    } = deploy().await;
+    } = deploy(false).await;
     let base = lb.base();
 
     // Sign in through the balancer.
-    let client_id = register(&base, REDIRECT).await;
-    let (verifier, challenge) = pkce();
-    let got = sign_in(
-        &mut Browser::new(),
-        &authorize_url(&base, &client_id, REDIRECT, &challenge, &[]),
-    )
-    .await;
-    let (status, _, tokens) = exchange(
-        &base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &got["code"]),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
-    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let token = signed_in(&base).await;
     let mcp = format!("{base}/mcp");
 
     // 2025-11-25: sessions, each kept on the replica that opened it.
@@ -363,7 +379,7 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
 /// HAProxy sends it), then reads and writes; every replica serves some.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_signs_in_and_calls_tools_through_the_balancer_in_both_eras() {
-    let deployment = deploy().await;
+    let deployment = deploy(false).await;
     let mcp = format!("{}/mcp", deployment.lb.base());
     for (mode, first_key) in [("auto", 0), ("legacy", 1000)] {
         let args = vec![
@@ -398,4 +414,119 @@ async fn the_python_sdk_signs_in_and_calls_tools_through_the_balancer_in_both_er
         .await
         .unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (40, 40));
+}
+
+/// `/readyz` of `replica`: its status (0 when it does not answer).
+async fn readyz(replica: &ServerProcess) -> u16 {
+    match reqwest::Client::new()
+        .get(format!("{}/readyz", replica.base))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    {
+        Ok(answer) => answer.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+/// Waits (at most 30 s) until every replica's `/readyz` answers `want`.
+async fn all_ready(replicas: &[ServerProcess], want: u16) {
+    for replica in replicas {
+        let mut last = 0;
+        for _ in 0..300 {
+            last = readyz(replica).await;
+            if last == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            last,
+            want,
+            "/readyz of {}:\n{}",
+            replica.base,
+            replica.log()
+        );
+    }
+}
+
+/// Reads through the balancer until one succeeds (at most 30 s).
+async fn until_a_read_succeeds(mcp: &str, token: &str) {
+    for attempt in 0..150 {
+        if let Ok((false, _)) =
+            stateless(mcp, token, 500_000 + attempt, "queryDatabase", "SELECT 1").await
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("no read succeeded after the outage");
+}
+
+/// PgBouncer restarted and PostgreSQL unreachable, with reads going on: every call ends
+/// (answered or refused, none hangs), `/readyz` of every replica says 503 during each
+/// outage and 200 after it, and the replicas serve again without a restart of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_recover_from_pgbouncer_and_postgres_outages_without_a_restart() {
+    let mut deployment = deploy(true).await;
+    let mcp = format!("{}/mcp", deployment.lb.base());
+    let token = signed_in(&deployment.lb.base()).await;
+    until_a_read_succeeds(&mcp, &token).await;
+
+    // Reads all along; each must end (the client gives up at 30 s: a hang fails it).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (mcp, token, stop) = (mcp.clone(), token.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut answered, mut refused) = (0, 0);
+            let mut id = 700_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                id += 1;
+                match stateless(&mcp, &token, id, "queryDatabase", "SELECT 1").await {
+                    Ok(_) => answered += 1,
+                    Err(e) => {
+                        assert!(!e.contains("operation timed out"), "a call hung: {e}");
+                        refused += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (answered, refused)
+        })
+    };
+
+    // PgBouncer down, then back.
+    deployment.bouncer.stop();
+    all_ready(&deployment.replicas, 503).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    deployment.bouncer.restart().unwrap();
+    all_ready(&deployment.replicas, 200).await;
+    until_a_read_succeeds(&mcp, &token).await;
+
+    // PostgreSQL unreachable behind PgBouncer, then back.
+    let relay = deployment.relay.as_ref().unwrap();
+    relay.stop();
+    all_ready(&deployment.replicas, 503).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    relay.resume();
+    all_ready(&deployment.replicas, 200).await;
+    until_a_read_succeeds(&mcp, &token).await;
+    let written = stateless(
+        &mcp,
+        &token,
+        800_000,
+        "executeDatabase",
+        "INSERT INTO notes (k, body) VALUES (1, 'after the outages')",
+    )
+    .await
+    .unwrap();
+    assert!(!written.0, "{}", written.1);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (answered, refused) = load.await.unwrap();
+    eprintln!("reads during the outages: {answered} answered, {refused} refused by the balancer");
+    assert!(answered > 0);
+    for replica in &deployment.replicas {
+        assert!(!replica.log().contains("panicked"), "{}", replica.log());
+    }
 }

@@ -24,8 +24,12 @@ pub enum PoolMode {
 /// A running PgBouncer; stopped (and its files removed) when dropped.
 #[derive(Debug)]
 pub struct PgBouncer {
-    child: Child,
+    child: Option<Child>,
+    command: Vec<std::ffi::OsString>,
+    /// The user and group it runs as, when not this process's.
+    user: Option<(u32, u32)>,
     dir: PathBuf,
+    port: u16,
     url: String,
 }
 
@@ -39,13 +43,85 @@ impl PgBouncer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
     }
+
+    /// Stops it (SIGKILL): its port refuses and its connections are cut.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, with the same configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoServer`] when it does not start.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        self.stop();
+        self.child = Some(spawn(&self.command, self.user, &self.dir, self.port)?);
+        Ok(())
+    }
+}
+
+/// The `postgres` user's user and group ids.
+fn postgres_ids() -> Option<(u32, u32)> {
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+/// Runs `command` (as `user`, when given) and waits until `port` accepts connections.
+fn spawn(
+    command: &[std::ffi::OsString],
+    user: Option<(u32, u32)>,
+    dir: &std::path::Path,
+    port: u16,
+) -> Result<Child, Error> {
+    use std::os::unix::process::CommandExt as _;
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| Error::NoServer("no pgbouncer command".to_owned()))?;
+    let mut command = Command::new(program);
+    if let Some((uid, gid)) = user {
+        command.uid(uid).gid(gid);
+    }
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::NoServer(format!("cannot start pgbouncer: {e}")))?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
+            return Err(Error::NoServer(format!(
+                "pgbouncer exited ({status}): {stderr}{log}"
+            )));
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            return Err(Error::NoServer(
+                "pgbouncer did not listen within 10 s".to_owned(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child)
 }
 
 impl Drop for PgBouncer {
     fn drop(&mut self) {
         // SIGINT would wait for clients; the test is over.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -56,13 +132,33 @@ impl TestDatabase {
     ///
     /// # Errors
     ///
-    /// [`Error::NoServer`] when PgBouncer is not installed (`apt-get install pgbouncer`)
-    /// or does not start; the message carries its log.
+    /// As [`PgBouncer::start`].
     pub fn pgbouncer(&self, mode: PoolMode, server_connections: usize) -> Result<PgBouncer, Error> {
+        PgBouncer::start(self.url(), mode, server_connections)
+    }
+}
+
+impl PgBouncer {
+    /// Starts PgBouncer in front of the database `upstream` (a connection string: this
+    /// database's, or one through a [`crate::Relay`]), serving it under its own name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoServer`] when PgBouncer is not installed (`apt-get install pgbouncer`)
+    /// or does not start (the message carries its log); [`Error::BadUrl`] when
+    /// `upstream` does not parse.
+    pub fn start(
+        upstream: &str,
+        mode: PoolMode,
+        server_connections: usize,
+    ) -> Result<PgBouncer, Error> {
         let binary = cluster::find_program("pgbouncer").ok_or_else(|| {
             Error::NoServer("pgbouncer is not installed (apt-get install pgbouncer)".to_owned())
         })?;
-        let config = self.config();
+        let config: tokio_postgres::Config = upstream
+            .parse()
+            .map_err(|e: tokio_postgres::Error| Error::BadUrl(e.to_string()))?;
+        let name = config.get_dbname().unwrap_or("postgres").to_owned();
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Unix(dir)) => dir.display().to_string(),
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
@@ -88,58 +184,42 @@ impl TestDatabase {
             "[databases]\n{name} = host={host} port={port} dbname={name} user={user}{password}\n\
              [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {listen}\nunix_socket_dir =\n\
              auth_type = any\npool_mode = {mode}\ndefault_pool_size = {server_connections}\n\
-             max_client_conn = 500\nignore_startup_parameters = extra_float_digits,options\n\
+             max_client_conn = 500\nserver_login_retry = 1\nignore_startup_parameters = extra_float_digits,options\n\
              logfile = {log}\npidfile = {pid}\n",
-            name = self.name(),
             log = dir.join("pgbouncer.log").display(),
             pid = dir.join("pgbouncer.pid").display(),
         );
         let path = dir.join("pgbouncer.ini");
         std::fs::write(&path, ini).map_err(io)?;
-        let mut command = if cluster::is_root() {
+        // As root, PgBouncer itself runs as `postgres` (not under runuser, which would
+        // stay its parent: killing it would leave PgBouncer running).
+        let user = if cluster::is_root() {
             let _ = Command::new("chown")
                 .args(["-R", "postgres"])
                 .arg(&dir)
                 .status();
-            let runuser = cluster::find_program("runuser").ok_or_else(|| {
-                Error::NoServer("running as root, and `runuser` is not installed".to_owned())
-            })?;
-            let mut command = Command::new(runuser);
-            command.args(["-u", "postgres", "--"]).arg(&binary);
-            command
+            Some(postgres_ids().ok_or_else(|| {
+                Error::NoServer("running as root, and there is no `postgres` user".to_owned())
+            })?)
         } else {
-            Command::new(&binary)
+            None
         };
-        let mut child = command
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::NoServer(format!("cannot start pgbouncer: {e}")))?;
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", listen)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = child.stderr.take() {
-                    let _ = pipe.read_to_string(&mut stderr);
-                }
-                let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
+        let command: Vec<std::ffi::OsString> = vec![binary.into(), path.into()];
+        let child = match spawn(&command, user, &dir, listen) {
+            Ok(child) => child,
+            Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(Error::NoServer(format!(
-                    "pgbouncer exited ({status}): {stderr}{log}"
-                )));
+                return Err(e);
             }
-            if started.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(Error::NoServer(
-                    "pgbouncer did not listen within 10 s".to_owned(),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let url = connstr::on_loopback_port(self.url(), listen).map_err(Error::BadUrl)?;
-        Ok(PgBouncer { child, dir, url })
+        };
+        let url = connstr::on_loopback_port(upstream, listen).map_err(Error::BadUrl)?;
+        Ok(PgBouncer {
+            child: Some(child),
+            command,
+            user,
+            dir,
+            port: listen,
+            url,
+        })
     }
 }
