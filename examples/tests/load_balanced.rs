@@ -14,11 +14,10 @@ mod common;
 use std::time::Duration;
 
 use common::oauth::{
-    Browser, GITHUB_ID, GITHUB_SECRET, Mcp, ServerProcess, authorize_url, exchange, free_port,
-    pkce, register, sign_in,
+    GITHUB_ID, GITHUB_SECRET, Mcp, ServerProcess, access_token, answer_of, free_port,
 };
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use sluice_testkit::github::{FakeGitHub, FakeUser};
 use sluice_testkit::{HaProxy, PoolMode};
 
@@ -50,17 +49,15 @@ async fn stateless(
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status();
+    let headers = response.headers().clone();
     let text = response.text().await.map_err(|e| e.to_string())?;
     if status != StatusCode::OK {
         return Err(format!("{status}: {text}"));
     }
-    let body: Value = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .find(|m| m.get("id").is_some())
-        .or_else(|| serde_json::from_str(&text).ok())
-        .ok_or_else(|| format!("no answer in {text}"))?;
+    let body = answer_of(&headers, text);
+    if !body.is_object() {
+        return Err(format!("no answer in {body}"));
+    }
     let result = &body["result"];
     Ok((
         result["isError"]
@@ -102,31 +99,6 @@ async fn calls_served(replica: &ServerProcess) -> f64 {
         .filter(|l| l.starts_with("sluice_tool_calls_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// Signs the writer in through the balancer (registration, consent, GitHub's callback
-/// and the token exchange each land wherever HAProxy sends them): an access token.
-async fn signed_in(base: &str) -> String {
-    let client_id = register(base, REDIRECT).await;
-    let (verifier, challenge) = pkce();
-    let got = sign_in(
-        &mut Browser::new(),
-        &authorize_url(base, &client_id, REDIRECT, &challenge, &[]),
-    )
-    .await;
-    let (status, _, tokens) = exchange(
-        base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &got["code"]),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
-    tokens["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Three replicas behind HAProxy, PgBouncer (transaction mode) in front of the test
@@ -216,7 +188,7 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
     let base = lb.base();
 
     // Sign in through the balancer.
-    let token = signed_in(&base).await;
+    let token = access_token(&base, REDIRECT).await;
     let mcp = format!("{base}/mcp");
 
     // 2025-11-25: sessions, each kept on the replica that opened it.
@@ -470,7 +442,7 @@ async fn until_a_read_succeeds(mcp: &str, token: &str) {
 async fn replicas_recover_from_pgbouncer_and_postgres_outages_without_a_restart() {
     let mut deployment = deploy(true).await;
     let mcp = format!("{}/mcp", deployment.lb.base());
-    let token = signed_in(&deployment.lb.base()).await;
+    let token = access_token(&deployment.lb.base(), REDIRECT).await;
     until_a_read_succeeds(&mcp, &token).await;
 
     // Reads all along; each must end (the client gives up at 30 s: a hang fails it).

@@ -5,12 +5,10 @@
 //! on `/readyz` (so a replica is taken out while it drains or its database is down), and a retry on another replica when a connection cannot be made (a
 //! replica that was killed) — the configuration docs/deploy.md shows.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
-use crate::{Error, cluster};
+use crate::{Error, cluster, process};
 
 /// A running HAProxy; stopped (and its files removed) when dropped.
 #[derive(Debug)]
@@ -60,36 +58,15 @@ impl HaProxy {
         std::fs::create_dir_all(&dir).map_err(io)?;
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, Self::config(port, replicas)).map_err(io)?;
-        let mut child = Command::new(binary)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::NoServer(format!("cannot start haproxy: {e}")))?;
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = child.stderr.take() {
-                    let _ = pipe.read_to_string(&mut stderr);
-                }
+        let mut command = Command::new(binary);
+        command.arg("-db").arg("-f").arg(&path);
+        let child = match process::spawn_listening(command, "haproxy", port, String::new) {
+            Ok(child) => child,
+            Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(Error::NoServer(format!(
-                    "haproxy exited ({status}): {stderr}"
-                )));
+                return Err(e);
             }
-            if started.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(Error::NoServer(
-                    "haproxy did not listen within 10 s".to_owned(),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        };
         Ok(HaProxy { child, dir, port })
     }
 

@@ -52,6 +52,7 @@ mod cluster;
 mod connstr;
 mod haproxy;
 mod pgbouncer;
+mod process;
 mod relay;
 
 pub use haproxy::HaProxy;

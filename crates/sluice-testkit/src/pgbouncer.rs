@@ -5,12 +5,10 @@
 //! and lets any client in (`auth_type = any`): the tests exercise pooling, not PgBouncer's
 //! authentication.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
-use crate::{Error, TestDatabase, cluster, connstr};
+use crate::{Error, TestDatabase, cluster, connstr, process};
 
 /// How PgBouncer hands server connections to its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +23,9 @@ pub enum PoolMode {
 #[derive(Debug)]
 pub struct PgBouncer {
     child: Option<Child>,
-    command: Vec<std::ffi::OsString>,
+    /// The binary, and its configuration file (in `dir`).
+    binary: PathBuf,
+    ini: PathBuf,
     /// The user and group it runs as, when not this process's.
     user: Option<(u32, u32)>,
     dir: PathBuf,
@@ -59,7 +59,13 @@ impl PgBouncer {
     /// [`Error::NoServer`] when it does not start.
     pub fn restart(&mut self) -> Result<(), Error> {
         self.stop();
-        self.child = Some(spawn(&self.command, self.user, &self.dir, self.port)?);
+        self.child = Some(spawn(
+            &self.binary,
+            &self.ini,
+            self.user,
+            &self.dir,
+            self.port,
+        )?);
         Ok(())
     }
 }
@@ -73,49 +79,23 @@ fn postgres_ids() -> Option<(u32, u32)> {
     Some((id("-u")?, id("-g")?))
 }
 
-/// Runs `command` (as `user`, when given) and waits until `port` accepts connections.
+/// Runs `binary` on `ini` (as `user`, when given) and waits until `port` accepts connections.
 fn spawn(
-    command: &[std::ffi::OsString],
+    binary: &std::path::Path,
+    ini: &std::path::Path,
     user: Option<(u32, u32)>,
     dir: &std::path::Path,
     port: u16,
 ) -> Result<Child, Error> {
     use std::os::unix::process::CommandExt as _;
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| Error::NoServer("no pgbouncer command".to_owned()))?;
-    let mut command = Command::new(program);
+    let mut command = Command::new(binary);
     if let Some((uid, gid)) = user {
         command.uid(uid).gid(gid);
     }
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::NoServer(format!("cannot start pgbouncer: {e}")))?;
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
-            return Err(Error::NoServer(format!(
-                "pgbouncer exited ({status}): {stderr}{log}"
-            )));
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            return Err(Error::NoServer(
-                "pgbouncer did not listen within 10 s".to_owned(),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(child)
+    command.arg(ini);
+    process::spawn_listening(command, "pgbouncer", port, || {
+        std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default()
+    })
 }
 
 impl Drop for PgBouncer {
@@ -204,8 +184,7 @@ impl PgBouncer {
         } else {
             None
         };
-        let command: Vec<std::ffi::OsString> = vec![binary.into(), path.into()];
-        let child = match spawn(&command, user, &dir, listen) {
+        let child = match spawn(&binary, &path, user, &dir, listen) {
             Ok(child) => child,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -215,7 +194,8 @@ impl PgBouncer {
         let url = connstr::on_loopback_port(upstream, listen).map_err(Error::BadUrl)?;
         Ok(PgBouncer {
             child: Some(child),
-            command,
+            binary,
+            ini: path,
             user,
             dir,
             port: listen,

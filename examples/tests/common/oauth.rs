@@ -346,6 +346,50 @@ pub(crate) async fn exchange(base: &str, form: &[(&str, &str)]) -> (StatusCode, 
     )
 }
 
+/// The JSON-RPC answer in an MCP POST's response body: the message with an `id` of an
+/// event stream (`Null` when there is none), else the JSON body (the text itself when it
+/// is not JSON).
+pub(crate) fn answer_of(headers: &HeaderMap, text: String) -> Value {
+    let stream = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if stream {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|m| m.get("id").is_some())
+            .unwrap_or(Value::Null)
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Signs in (whoever the fake GitHub signs in) with a freshly registered public client
+/// at `base`, and exchanges the code: the access token.
+pub(crate) async fn access_token(base: &str, redirect_uri: &str) -> String {
+    let client_id = register(base, redirect_uri).await;
+    let (verifier, challenge) = pkce();
+    let got = sign_in(
+        &mut Browser::new(),
+        &authorize_url(base, &client_id, redirect_uri, &challenge, &[]),
+    )
+    .await;
+    let (status, _, tokens) = exchange(
+        base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &got["code"]),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &client_id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
 /// An MCP session over HTTP with a bearer token.
 pub(crate) struct Mcp {
     url: String,
@@ -397,18 +441,7 @@ impl Mcp {
             self.session = Some(session.to_str().unwrap().to_owned());
         }
         let text = response.text().await.unwrap();
-        let body = if headers
-            .get("content-type")
-            .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"))
-        {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .find(|m| m.get("id").is_some())
-                .unwrap_or(Value::Null)
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let body = answer_of(&headers, text);
         McpAnswer {
             status,
             headers,

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::Type;
 
 use super::{AuditEvent, AuditOptions, Counts, Message};
 use crate::config::ConnectError;
@@ -165,7 +166,6 @@ impl Writer {
         });
         // Unnamed, with its types: nothing stays prepared (behind a transaction pooler
         // the next statement may meet another server connection).
-        use tokio_postgres::types::Type;
         let text = Type::TEXT_ARRAY;
         client
             .execute_typed(
