@@ -2,6 +2,7 @@
 //! statement, how a call ends or recovers, and why it failed.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::Object;
 use futures_util::{StreamExt, pin_mut};
@@ -9,6 +10,7 @@ use sluice_sqlguard::Refusal;
 
 use crate::QueryError;
 use crate::check_sql;
+use crate::database::result_types::{ResultTypes, statement_looks_up};
 use crate::errors::{ClientError, sanitise};
 use crate::objects::{self, CheckParams, Found};
 use crate::session::RESET;
@@ -31,6 +33,13 @@ pub(crate) struct Checked<'a> {
     pub(crate) client: &'a Object,
     pub(crate) check: Check,
     pub(crate) params: &'a CheckParams,
+    /// The pool's record of statements that give only built-in types.
+    pub(crate) result_types: &'a ResultTypes,
+    /// Set when tokio-postgres prepared its type look-up statements on this connection
+    /// behind a pooler in transaction mode: they were deallocated on the server
+    /// connection of that transaction, but the client still holds them, so the
+    /// connection must not serve another call.
+    pub(crate) tainted: AtomicBool,
 }
 
 impl Checked<'_> {
@@ -38,6 +47,28 @@ impl Checked<'_> {
     /// named may outlive its transaction.
     pub(crate) fn transaction_pooling(&self) -> bool {
         matches!(self.check, Check::Unnamed(_))
+    }
+
+    /// What to send, inside the transaction, after `statement` was prepared in it.
+    /// Behind a pooler in transaction mode a statement with a type tokio-postgres had
+    /// to look up left its look-up statements on this transaction's server connection:
+    /// `DEALLOCATE ALL` removes them there (nothing else named lives on it: whatever
+    /// Sluice prepares, it closes in the same transaction), and the connection is
+    /// marked not to be reused ([`Checked::tainted`]). `None` otherwise.
+    pub(crate) fn after_prepare(
+        &self,
+        statement: &tokio_postgres::Statement,
+    ) -> Option<&'static str> {
+        if !self.transaction_pooling() || !statement_looks_up(statement) {
+            return None;
+        }
+        self.tainted.store(true, Ordering::Release);
+        Some("DEALLOCATE ALL")
+    }
+
+    /// True when the connection must be closed after this call ([`Checked::tainted`]).
+    pub(crate) fn is_tainted(&self) -> bool {
+        self.tainted.load(Ordering::Acquire)
     }
 }
 

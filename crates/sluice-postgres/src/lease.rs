@@ -50,6 +50,14 @@ impl Lease<'_> {
         // Dropping the object returns it to the pool.
         self.client.take();
     }
+
+    /// Closes the connection, which is idle (its call ended cleanly), instead of
+    /// returning it to the pool: nothing to cancel.
+    pub(crate) fn discard(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
 }
 
 impl Drop for Lease<'_> {

@@ -4,10 +4,10 @@
 //! connections than PgBouncer has server connections take turns; in session mode too
 //! (where PgBouncer must have a server connection for each of Sluice's).
 //!
-//! Not in transaction mode: a result of a type tokio-postgres has to look up (an enum,
-//! a composite, an extension's type). Its look-up statement is prepared once per
-//! connection and reused, so behind a transaction pooler it is missing from the next
-//! server connection ("prepared statement … does not exist"); docs/deploy.md says so.
+//! Results of a type tokio-postgres has to look up (an enum, a composite, a domain)
+//! too: its look-up statements are prepared inside the call's transaction, deallocated
+//! there, and the connection that holds them is closed after the call; no server
+//! connection is left with a prepared statement.
 
 #![allow(clippy::unwrap_used)]
 use serde_json::json;
@@ -123,8 +123,9 @@ async fn many_tasks_through(database: &Database, bouncer: &PgBouncer, looked_up_
 #[tokio::test]
 async fn every_call_works_through_pgbouncer_in_transaction_mode() {
     let (_db, bouncer, database) = through(PoolMode::Transaction).await;
-    many_tasks_through(&database, &bouncer, false).await;
+    many_tasks_through(&database, &bouncer, true).await;
     database.close();
+    no_prepared_statement_left(&bouncer).await;
 }
 
 #[tokio::test]
@@ -134,47 +135,82 @@ async fn every_call_works_through_pgbouncer_in_session_mode() {
     database.close();
 }
 
-/// In transaction mode a result of an enum either comes right or fails saying what to
-/// do (cast it to text), never with PostgreSQL's "prepared statement … does not exist";
-/// cast, it always comes.
-#[tokio::test]
-async fn looked_up_types_in_transaction_mode_fail_with_advice_and_work_cast() {
-    let (_db, bouncer, database) = through(PoolMode::Transaction).await;
-    let all = (0..TASKS).map(|_| async {
-        let mut outcomes = Vec::new();
-        for _ in 0..5 {
-            outcomes.push(database.read("SELECT m FROM moods ORDER BY id").await);
-            let cast = database
-                .read("SELECT m::text AS m FROM moods ORDER BY id")
-                .await;
-            match cast {
-                Ok(output) => outcomes.push(Ok(output)),
-                Err(e) => panic!("cast to text: {e}"),
-            }
-        }
-        outcomes
-    });
-    for outcome in futures_util::future::join_all(all)
+/// Named statements on PgBouncer's server connections, asked through PgBouncer in the
+/// simple protocol (which names nothing) often enough to reach each of them.
+async fn no_prepared_statement_left(bouncer: &PgBouncer) {
+    let (client, connection) = tokio_postgres::connect(bouncer.url(), tokio_postgres::NoTls)
         .await
-        .into_iter()
-        .flatten()
-    {
-        match outcome {
-            Ok(output) => assert_eq!(
-                output.rows,
-                vec![vec![json!("calm")], vec![json!("busy")]],
-                "{}",
-                bouncer.log()
-            ),
-            Err(e) => {
-                let message = e.to_string();
-                assert!(
-                    message.contains("cast such columns to text")
-                        && !message.contains("prepared statement"),
-                    "{message}"
-                );
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    for _ in 0..20 {
+        let messages = client
+            .simple_query("SELECT string_agg(name, ',') FROM pg_prepared_statements")
+            .await
+            .unwrap();
+        for message in messages {
+            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                assert_eq!(row.get(0), None, "left on a server connection");
             }
         }
     }
+    drop(client);
+    let _ = driver.await;
+}
+
+/// In transaction mode, results of looked-up types (an enum, a composite, a domain, an
+/// array of an enum, in reads and in a write's `RETURNING`) come right on connections
+/// that take turns on two server connections, and leave nothing prepared behind.
+#[tokio::test]
+async fn looked_up_types_work_in_transaction_mode() {
+    let (db, bouncer, database) = through(PoolMode::Transaction).await;
+    let setup = db.connect().await.unwrap();
+    setup
+        .batch_execute(
+            "CREATE TYPE pair AS (m mood, n int);
+             CREATE DOMAIN short_mood AS mood;
+             CREATE TABLE more (id int PRIMARY KEY, p pair, d short_mood, a mood[]);
+             INSERT INTO more SELECT g, ROW('calm'::mood, g)::pair, 'busy', ARRAY['busy']::mood[]
+                              FROM generate_series(1, 3) g;",
+        )
+        .await
+        .unwrap();
+    let database = &database;
+    let all = (0..TASKS).map(|task| async move {
+        for i in 0..5 {
+            let moods = database
+                .read("SELECT m FROM moods WHERE id < 3 ORDER BY id")
+                .await
+                .map_err(|e| format!("enum: {e}"))?;
+            assert_eq!(moods.rows, vec![vec![json!("calm")], vec![json!("busy")]]);
+            let more = database
+                .read("SELECT d, a, p FROM more ORDER BY id")
+                .await
+                .map_err(|e| format!("domain, array, composite: {e}"))?;
+            assert_eq!(more.rows.len(), 3);
+            assert_eq!(more.rows[0][0], json!("busy"));
+            assert_eq!(more.rows[0][1], json!(["busy"]));
+            let written = database
+                .write_with(
+                    "INSERT INTO moods VALUES ($1, 'busy') RETURNING m",
+                    &[(1000 + task * 10 + i).into()],
+                )
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            assert_eq!(written.rows, vec![vec![json!("busy")]]);
+        }
+        Ok::<(), String>(())
+    });
+    let failures: Vec<String> = futures_util::future::join_all(all)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}\n{}", bouncer.log());
+    let counted = database
+        .read("SELECT count(*) FROM moods WHERE id >= 1000")
+        .await
+        .unwrap();
+    assert_eq!(counted.rows, vec![vec![json!(TASKS * 5)]]);
     database.close();
+    no_prepared_statement_left(&bouncer).await;
 }

@@ -12,7 +12,9 @@ const LISTEN_WITHIN: Duration = Duration::from_secs(10);
 
 /// Spawns `command` (standard error kept for the message) and waits until `port` on
 /// 127.0.0.1 accepts connections. When the program exits first, the error carries what
-/// it printed and `log()`; when it does not listen in time, it is killed.
+/// it printed and `log()`; when it does not listen in time, it is killed. Once it
+/// listens, its standard error is read (and dropped) by a thread of its own until it
+/// exits.
 pub(crate) fn spawn_listening(
     mut command: Command,
     what: &str,
@@ -46,6 +48,15 @@ pub(crate) fn spawn_listening(
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // From now on nobody waits for what it prints, but a pipe nobody reads fills up
+    // (64 KiB) and the next write blocks the program for good: PgBouncer logs every
+    // login and disconnect to standard error as well as to its file, so under churn it
+    // froze mid-test. The program's own log file keeps what matters.
+    if let Some(mut pipe) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+        });
     }
     Ok(child)
 }

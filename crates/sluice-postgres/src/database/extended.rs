@@ -7,7 +7,9 @@
 //! the statement's outcome is known is safe: PostgreSQL answers `COMMIT` of a failed
 //! transaction by rolling it back. A parameter given as a JSON array needs the
 //! statement's parameter types (a PostgreSQL array, or JSON text for `json`), so such a
-//! call first prepares the statement: one round trip more.
+//! call first prepares the statement: one round trip more. So does a statement not yet
+//! seen to give only built-in types ([`super::result_types`] says why: a type
+//! tokio-postgres looks up would otherwise be looked up behind the statement's own rows).
 //!
 //! Values the decoders of [`crate::binary`] do not reproduce are printed by the server
 //! afterwards ([`super::render`]); the statement runs once.
@@ -20,6 +22,7 @@ use tokio_postgres::types::{FromSql, Type};
 use super::cursor;
 use super::output::{ColumnInfo, QueryOutput, Rows, SEPARATORS};
 use super::render::{self, Failure, Pending};
+use super::result_types::looked_up;
 use super::{Call, Limits};
 use crate::binary::{self, OutputSettings};
 use crate::checked::{Checked, RunError};
@@ -49,6 +52,8 @@ struct Collected {
     columns: Vec<ColumnInfo>,
     pending: Vec<Pending>,
     rows_affected: Option<u64>,
+    /// False when a column's type had to be looked up ([`super::result_types`]).
+    built_in: bool,
 }
 
 /// Runs `call` on the checked connection.
@@ -61,8 +66,11 @@ pub(super) async fn run(
     let client = checked.client;
     let begin = call.transaction.begin();
     let end = call.transaction.end();
-    let collected = if call.params.iter().any(Param::needs_type) {
-        // Prepared after the check, so the statement is parsed under the pins.
+    let needs_types = call.params.iter().any(Param::needs_type);
+    let collected = if needs_types || !checked.result_types.built_in(call.sql) {
+        // Prepared after the check, so the statement is parsed under the pins; a type
+        // tokio-postgres has to look up is looked up here, while nothing else is queued
+        // on the connection ([`super::result_types`]).
         let (begun, resolved, prepared) = tokio::join!(
             client.batch_execute(begin),
             checked.run(),
@@ -71,16 +79,34 @@ pub(super) async fn run(
         begun?;
         resolved?;
         let statement = prepared?;
-        let types = statement.params().to_vec();
+        checked.result_types.learn(
+            call.sql,
+            !statement.columns().iter().any(|c| looked_up(c.type_())),
+        );
+        let forget = checked.after_prepare(&statement);
+        // The parameters take the prepared types only when a value needs them (a JSON
+        // array); the others bind as PostgreSQL infers them, as in one round trip.
+        let types = if needs_types {
+            statement.params().to_vec()
+        } else {
+            Vec::new()
+        };
         let columns: Vec<ColumnInfo> = statement.columns().iter().map(ColumnInfo::of).collect();
         // Closed now, so the close goes out ahead of the end of the transaction: no
         // named statement outlives it (behind a transaction pooler, the next
         // transaction may have another server connection).
         drop(statement);
-        let (ran, ended) = tokio::join!(
+        let (forgotten, ran, ended) = tokio::join!(
+            async {
+                match forget {
+                    Some(sql) => client.batch_execute(sql).await,
+                    None => Ok(()),
+                }
+            },
             execute(client, call, &types, settings, limits),
             client.batch_execute(end)
         );
+        forgotten?;
         ended?;
         let mut collected = ran?;
         if collected.columns.is_empty() {
@@ -103,7 +129,11 @@ pub(super) async fn run(
             // describing run nothing, so this needs no transaction, except behind a
             // transaction pooler, where the statement must be closed on the server
             // connection it was prepared on).
-            collected.columns = describe(client, call.sql, checked.transaction_pooling()).await?;
+            collected.columns = describe(checked, call.sql).await?;
+        } else if !collected.built_in {
+            // The types changed since the statement was learned (they were looked up
+            // without harm this time: the result was small, or they were known).
+            checked.result_types.learn(call.sql, false);
         }
         collected
     };
@@ -112,6 +142,7 @@ pub(super) async fn run(
         columns,
         pending,
         rows_affected,
+        ..
     } = collected;
     let rerun_allowed =
         call.params.is_empty() && call.transaction != crate::session::Transaction::Write;
@@ -158,24 +189,38 @@ pub(super) async fn run(
 }
 
 /// The columns of `sql`, from a statement prepared and closed again; inside a
-/// transaction of its own when `transaction_pooling`.
+/// transaction of its own behind a transaction pooler (with the look-up statements
+/// deallocated there when a type was looked up: [`Checked::after_prepare`]). What the
+/// types were is learned again.
 async fn describe(
-    client: &deadpool_postgres::Object,
+    checked: &Checked<'_>,
     sql: &str,
-    transaction_pooling: bool,
 ) -> Result<Vec<ColumnInfo>, tokio_postgres::Error> {
-    let columns = |statement: tokio_postgres::Statement| -> Vec<ColumnInfo> {
+    let client = checked.client;
+    let columns = |statement: &tokio_postgres::Statement| -> Vec<ColumnInfo> {
+        checked.result_types.learn(
+            sql,
+            !statement.columns().iter().any(|c| looked_up(c.type_())),
+        );
         statement.columns().iter().map(ColumnInfo::of).collect()
     };
-    if !transaction_pooling {
-        return Ok(columns(client.prepare(sql).await?));
+    if !checked.transaction_pooling() {
+        return Ok(columns(&client.prepare(sql).await?));
     }
     let (begun, prepared) =
         tokio::join!(client.batch_execute("BEGIN READ ONLY"), client.prepare(sql));
-    // Dropping the statement closes it, ahead of the rollback.
-    let described = begun.and(prepared).map(columns);
+    let described = begun.and(prepared).map(|statement| {
+        let forget = checked.after_prepare(&statement);
+        // Dropping the statement closes it, ahead of the rollback.
+        (columns(&statement), forget)
+    });
+    let forgotten = match &described {
+        Ok((_, Some(forget))) => client.batch_execute(forget).await,
+        _ => Ok(()),
+    };
     client.batch_execute("ROLLBACK").await?;
-    described
+    forgotten?;
+    described.map(|(columns, _)| columns)
 }
 
 /// Sends the statement with its parameters (typed as `types` where known, else left to
@@ -260,6 +305,7 @@ async fn collect(
     let mut columns = Vec::new();
     let mut decodable = Vec::new();
     let mut pending = Vec::new();
+    let mut built_in = true;
     while let Some(row) = stream.next().await {
         let row = row?;
         if rows.full() || rows.skipping_next() {
@@ -267,6 +313,7 @@ async fn collect(
         }
         if columns.is_empty() {
             columns = row.columns().iter().map(ColumnInfo::of).collect();
+            built_in = !row.columns().iter().any(|c| looked_up(c.type_()));
             decodable = row
                 .columns()
                 .iter()
@@ -312,6 +359,7 @@ async fn collect(
         columns,
         pending,
         rows_affected: stream.rows_affected(),
+        built_in,
     })
 }
 

@@ -14,6 +14,7 @@ mod health;
 mod output;
 mod pool;
 mod render;
+pub(crate) mod result_types;
 mod simple;
 mod verdicts;
 
@@ -480,6 +481,9 @@ impl Database {
         match tokio::time::timeout(deadline, self.attempt(&mut lease, pooled, call, check)).await {
             Ok(outcome) => outcome,
             Err(_) => {
+                // Perhaps a type look-up waiting behind the statement's own rows
+                // ([`result_types`]): prepared first from now on.
+                pooled.result_types.learn(call.sql, false);
                 // Dropping the lease (with its connection still in it) cancels the
                 // statement and closes the connection.
                 tracing::warn!(database = %pooled.target, deadline_ms = deadline.as_millis(),
@@ -527,6 +531,8 @@ impl Database {
             client,
             check: checker,
             params: check,
+            result_types: &pooled.result_types,
+            tainted: std::sync::atomic::AtomicBool::new(false),
         };
         let limits = Limits {
             skip: call.skip,
@@ -544,7 +550,11 @@ impl Database {
         };
         match outcome {
             Ok(output) => {
-                lease.release();
+                if checked.is_tainted() {
+                    lease.discard();
+                } else {
+                    lease.release();
+                }
                 Ok(output)
             }
             Err(e) => {
@@ -554,8 +564,13 @@ impl Database {
                 // prepared on one server connection, is missing from another), so the
                 // next caller gets a connection that prepares its own.
                 let out_of_step = statements_out_of_step(&e);
-                if recover(client).await && !out_of_step {
+                if recover(client).await && !out_of_step && !checked.is_tainted() {
                     lease.release();
+                }
+                if out_of_step {
+                    // A look-up that went wrong: the statement is prepared first from
+                    // now on.
+                    pooled.result_types.learn(call.sql, false);
                 }
                 if out_of_step && self.config.transaction_pooling {
                     return Err(RunError::Client(pooled_type_lookup(call.transaction)));

@@ -21,6 +21,8 @@ pub(crate) struct Pooled {
     pub(crate) output: OutputSettings,
     /// `user@host:port/database`, for messages.
     pub(crate) target: String,
+    /// Statements seen to give only built-in types ([`super::result_types`]).
+    pub(crate) result_types: std::sync::Arc<super::result_types::ResultTypes>,
 }
 
 impl Pooled {
@@ -85,6 +87,7 @@ impl Pooled {
                     tls,
                     output,
                     target,
+                    result_types: Default::default(),
                 })
             }
             Ok(Err(reason)) => Err(ConnectError::Unreachable { target, reason }),

@@ -41,6 +41,7 @@ pub(super) async fn run(
         .iter()
         .map(|c| c.type_().clone())
         .collect();
+    let forget = checked.after_prepare(&statement);
     // Closed now, ahead of the end of the transaction: no named statement outlives it.
     drop(statement);
     // Then the statement (or, behind a cursor, its declaration through the extended
@@ -54,7 +55,13 @@ pub(super) async fn run(
     let text = fetch.as_deref().unwrap_or(call.sql);
     // Sent together, in order, before the end of the transaction.
     let run = async {
-        let (declared, moved, fetched) = tokio::join!(
+        let (forgotten, declared, moved, fetched) = tokio::join!(
+            async {
+                match forget {
+                    Some(sql) => client.batch_execute(sql).await,
+                    None => Ok(()),
+                }
+            },
             async {
                 let Some(declare) = &declare else {
                     return Ok(());
@@ -99,6 +106,7 @@ pub(super) async fn run(
                 Ok::<_, tokio_postgres::Error>((rows, rows_affected))
             }
         );
+        forgotten?;
         declared?;
         let moved: u64 = moved?;
         let (rows, rows_affected) = fetched?;
