@@ -340,11 +340,7 @@ pub(crate) async fn serve(flags: &HttpFlags, cx: Context<'_>) -> Result<(), Stri
                 move || {
                     let text = metrics.render()
                         + &sluice_postgres::audit::metrics::render_pools(&databases)
-                        + &format!(
-                            "# HELP sluice_http_sessions Open 2025-11-25 HTTP sessions.\n\
-                             # TYPE sluice_http_sessions gauge\nsluice_http_sessions {}\n",
-                            sessions.session_count()
-                        );
+                        + &sessions.render_metrics();
                     async move {
                         (
                             [(

@@ -125,21 +125,32 @@ async fn readyz_follows_the_database_and_the_drain() {
 
 /// One stateless `queryDatabase` call over HTTP.
 async fn query(server: &ServerProcess, id: i64, sql: &str) -> String {
-    reqwest::Client::new()
+    send(server, None, id, sql).await.text().await.unwrap()
+}
+
+/// A stateless `queryDatabase` call, with `token` as its bearer token when given.
+async fn send(
+    server: &ServerProcess,
+    token: Option<&str>,
+    id: i64,
+    sql: &str,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
         .post(server.mcp())
         .header("Accept", "application/json, text/event-stream")
         .header("MCP-Protocol-Version", "2026-07-28")
         .header("Mcp-Method", "tools/call")
-        .header("Mcp-Name", "queryDatabase")
+        .header("Mcp-Name", "queryDatabase");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
         .json(&serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "queryDatabase", "arguments": {"sql": sql},
                        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                                  "io.modelcontextprotocol/clientCapabilities": {},
                                  "io.modelcontextprotocol/clientInfo": {"name": "metrics", "version": "1"}}}}))
         .send()
-        .await
-        .unwrap()
-        .text()
         .await
         .unwrap()
 }
@@ -177,6 +188,15 @@ async fn metrics_count_calls_refusals_errors_and_pools() {
         .to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = answer.text().await.unwrap();
+    let acquires = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("sluice_pool_acquires_total{database=\"main\",pool=\"main\"} ")
+        })
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    // Each of the five calls asked the pool at least once (start-up asks too).
+    assert!(acquires >= 5, "{text}");
     for line in [
         "sluice_tool_calls_total{tool=\"queryDatabase\",outcome=\"ok\"} 3",
         "sluice_tool_calls_total{tool=\"queryDatabase\",outcome=\"refused\"} 1",
@@ -186,8 +206,51 @@ async fn metrics_count_calls_refusals_errors_and_pools() {
         "sluice_tool_call_duration_seconds_count{tool=\"queryDatabase\"} 5",
         "sluice_pool_connections{database=\"main\",pool=\"main\",state=\"max\"} 3",
         "sluice_pool_waiting{database=\"main\",pool=\"main\"} 0",
+        "sluice_pool_acquire_timeouts_total{database=\"main\",pool=\"main\"} 0",
+        "sluice_http_event_streams 0",
         // The calls were stateless (2026-07-28): no session.
         "sluice_http_sessions 0",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}
+
+/// A tool call carrying `token` (or none) as its bearer token; the status it got.
+async fn call_with(server: &ServerProcess, token: Option<&str>) -> reqwest::StatusCode {
+    send(server, token, 1, "SELECT 1").await.status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_token_verifications_by_outcome() {
+    use sha2::Digest as _;
+    let db = sluice_testkit::database().await.unwrap();
+    let token = "svc-token-0123456789abcdef0123456789";
+    let digest: String = sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let entry = format!("ci-bot=sha256:{digest}");
+    let server = ServerProcess::start(
+        free_port(),
+        &["--database-url", db.url(), "--readers", "ci-bot"],
+        &[("SLUICE_STATIC_TOKENS", &entry)],
+    );
+    for _ in 0..3 {
+        assert_eq!(call_with(&server, Some(token)).await, 200);
+    }
+    assert_eq!(call_with(&server, Some("not-the-token")).await, 401);
+    assert_eq!(call_with(&server, None).await, 401);
+    let text = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "sluice_token_verifications_total{outcome=\"valid\"} 3",
+        "sluice_token_verifications_total{outcome=\"invalid_token\"} 1",
+        "sluice_token_verifications_total{outcome=\"missing\"} 1",
+        "sluice_http_event_streams 0",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }

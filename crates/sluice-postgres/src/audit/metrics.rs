@@ -9,6 +9,9 @@
 //! | `sluice_database_errors_total` | `sqlstate` | calls PostgreSQL failed |
 //! | `sluice_pool_connections` | `database`, `pool`, `state` (`open`, `idle`, `max`) | [`render_pools`] |
 //! | `sluice_pool_waiting` | `database`, `pool` | calls waiting for a connection |
+//! | `sluice_pool_acquires_total` | `database`, `pool` | calls that asked for a connection |
+//! | `sluice_pool_acquire_seconds_total` | `database`, `pool` | the seconds they spent getting one (divide by the count for the mean wait) |
+//! | `sluice_pool_acquire_timeouts_total` | `database`, `pool` | calls that got none: every connection stayed busy |
 //!
 //! Every label value comes from a bounded set (tool names, reason names, SQLSTATEs);
 //! past [`MOST_SERIES`] values of one label, further ones count as `other`, so nothing a
@@ -189,6 +192,9 @@ pub fn render_pools(databases: &Databases) -> String {
     out.push_str("# HELP sluice_pool_connections Connections of each pool: open, idle, and the most it opens.\n");
     out.push_str("# TYPE sluice_pool_connections gauge\n");
     let mut waiting = String::new();
+    let mut acquires = String::new();
+    let mut acquire_seconds = String::new();
+    let mut timeouts = String::new();
     for name in databases.names() {
         let Some(database) = databases.connected(name) else {
             continue;
@@ -211,11 +217,53 @@ pub fn render_pools(databases: &Databases) -> String {
                 "sluice_pool_waiting{{database=\"{name}\",pool=\"{pool}\"}} {}",
                 usage.waiting
             );
+            let labels = format!("database=\"{name}\",pool=\"{pool}\"");
+            let _ = writeln!(
+                acquires,
+                "sluice_pool_acquires_total{{{labels}}} {}",
+                usage.acquires
+            );
+            let _ = writeln!(
+                acquire_seconds,
+                "sluice_pool_acquire_seconds_total{{{labels}}} {}",
+                usage.acquire_micros as f64 / 1e6
+            );
+            let _ = writeln!(
+                timeouts,
+                "sluice_pool_acquire_timeouts_total{{{labels}}} {}",
+                usage.acquire_timeouts
+            );
         }
     }
-    out.push_str("# HELP sluice_pool_waiting Calls waiting for a connection.\n");
-    out.push_str("# TYPE sluice_pool_waiting gauge\n");
-    out.push_str(&waiting);
+    for (name, kind, help, lines) in [
+        (
+            "sluice_pool_waiting",
+            "gauge",
+            "Calls waiting for a connection.",
+            &waiting,
+        ),
+        (
+            "sluice_pool_acquires_total",
+            "counter",
+            "Calls that asked for a connection.",
+            &acquires,
+        ),
+        (
+            "sluice_pool_acquire_seconds_total",
+            "counter",
+            "Seconds calls spent getting a connection (opening one included).",
+            &acquire_seconds,
+        ),
+        (
+            "sluice_pool_acquire_timeouts_total",
+            "counter",
+            "Calls that got no connection: every one stayed busy past the wait.",
+            &timeouts,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        out.push_str(lines);
+    }
     out
 }
 

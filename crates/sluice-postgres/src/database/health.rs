@@ -43,6 +43,12 @@ pub struct PoolUsage {
     pub idle: usize,
     /// Calls waiting for a connection.
     pub waiting: usize,
+    /// Calls that asked this pool for a connection, since start.
+    pub acquires: u64,
+    /// The microseconds those calls spent getting one (opening a connection included).
+    pub acquire_micros: u64,
+    /// Calls that got none because every connection stayed busy past the wait.
+    pub acquire_timeouts: u64,
 }
 
 impl Database {
@@ -59,11 +65,15 @@ impl Database {
 
 fn usage_of(pool: &'static str, pooled: &super::pool::Pooled) -> PoolUsage {
     let status = pooled.pool.status();
+    let (acquires, acquire_micros, acquire_timeouts) = pooled.acquires.totals();
     PoolUsage {
         pool,
         max: status.max_size,
         open: status.size,
         idle: status.available,
         waiting: status.waiting,
+        acquires,
+        acquire_micros,
+        acquire_timeouts,
     }
 }

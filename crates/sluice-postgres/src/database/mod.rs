@@ -648,11 +648,16 @@ pub(crate) struct Limits {
 
 /// A connection of `pooled`, lent to one call ([`Lease`]).
 async fn lease(pooled: &Pooled) -> Result<Lease<'_>, ClientError> {
-    let client = pooled
-        .pool
-        .get()
-        .await
-        .map_err(|e| no_connection(pooled, &e))?;
+    let started = Instant::now();
+    let got = pooled.pool.get().await;
+    let timed_out = matches!(
+        got,
+        Err(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Wait
+        ))
+    );
+    pooled.acquires.record(started.elapsed(), timed_out);
+    let client = got.map_err(|e| no_connection(pooled, &e))?;
     Ok(Lease {
         client: Some(client),
         tls: &pooled.tls,

@@ -23,6 +23,40 @@ pub(crate) struct Pooled {
     pub(crate) target: String,
     /// Statements seen to give only built-in types ([`super::result_types`]).
     pub(crate) result_types: std::sync::Arc<super::result_types::ResultTypes>,
+    /// How calls fared getting a connection, for metrics.
+    pub(crate) acquires: std::sync::Arc<Acquires>,
+}
+
+/// How long calls waited for a connection of one pool, and how many got none in time.
+#[derive(Debug, Default)]
+pub(crate) struct Acquires {
+    count: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+    timeouts: std::sync::atomic::AtomicU64,
+}
+
+impl Acquires {
+    /// Counts one attempt that took `waited`; `timed_out` when it got no connection
+    /// because every one stayed busy.
+    pub(crate) fn record(&self, waited: Duration, timed_out: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.fetch_add(1, Relaxed);
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Relaxed);
+        if timed_out {
+            self.timeouts.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Attempts, the microseconds they took in all, and the attempts that timed out.
+    pub(crate) fn totals(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.count.load(Relaxed),
+            self.nanos.load(Relaxed) / 1_000,
+            self.timeouts.load(Relaxed),
+        )
+    }
 }
 
 impl Pooled {
@@ -88,6 +122,7 @@ impl Pooled {
                     output,
                     target,
                     result_types: Default::default(),
+                    acquires: Default::default(),
                 })
             }
             Ok(Err(reason)) => Err(ConnectError::Unreachable { target, reason }),

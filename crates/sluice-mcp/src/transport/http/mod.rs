@@ -85,6 +85,7 @@ mod listener;
 mod modern;
 mod proxies;
 mod sessions;
+mod stats;
 
 use limits::{Budget, ClientKey, PerClient};
 
@@ -151,6 +152,7 @@ impl Endpoint {
                 pending_posts: Arc::new(Semaphore::new(config_pending)),
                 posts_per_client: PerClient::new(config.max_pending_posts_per_client),
                 budget: Budget::new(config.max_buffered_bytes),
+                stats: Arc::default(),
                 config,
             }),
         }
@@ -221,6 +223,16 @@ impl Endpoint {
         lock(&self.shared.sessions).len()
     }
 
+    /// The endpoint's gauges and counters in Prometheus' text format, to serve beside
+    /// an application's own: `sluice_http_sessions` (open 2025-11-25 sessions),
+    /// `sluice_http_event_streams` (event streams open now) and
+    /// `sluice_token_verifications_total` by `outcome` (`valid`, `missing`,
+    /// `invalid_token`, `invalid_request`, `insufficient_scope`, `other`; counted only
+    /// with a [`TokenVerifier`] configured).
+    pub fn render_metrics(&self) -> String {
+        self.shared.stats.render(self.session_count())
+    }
+
     /// Starts stopping, for a server that stopped accepting connections: ends every
     /// event stream now, and once [`HttpConfig::drain`] has passed stops the requests
     /// still running (each answered with [`SHUTTING_DOWN`](crate::SHUTTING_DOWN)) and
@@ -265,6 +277,8 @@ struct Shared {
     posts_per_client: Arc<PerClient>,
     /// Bytes of request bodies held at once.
     budget: Budget,
+    /// What `/metrics` shows of this endpoint.
+    stats: Arc<stats::Stats>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -379,10 +393,18 @@ fn error(status: StatusCode, message: &str) -> Response {
     json_response(status, body)
 }
 
-/// A `200` event stream: not cached, and passed on by proxies as it comes (nginx reads
-/// `X-Accel-Buffering`).
-fn sse_response(body: Body) -> Response {
-    let mut response = Response::new(body);
+/// A `200` event stream of `frames`: not cached, and passed on by proxies as it comes
+/// (nginx reads `X-Accel-Buffering`); counted in `stats` while it is open.
+fn sse_response<S>(stats: &Arc<stats::Stats>, frames: S) -> Response
+where
+    S: futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+{
+    let open = stats.stream_opened();
+    let frames = futures_util::StreamExt::map(frames, move |frame| {
+        let _open = &open;
+        frame
+    });
+    let mut response = Response::new(Body::from_stream(frames));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -568,9 +590,13 @@ impl Shared {
             })
             .filter(|token| !token.is_empty());
         let Some(token) = token else {
+            self.stats.verified(Err(None));
             return Err(self.challenge(None));
         };
-        match verifier.verify(token).await {
+        let verified = verifier.verify(token).await;
+        self.stats
+            .verified(verified.as_ref().map(|_| ()).map_err(|r| Some(r.error)));
+        match verified {
             Ok(verified) => Ok(Some(verified)),
             Err(refusal) => {
                 tracing::info!(error = refusal.error, reason = %refusal.description, "refused a bearer token");

@@ -399,7 +399,7 @@ impl Shared {
                 ))
             },
         );
-        sse_response(Body::from_stream(body))
+        sse_response(&self.stats, body)
     }
 }
 

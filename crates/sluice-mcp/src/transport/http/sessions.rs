@@ -447,7 +447,7 @@ impl Shared {
                 Some((Ok::<Bytes, Infallible>(frame), (connection, shutdown)))
             },
         );
-        with_session_header(sse_response(Body::from_stream(body)), session)
+        with_session_header(sse_response(&self.stats, body), session)
     }
 
     pub(super) fn get(&self, headers: &HeaderMap, verified: Option<&Verified>) -> Response {
