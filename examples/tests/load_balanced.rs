@@ -249,29 +249,42 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
             victim.stop();
         })
     };
-    for k in 30..90 {
-        id += 1;
-        write_once(&mcp, &token, id, k).await;
-        let mut answered = false;
-        for attempt in 0..50 {
-            match stateless(
-                &mcp,
-                &token,
-                id * 1000 + attempt,
-                "queryDatabase",
-                "SELECT 1",
-            )
-            .await
-            {
-                Ok((false, _)) => {
-                    answered = true;
-                    break;
+    // Four writers and readers at once, so calls are in flight on the victim when it
+    // dies (not only between calls).
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (mcp, token) = (mcp.clone(), token.clone());
+            tokio::spawn(async move {
+                let (mcp, token) = (mcp.as_str(), token.as_str());
+                for k in (30 + w * 15)..(45 + w * 15) {
+                    let id = 10_000 + k;
+                    write_once(mcp, token, id, k).await;
+                    let mut answered = false;
+                    for attempt in 0..50 {
+                        match stateless(
+                            mcp,
+                            token,
+                            id * 1000 + attempt,
+                            "queryDatabase",
+                            "SELECT 1",
+                        )
+                        .await
+                        {
+                            Ok((false, _)) => {
+                                answered = true;
+                                break;
+                            }
+                            Ok((true, text)) => panic!("a read failed: {text}"),
+                            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                        }
+                    }
+                    assert!(answered, "a read was never answered");
                 }
-                Ok((true, text)) => panic!("a read failed: {text}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-        assert!(answered, "a read was never answered");
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
     }
     killer.await.unwrap();
     // A session of the killed replica is unknown where the balancer now sends it: 404,

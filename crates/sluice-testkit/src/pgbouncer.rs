@@ -39,6 +39,11 @@ impl PgBouncer {
         &self.url
     }
 
+    /// Its process id while it runs (to read its CPU time, say).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// What PgBouncer has logged so far (for a failing test's message).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()

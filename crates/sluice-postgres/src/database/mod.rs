@@ -19,7 +19,6 @@ mod simple;
 mod verdicts;
 
 use std::sync::Arc;
-#[cfg(feature = "tools")]
 use std::time::Instant;
 
 use sluice_sqlguard::{Guard, Refusal, Verdict};
