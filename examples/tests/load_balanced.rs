@@ -341,6 +341,18 @@ async fn replicas_behind_haproxy_and_pgbouncer_serve_both_eras_and_survive_a_kil
     .await
     .unwrap();
     assert_eq!(code.0, Some(0), "{}", code.1);
+    // Nothing the drained replica accepted runs on in PostgreSQL.
+    let watcher = db.connect().await.unwrap();
+    let running: i64 = watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+             AND state = 'active' AND query LIKE '%generate_series(1, 3000000)%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(running, 0, "statements left running after the drain");
     let (failed, text) = stateless(&mcp, &token, 99_999, "queryDatabase", "SELECT 1")
         .await
         .unwrap();

@@ -69,7 +69,10 @@ pub struct DatabaseConfig {
     /// named prepared statement outlives its transaction: the catalog check is sent
     /// unnamed (PostgreSQL plans it on every call, where a direct connection plans it
     /// once), statements are described inside the transaction, and no startup option
-    /// is sent (PgBouncer 1.18 refuses `options`). Session mode needs nothing.
+    /// is sent (PgBouncer 1.18 refuses `options`). A result of a type tokio-postgres
+    /// looks up (an enum, a composite, an extension's type) has its look-up statements
+    /// deallocated in the same transaction, and the connection that looked it up is
+    /// closed after the call. Session mode needs nothing.
     pub transaction_pooling: bool,
 }
 
