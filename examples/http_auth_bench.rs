@@ -97,14 +97,6 @@ fn start(binary: &Path, args: &[&str], envs: &[(&str, &str)], ready: &str) -> (P
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -306,7 +298,7 @@ async fn main() {
         "fake-github:",
     );
     let github_url = line.trim_start_matches("fake-github: ").to_owned();
-    let (auth_port, open_port) = (free_port(), free_port());
+    let (auth_port, open_port) = (examples::free_port(), examples::free_port());
     let common = [
         "--transport",
         "http",

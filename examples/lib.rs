@@ -64,3 +64,17 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     // utime and stime are fields 14 and 15 of stat(5); here 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// A TCP port on 127.0.0.1 free at the time of asking (for the benches' servers).
+///
+/// # Panics
+///
+/// When no port can be bound on the loopback address (a bench cannot run then).
+#[allow(clippy::unwrap_used)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -58,14 +58,6 @@ impl Drop for Replica {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `postgres_server`, beside this program in the target directory.
 fn server_binary() -> PathBuf {
     let me = std::env::current_exe().unwrap();
@@ -74,7 +66,7 @@ fn server_binary() -> PathBuf {
 
 /// Starts a replica on `url` and waits until its `/readyz` says ready.
 async fn replica(url: &str, pool_size: usize, transaction_pooling: bool) -> Replica {
-    let port = free_port();
+    let port = examples::free_port();
     let mut command = Command::new(server_binary());
     command
         .args([
@@ -207,28 +199,26 @@ async fn main() {
                 replicas.push(replica(&url, flags.pool_size, pooled).await);
             }
             let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
-            let balancer = HaProxy::start(free_port(), &ports).unwrap();
+            let balancer = HaProxy::start(examples::free_port(), &ports).unwrap();
             let mcp = format!("{}/mcp", balancer.base());
             // Warm up: every pool opens its connections, the guard's caches fill.
             measure(&mcp, flags.requests / 5, flags.clients).await;
             let replica_pids: Vec<u32> = replicas.iter().map(|r| r.child.id()).collect();
             let backend_pids = backends(&admin).await;
             let bouncer_pid: Vec<u32> = bouncer.iter().filter_map(|b| b.pid()).collect();
-            let before = [
-                cpu(&replica_pids),
-                cpu(&[balancer.pid()]),
-                cpu(&bouncer_pid),
-                cpu(&backend_pids),
-                cpu(&[me]),
-            ];
+            // CPU seconds so far of the replicas, HAProxy, PgBouncer, the backends, us.
+            let sample = || {
+                [
+                    cpu(&replica_pids),
+                    cpu(&[balancer.pid()]),
+                    cpu(&bouncer_pid),
+                    cpu(&backend_pids),
+                    cpu(&[me]),
+                ]
+            };
+            let before = sample();
             let rate = measure(&mcp, flags.requests, flags.clients).await;
-            let after = [
-                cpu(&replica_pids),
-                cpu(&[balancer.pid()]),
-                cpu(&bouncer_pid),
-                cpu(&backend_pids),
-                cpu(&[me]),
-            ];
+            let after = sample();
             let per_call: Vec<String> = before
                 .iter()
                 .zip(after)

@@ -22,7 +22,7 @@ use tokio_postgres::types::{FromSql, Type};
 use super::cursor;
 use super::output::{ColumnInfo, QueryOutput, Rows, SEPARATORS};
 use super::render::{self, Failure, Pending};
-use super::result_types::looked_up;
+use super::result_types::built_in_columns;
 use super::{Call, Limits};
 use crate::binary::{self, OutputSettings};
 use crate::checked::{Checked, RunError};
@@ -79,10 +79,9 @@ pub(super) async fn run(
         begun?;
         resolved?;
         let statement = prepared?;
-        checked.result_types.learn(
-            call.sql,
-            !statement.columns().iter().any(|c| looked_up(c.type_())),
-        );
+        checked
+            .result_types
+            .learn(call.sql, built_in_columns(statement.columns()));
         let forget = checked.after_prepare(&statement);
         // The parameters take the prepared types only when a value needs them (a JSON
         // array); the others bind as PostgreSQL infers them, as in one round trip.
@@ -198,10 +197,9 @@ async fn describe(
 ) -> Result<Vec<ColumnInfo>, tokio_postgres::Error> {
     let client = checked.client;
     let columns = |statement: &tokio_postgres::Statement| -> Vec<ColumnInfo> {
-        checked.result_types.learn(
-            sql,
-            !statement.columns().iter().any(|c| looked_up(c.type_())),
-        );
+        checked
+            .result_types
+            .learn(sql, built_in_columns(statement.columns()));
         statement.columns().iter().map(ColumnInfo::of).collect()
     };
     if !checked.transaction_pooling() {
@@ -313,7 +311,7 @@ async fn collect(
         }
         if columns.is_empty() {
             columns = row.columns().iter().map(ColumnInfo::of).collect();
-            built_in = !row.columns().iter().any(|c| looked_up(c.type_()));
+            built_in = built_in_columns(row.columns());
             decodable = row
                 .columns()
                 .iter()

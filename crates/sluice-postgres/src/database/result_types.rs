@@ -87,11 +87,15 @@ pub(crate) fn looked_up(ty: &Type) -> bool {
     Type::from_oid(ty.oid()).is_none()
 }
 
+/// True when none of `columns` has a type that must be looked up ([`looked_up`]).
+pub(crate) fn built_in_columns(columns: &[tokio_postgres::Column]) -> bool {
+    !columns.iter().any(|c| looked_up(c.type_()))
+}
+
 /// True when a prepared statement's parameters or columns include a type that was
 /// looked up ([`looked_up`]).
 pub(crate) fn statement_looks_up(statement: &tokio_postgres::Statement) -> bool {
-    statement.params().iter().any(looked_up)
-        || statement.columns().iter().any(|c| looked_up(c.type_()))
+    statement.params().iter().any(looked_up) || !built_in_columns(statement.columns())
 }
 
 /// `sql` with every number that is not part of a name written as `0`.
