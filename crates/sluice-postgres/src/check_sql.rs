@@ -7,7 +7,9 @@
 //! Parameters, the same for both forms: `$1` relations (quoted, qualified as written),
 //! `$2` routine names, `$3` operator symbols, `$4` type names, `$5` allowed built-in
 //! names, `$6` allowed `schema.name` entries, `$7` definitions already judged
-//! (`kind:oid:md5`), `$8` the statement timeout in milliseconds.
+//! (`kind:oid:md5`), `$8` the statement timeout in milliseconds. Both answer the pins,
+//! the token of [`crate::reuse`], and the verdict; [`reuse`] stands in for a check that
+//! passed.
 
 /// What the failure of the check says, ahead of the list of what it found.
 pub(crate) const MARKER: &str = "sluice-refused: ";
@@ -43,12 +45,47 @@ pub(crate) const PARAMETER_TYPES: [tokio_postgres::types::Type; 8] = {
 };
 
 /// The pins, as `set_config` calls local to the transaction (one statement is cheaper
-/// than four `SET LOCAL`s; see docs/performance.md).
-const PINS: &str = "pg_catalog.set_config('statement_timeout', $8, true), \
+/// than four `SET LOCAL`s; see docs/performance.md), the timeout in parameter `timeout`.
+fn pins(timeout: &str) -> String {
+    format!(
+        "pg_catalog.set_config('statement_timeout', {timeout}, true), \
     pg_catalog.set_config('standard_conforming_strings', 'on', true), \
     pg_catalog.set_config('backslash_quote', 'safe_encoding', true), \
     pg_catalog.set_config('client_encoding', 'UTF8', true), \
-    pg_catalog.set_config('plan_cache_mode', 'auto', true)";
+    pg_catalog.set_config('plan_cache_mode', 'auto', true)"
+    )
+}
+
+/// The column of the checks' answer that holds [`TOKEN`] (after the five pins).
+pub(crate) const TOKEN_COLUMN: usize = 5;
+
+/// What a check's verdict depends on besides its parameters, as text
+/// ([`crate::reuse`]): the transaction snapshot (which transactions had committed: any
+/// change to the catalog commits one), the schemas names resolve in (the
+/// `search_path` as it applies, with the session's temporary schema if it has one) and
+/// the role.
+const TOKEN: &str = "pg_catalog.concat(pg_catalog.txid_current_snapshot(), ' ', \
+    pg_catalog.current_schemas(true), ' ', CURRENT_USER)";
+
+/// What the reuse statement's failure says, ahead of the token it found.
+pub(crate) const STALE_MARKER: &str = "sluice-stale: ";
+
+/// The parameter types of [`reuse`]: `$1` the statement timeout in milliseconds, `$2`
+/// the token of the check that passed.
+pub(crate) const REUSE_PARAMETER_TYPES: [tokio_postgres::types::Type; 2] = [
+    tokio_postgres::types::Type::TEXT,
+    tokio_postgres::types::Type::TEXT,
+];
+
+/// In place of a check that passed before: the pins, and a failure with
+/// [`STALE_MARKER`] unless [`TOKEN`] is still what it was then. Touches no catalog.
+pub(crate) fn reuse() -> String {
+    let pins = pins("$1");
+    format!(
+        "SELECT {pins}, CASE WHEN {TOKEN} OPERATOR(pg_catalog.<>) $2 \
+         THEN pg_catalog.concat('{STALE_MARKER}', {TOKEN})::pg_catalog.int4 END"
+    )
+}
 
 const EQ: &str = "OPERATOR(pg_catalog.=)";
 
@@ -77,8 +114,9 @@ pub(crate) fn quick() -> String {
     let operator_member = extension_member("pg_operator", "o.oid");
     let named = NAMED_RELATIONS;
     let user_proc = user_object("p.oid");
+    let pins = pins("$8");
     format!(
-        "SELECT {PINS}, CASE WHEN
+        "SELECT {pins}, {TOKEN}, CASE WHEN
     EXISTS (SELECT FROM pg_catalog.pg_class c
         WHERE c.oid {EQ} ANY ({named})
           AND c.oid OPERATOR(pg_catalog.>=) {user}::pg_catalog.oid
@@ -143,6 +181,7 @@ pub(crate) fn full() -> String {
     let user = FIRST_USER_OID;
     let named = NAMED_RELATIONS;
     let (user_proc, user_operator) = (user_object("p.oid"), user_object("o.oid"));
+    let pins = pins("$8");
     format!(
         "WITH RECURSIVE
 named AS (
@@ -256,7 +295,7 @@ definitions AS (
 unjudged AS (
     SELECT key FROM definitions WHERE NOT (key {EQ} ANY ($7::pg_catalog.text[]))
 )
-SELECT {PINS}, CASE
+SELECT {pins}, {TOKEN}, CASE
     WHEN EXISTS (SELECT FROM refused) THEN pg_catalog.concat('{MARKER}',
         (SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) FROM refused))::pg_catalog.int4
     WHEN EXISTS (SELECT FROM unjudged) THEN pg_catalog.concat('{VERIFY_MARKER}',
@@ -352,5 +391,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The reuse statement fails, on whichever connection it runs, unless that
+    /// connection resolves names as the one whose check passed: the same snapshot, the
+    /// same effective schemas (a `search_path` another client of a transaction pooler
+    /// left behind, a temporary schema) and the same role.
+    #[tokio::test]
+    async fn the_reuse_fails_where_names_could_resolve_otherwise() {
+        let db = sluice_testkit::database_with("CREATE SCHEMA elsewhere")
+            .await
+            .unwrap();
+        let role = format!("sluice_reuse_{}", std::process::id());
+        let admin = db.connect().await.unwrap();
+        admin
+            .batch_execute(&format!("CREATE ROLE {role}"))
+            .await
+            .unwrap();
+        // A temporary schema of its own, made before the token is taken (making it
+        // commits, which moves the snapshot).
+        let with_temp = db.connect().await.unwrap();
+        with_temp
+            .batch_execute("CREATE TEMP TABLE scratch (x int)")
+            .await
+            .unwrap();
+        let first = db.connect().await.unwrap();
+        let token: String = first
+            .query_one(&format!("SELECT {}", super::TOKEN), &[])
+            .await
+            .unwrap()
+            .get(0);
+        let reuse = super::reuse();
+        let types = &super::REUSE_PARAMETER_TYPES;
+        let stale = |result: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>| {
+            result
+                .err()
+                .and_then(|e| e.as_db_error().map(|e| e.message().to_owned()))
+                .is_some_and(|message| message.contains(super::STALE_MARKER))
+        };
+        let same = db.connect().await.unwrap();
+        let timeout = "1000".to_owned();
+        let ran = same
+            .query_typed(
+                &reuse,
+                &[(&timeout, types[0].clone()), (&token, types[1].clone())],
+            )
+            .await;
+        assert!(ran.is_ok(), "the same state: {ran:?}");
+        for (what, client, setting) in [
+            ("search_path", &same, "SET search_path = elsewhere, public"),
+            (
+                "role",
+                &same,
+                &*format!("RESET search_path; SET ROLE {role}"),
+            ),
+            ("temporary schema", &with_temp, "SELECT 1"),
+        ] {
+            client.batch_execute(setting).await.unwrap();
+            let ran = client
+                .query_typed(
+                    &reuse,
+                    &[(&timeout, types[0].clone()), (&token, types[1].clone())],
+                )
+                .await;
+            assert!(stale(ran), "another {what} went unnoticed");
+        }
+        same.batch_execute("RESET ROLE").await.unwrap();
+        // A commit anywhere (here in another session) moves the snapshot.
+        admin
+            .batch_execute("CREATE TABLE moved (x int)")
+            .await
+            .unwrap();
+        let ran = same
+            .query_typed(
+                &reuse,
+                &[(&timeout, types[0].clone()), (&token, types[1].clone())],
+            )
+            .await;
+        assert!(stale(ran), "a commit went unnoticed");
+        admin
+            .batch_execute(&format!("DROP ROLE {role}"))
+            .await
+            .unwrap();
     }
 }

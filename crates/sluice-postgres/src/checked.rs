@@ -1,8 +1,8 @@
 //! Running a statement behind the catalog check on one connection: the check's
 //! statement, how a call ends or recovers, and why it failed.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use deadpool_postgres::Object;
 use futures_util::{StreamExt, pin_mut};
@@ -13,7 +13,9 @@ use crate::check_sql;
 use crate::database::result_types::{ResultTypes, statement_looks_up};
 use crate::errors::{ClientError, sanitise};
 use crate::objects::{self, CheckParams, Found};
+use crate::reuse::PassedChecks;
 use crate::session::RESET;
+use tokio_postgres::types::ToSql;
 
 /// True when `policy` lets functions be called that the default read policy does not.
 pub(crate) fn allows_more_than_defaults(policy: &sluice_sqlguard::Policy) -> bool {
@@ -27,6 +29,8 @@ pub(crate) fn allows_more_than_defaults(policy: &sluice_sqlguard::Policy) -> boo
 /// The catalog checks with the pins ([`crate::check_sql`]), SQL built once.
 static QUICK_SQL: LazyLock<String> = LazyLock::new(check_sql::quick);
 static FULL_SQL: LazyLock<String> = LazyLock::new(check_sql::full);
+/// In place of a check that passed before ([`crate::reuse`]).
+static REUSE_SQL: LazyLock<String> = LazyLock::new(check_sql::reuse);
 
 /// A connection with the catalog check (and the pins) to run on it for one statement.
 pub(crate) struct Checked<'a> {
@@ -35,6 +39,11 @@ pub(crate) struct Checked<'a> {
     pub(crate) params: &'a CheckParams,
     /// The pool's record of statements that give only built-in types.
     pub(crate) result_types: &'a ResultTypes,
+    /// The pool's record of checks that passed ([`crate::reuse`]).
+    pub(crate) passed_checks: &'a PassedChecks,
+    /// The token of the check that passed before, when `check` is the comparison that
+    /// stands in for it.
+    pub(crate) reused: Option<Arc<str>>,
     /// Set when tokio-postgres prepared its type look-up statements on this connection
     /// behind a pooler in transaction mode: they were deallocated on the server
     /// connection of that transaction, but the client still holds them, so the
@@ -82,20 +91,28 @@ pub(crate) enum Check {
     Unnamed(&'static str),
 }
 
-/// The check statement the parameters ask for: prepared once per connection (it
-/// survives the session reset, which does not deallocate), or, behind a transaction
-/// pooler, its text.
+/// The check statement the parameters ask for — the comparison that stands in for a
+/// check that passed under `reused` ([`crate::reuse`]), else the quick or the full
+/// check: prepared once per connection (it survives the session reset, which does not
+/// deallocate), or, behind a transaction pooler, its text.
 pub(crate) async fn prepare_check(
     client: &Object,
     params: &CheckParams,
+    reused: bool,
     transaction_pooling: bool,
 ) -> Result<Check, tokio_postgres::Error> {
-    let sql: &'static str = if params.full { &FULL_SQL } else { &QUICK_SQL };
+    let (sql, types): (&'static str, &[tokio_postgres::types::Type]) = if reused {
+        (&REUSE_SQL, &check_sql::REUSE_PARAMETER_TYPES)
+    } else if params.full {
+        (&FULL_SQL, &check_sql::PARAMETER_TYPES)
+    } else {
+        (&QUICK_SQL, &check_sql::PARAMETER_TYPES)
+    };
     if transaction_pooling {
         return Ok(Check::Unnamed(sql));
     }
     client
-        .prepare_typed_cached(sql, &check_sql::PARAMETER_TYPES)
+        .prepare_typed_cached(sql, types)
         .await
         .map(Check::Prepared)
 }
@@ -104,35 +121,63 @@ impl Checked<'_> {
     /// Runs the check. It fails, aborting the transaction before the statement that
     /// follows it is parsed, when the statement would run code it may not.
     pub(crate) async fn run(&self) -> Result<(), RunError> {
-        let outcome = async {
-            let stream = match &self.check {
-                Check::Prepared(statement) => {
-                    self.client
-                        .query_raw(statement, self.params.as_params())
-                        .await?
-                }
-                Check::Unnamed(sql) => {
-                    let typed = self
-                        .params
-                        .as_params()
-                        .into_iter()
-                        .zip(check_sql::PARAMETER_TYPES);
-                    self.client.query_typed_raw(sql, typed).await?
-                }
-            };
-            pin_mut!(stream);
-            while let Some(row) = stream.next().await {
-                row?;
+        let outcome = match &self.reused {
+            Some(token) => {
+                let params: [&(dyn ToSql + Sync); 2] = [self.params.timeout_ms(), &&**token];
+                self.send(params, &check_sql::REUSE_PARAMETER_TYPES).await
             }
-            Ok(())
+            None => {
+                self.send(self.params.as_params(), &check_sql::PARAMETER_TYPES)
+                    .await
+            }
+        };
+        match outcome {
+            Ok(token) => {
+                match (&self.reused, token) {
+                    (Some(_), _) => self.passed_checks.still_fresh(),
+                    (None, Some(token)) => {
+                        self.passed_checks.passed(&self.params.reuse_key, &token);
+                    }
+                    (None, None) => {}
+                }
+                Ok(())
+            }
+            Err(e) => Err(match objects::found(&e) {
+                Some(Found::Refused(refusal)) => RunError::Refused(refusal),
+                Some(Found::Unjudged(keys)) => RunError::Unjudged(keys),
+                Some(Found::Deep) => RunError::Deep,
+                Some(Found::Stale(token)) => {
+                    self.passed_checks.stale(&token);
+                    RunError::Stale
+                }
+                None => RunError::Database(e),
+            }),
         }
-        .await;
-        outcome.map_err(|e: tokio_postgres::Error| match objects::found(&e) {
-            Some(Found::Refused(refusal)) => RunError::Refused(refusal),
-            Some(Found::Unjudged(keys)) => RunError::Unjudged(keys),
-            Some(Found::Deep) => RunError::Deep,
-            None => RunError::Database(e),
-        })
+    }
+
+    /// Sends the check with `params` of `types` and reads its answer: the token of a
+    /// check ([`check_sql::TOKEN_COLUMN`]), `None` for the comparison.
+    async fn send<const N: usize>(
+        &self,
+        params: [&(dyn ToSql + Sync); N],
+        types: &[tokio_postgres::types::Type; N],
+    ) -> Result<Option<String>, tokio_postgres::Error> {
+        let stream = match &self.check {
+            Check::Prepared(statement) => self.client.query_raw(statement, params).await?,
+            Check::Unnamed(sql) => {
+                let typed = params.into_iter().zip(types.iter().cloned());
+                self.client.query_typed_raw(sql, typed).await?
+            }
+        };
+        pin_mut!(stream);
+        let mut token = None;
+        while let Some(row) = stream.next().await {
+            let row = row?;
+            if self.reused.is_none() {
+                token = row.try_get::<_, Option<String>>(check_sql::TOKEN_COLUMN)?;
+            }
+        }
+        Ok(token)
     }
 }
 
@@ -146,6 +191,8 @@ pub(crate) enum RunError {
     Unjudged(Vec<String>),
     /// The quick catalog check found something for the full one; it did not run.
     Deep,
+    /// A check that passed before no longer applies ([`crate::reuse`]); it did not run.
+    Stale,
     /// The database failed it.
     Database(tokio_postgres::Error),
     /// Failed before reaching the database, with a message for the client.
@@ -164,9 +211,11 @@ impl RunError {
     pub(crate) fn into_query_error(self) -> QueryError {
         match self {
             RunError::Refused(refusal) => QueryError::Refused(refusal),
-            RunError::Unjudged(_) | RunError::Deep => QueryError::Database(ClientError::new(
-                "the database's definitions changed while the statement was checked; try again",
-            )),
+            RunError::Unjudged(_) | RunError::Deep | RunError::Stale => {
+                QueryError::Database(ClientError::new(
+                    "the database's definitions changed while the statement was checked; try again",
+                ))
+            }
             RunError::Database(e) => QueryError::Database(sanitise(&e)),
             RunError::Client(e) => QueryError::Database(e),
             RunError::Query(e) => e,

@@ -92,6 +92,7 @@ mod lease;
 mod objects;
 pub mod params;
 pub mod posture;
+mod reuse;
 mod session;
 pub mod setup;
 pub mod tls;

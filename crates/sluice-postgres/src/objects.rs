@@ -33,6 +33,11 @@
 //!
 //! The query is written with every function, operator and type qualified with
 //! `pg_catalog`, so a hostile `search_path` cannot redirect it.
+//!
+//! A check that passed stands while nothing it depends on has changed: the next
+//! statement with the same names under the same policy sends, in its place, a
+//! comparison of the token the check answered (snapshot, effective schemas, role),
+//! which fails the same way when anything moved ([`crate::reuse`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,7 +46,7 @@ use sluice_sqlguard::{Guard, Names, Policy, Refusal, RefusalReason, Verdict};
 use tokio_postgres::types::ToSql;
 
 use crate::check_sql::{
-    CONSTRAINT_TEXT, DEEP_MARKER, MARKER, POLICY_TEXT, VERIFY_MARKER, VIEW_TEXT,
+    CONSTRAINT_TEXT, DEEP_MARKER, MARKER, POLICY_TEXT, STALE_MARKER, VERIFY_MARKER, VIEW_TEXT,
 };
 use crate::setup::quote_identifier;
 
@@ -81,6 +86,9 @@ pub(crate) struct CheckParams {
     pub(crate) full: bool,
     /// The statement timeout, in milliseconds.
     timeout_ms: String,
+    /// What a passed check is remembered by ([`crate::reuse`]): the policy's
+    /// allow-lists and the names.
+    pub(crate) reuse_key: String,
 }
 
 impl CheckParams {
@@ -103,7 +111,13 @@ impl CheckParams {
             .collect();
         let fingerprint = format!("{}|{}", relations.join(","), names.types.join(","));
         let (full, known) = judged.known(&fingerprint);
+        let reuse_key = format!(
+            "{:p}{:?}",
+            Arc::as_ptr(allowed),
+            (&relations, &names.routines, &names.operators, &names.types)
+        );
         CheckParams {
+            reuse_key,
             judged: known,
             full,
             timeout_ms: statement_timeout_ms.to_string(),
@@ -114,6 +128,11 @@ impl CheckParams {
             types: names.types.clone(),
             allowed: Arc::clone(allowed),
         }
+    }
+
+    /// The statement timeout in milliseconds, as the pins take it.
+    pub(crate) fn timeout_ms(&self) -> &String {
+        &self.timeout_ms
     }
 
     /// In the order of `$1` … `$8`. The quick check reads none of `$5` … `$7`, so it
@@ -145,6 +164,8 @@ pub(crate) enum Found {
     Unjudged(Vec<String>),
     /// The quick check found something only the full check can judge.
     Deep,
+    /// A check reused ([`crate::reuse`]) found this token instead of its own.
+    Stale(String),
 }
 
 /// What `error` says when it is the check's own failure, `None` for any other error.
@@ -156,6 +177,9 @@ pub(crate) fn found(error: &tokio_postgres::Error) -> Option<Found> {
     };
     if after(DEEP_MARKER).is_some() {
         return Some(Found::Deep);
+    }
+    if let Some(token) = after(STALE_MARKER) {
+        return Some(Found::Stale(token.to_owned()));
     }
     if let Some(keys) = after(VERIFY_MARKER) {
         return Some(Found::Unjudged(

@@ -223,7 +223,35 @@
 //! `sluice-postgres` keeps the guard's verdicts on texts it has seen (per guard, by the
 //! whole text, bounded): a verdict depends on nothing but the text and the policy, so a
 //! kept one is the verdict a new check would give. Every layer above that asks the
-//! database — the catalog check first — runs on every call, whatever the verdict's age.
+//! database runs on every call, whatever the verdict's age; the catalog check does too,
+//! in one of two forms:
+//!
+//! - **the check itself**, which consults the catalogs (eight of them for the quick
+//!   check, the largest share of a read's work in PostgreSQL), and answers with the
+//!   pins a *token*: the transaction snapshot (`txid_current_snapshot()`), the
+//!   effective schemas (`current_schemas(true)`, with the session's temporary schema)
+//!   and `current_user`;
+//! - **a comparison in its place**, for a statement whose names and policy passed the
+//!   check under the newest token seen: the same pins, and a failure unless the token
+//!   on this connection, now, is the same.
+//!
+//! The comparison is as strong as the check. The check's verdict is a function of its
+//! parameters (the names, the allow-lists), of the catalog's contents and of where names
+//! resolve (schemas, role). Every change to the catalog is made by a transaction and
+//! becomes visible when it commits, and a commit moves the snapshot; so an unchanged
+//! token means no transaction has committed since the check ran, the catalog is the one
+//! it read, and names resolve in the same schemas for the same role: the check would
+//! give the same verdict. (PostgreSQL's updates in place, which commit nothing, touch
+//! only statistics, freezing horizons and hints such as `relhassubclass`, which vacuum
+//! clears only when nothing is behind them.) The comparison sits where the check sat —
+//! in the same transaction and round trip, before PostgreSQL parses the statement — and
+//! its failure aborts the transaction the same way; the call then runs the check
+//! itself. It holds behind a pooler in transaction mode too, since it is made on the
+//! server connection the statement runs on. The snapshot is cluster-wide, so any commit
+//! anywhere ends reuse until the next check: on a busy writer the check runs nearly
+//! every time, as before. `tests/check_reuse.rs` in `sluice-postgres` plants each kind
+//! of object that acts behind a name after a statement's check was reused, and sees the
+//! next read refused.
 //!
 //! The read-only transaction alone does not suffice, which is why the guard exists: it
 //! does not stop `pg_sleep`, `pg_terminate_backend`, `set_config`, advisory locks,

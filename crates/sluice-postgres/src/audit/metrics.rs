@@ -12,6 +12,7 @@
 //! | `sluice_pool_acquires_total` | `database`, `pool` | calls that asked for a connection |
 //! | `sluice_pool_acquire_seconds_total` | `database`, `pool` | the seconds they spent getting one (divide by the count for the mean wait) |
 //! | `sluice_pool_acquire_timeouts_total` | `database`, `pool` | calls that got none: every connection stayed busy |
+//! | `sluice_catalog_checks_total` | `database`, `pool`, `outcome` | catalog checks: `run` (ran and passed), `reused` (a passed one still held), `stale` (one that would have been reused had to run again) |
 //!
 //! Every label value comes from a bounded set (tool names, reason names, SQLSTATEs);
 //! past [`MOST_SERIES`] values of one label, further ones count as `other`, so nothing a
@@ -195,6 +196,7 @@ pub fn render_pools(databases: &Databases) -> String {
     let mut acquires = String::new();
     let mut acquire_seconds = String::new();
     let mut timeouts = String::new();
+    let mut checks = String::new();
     for name in databases.names() {
         let Some(database) = databases.connected(name) else {
             continue;
@@ -233,6 +235,16 @@ pub fn render_pools(databases: &Databases) -> String {
                 "sluice_pool_acquire_timeouts_total{{{labels}}} {}",
                 usage.acquire_timeouts
             );
+            for (outcome, n) in [
+                ("run", usage.checks_run),
+                ("reused", usage.checks_reused),
+                ("stale", usage.checks_stale),
+            ] {
+                let _ = writeln!(
+                    checks,
+                    "sluice_catalog_checks_total{{{labels},outcome=\"{outcome}\"}} {n}"
+                );
+            }
         }
     }
     for (name, kind, help, lines) in [
@@ -259,6 +271,12 @@ pub fn render_pools(databases: &Databases) -> String {
             "counter",
             "Calls that got no connection: every one stayed busy past the wait.",
             &timeouts,
+        ),
+        (
+            "sluice_catalog_checks_total",
+            "counter",
+            "Catalog checks run and passed, reused while nothing they depend on changed, or found stale.",
+            &checks,
         ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

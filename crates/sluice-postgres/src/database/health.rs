@@ -49,6 +49,14 @@ pub struct PoolUsage {
     pub acquire_micros: u64,
     /// Calls that got none because every connection stayed busy past the wait.
     pub acquire_timeouts: u64,
+    /// Catalog checks that ran and passed, since start.
+    pub checks_run: u64,
+    /// Calls whose check was not run again because nothing it depends on had changed
+    /// since it passed (see the crate's manual on the catalog check), since start.
+    pub checks_reused: u64,
+    /// Calls that found a check they would have reused out of date (a commit since,
+    /// another `search_path` or role) and ran it again, since start.
+    pub checks_stale: u64,
 }
 
 impl Database {
@@ -66,6 +74,7 @@ impl Database {
 fn usage_of(pool: &'static str, pooled: &super::pool::Pooled) -> PoolUsage {
     let status = pooled.pool.status();
     let (acquires, acquire_micros, acquire_timeouts) = pooled.acquires.totals();
+    let [checks_run, checks_reused, checks_stale] = pooled.passed_checks.counts();
     PoolUsage {
         pool,
         max: status.max_size,
@@ -75,5 +84,8 @@ fn usage_of(pool: &'static str, pooled: &super::pool::Pooled) -> PoolUsage {
         acquires,
         acquire_micros,
         acquire_timeouts,
+        checks_run,
+        checks_reused,
+        checks_stale,
     }
 }

@@ -420,9 +420,12 @@ impl Database {
         call: &Call<'_>,
         mut check: CheckParams,
     ) -> Result<QueryOutput, QueryError> {
-        // At most: the quick check, the full check, the full check after judging.
-        for _ in 0..3 {
+        // At most: a check reused and found stale, the quick check, the full check, the
+        // full check after judging.
+        for _ in 0..4 {
             match self.run_once(pooled, call, &check).await {
+                // The check runs next time: what passed before is forgotten.
+                Err(RunError::Stale) => {}
                 Err(RunError::Deep) => {
                     self.judged.add(&check.fingerprint, &[]);
                     check.full = true;
@@ -517,20 +520,25 @@ impl Database {
         check: &CheckParams,
     ) -> Result<QueryOutput, RunError> {
         let client = lease.client().map_err(RunError::Query)?;
-        let checker = match prepare_check(client, check, self.config.transaction_pooling).await {
-            Ok(checker) => checker,
-            Err(e) => {
-                if recover(client).await {
-                    lease.release();
+        let reused = pooled.passed_checks.reusable(&check.reuse_key);
+        let transaction_pooling = self.config.transaction_pooling;
+        let checker =
+            match prepare_check(client, check, reused.is_some(), transaction_pooling).await {
+                Ok(checker) => checker,
+                Err(e) => {
+                    if recover(client).await {
+                        lease.release();
+                    }
+                    return Err(RunError::Database(e));
                 }
-                return Err(RunError::Database(e));
-            }
-        };
+            };
         let checked = Checked {
             client,
             check: checker,
             params: check,
             result_types: &pooled.result_types,
+            passed_checks: &pooled.passed_checks,
+            reused,
             tainted: std::sync::atomic::AtomicBool::new(false),
         };
         let limits = Limits {

@@ -23,6 +23,8 @@ pub(crate) struct Pooled {
     pub(crate) target: String,
     /// Statements seen to give only built-in types ([`super::result_types`]).
     pub(crate) result_types: std::sync::Arc<super::result_types::ResultTypes>,
+    /// Catalog checks that passed under the newest token seen ([`crate::reuse`]).
+    pub(crate) passed_checks: std::sync::Arc<crate::reuse::PassedChecks>,
     /// How calls fared getting a connection, for metrics.
     pub(crate) acquires: std::sync::Arc<Acquires>,
 }
@@ -122,6 +124,7 @@ impl Pooled {
                     output,
                     target,
                     result_types: Default::default(),
+                    passed_checks: Default::default(),
                     acquires: Default::default(),
                 })
             }

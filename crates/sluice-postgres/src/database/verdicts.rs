@@ -6,7 +6,8 @@
 //! 10–40 µs for a usual query, 1–2 ms for a 200-column one. So each guard of a
 //! [`Database`](super::Database) keeps its recent verdicts, by the whole text (not a
 //! hash of it: two texts never share a verdict). Nothing that depends on the database is
-//! kept: the catalog check runs on every call, whatever the verdict's age.
+//! kept: the catalog check runs on every call, whatever the verdict's age (in the
+//! form of [`crate::reuse`] while nothing it depends on has changed).
 //!
 //! Bounded: at most [`ENTRIES`] verdicts of texts up to [`LONGEST`] bytes; when full, it
 //! starts again (simpler than tracking ages, and a workload that repeats fills it back at
