@@ -329,12 +329,39 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     )
 }
 
-/// `YYYY-MM-DD`, and whether it is BC.
-fn ymd(days_since_2000: i64) -> (String, bool) {
+/// Appends `value` in decimal with at least `width` digits (zero-padded); `value` is
+/// never negative here.
+fn push_padded(out: &mut String, value: i64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in len..width {
+        out.push('0');
+    }
+    for &d in digits[..len].iter().rev() {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `YYYY-MM-DD`; true when it is BC.
+fn push_ymd(out: &mut String, days_since_2000: i64) -> bool {
     let (year, month, day) = civil_from_days(days_since_2000 + EPOCH_SHIFT_DAYS);
     let bc = year <= 0;
     let shown = if bc { 1 - year } else { year };
-    (format!("{shown:04}-{month:02}-{day:02}"), bc)
+    push_padded(out, shown, 4);
+    out.push('-');
+    push_padded(out, i64::from(month), 2);
+    out.push('-');
+    push_padded(out, i64::from(day), 2);
+    bc
 }
 
 fn date(days: i32) -> String {
@@ -342,38 +369,47 @@ fn date(days: i32) -> String {
         i32::MAX => "infinity".to_owned(),
         i32::MIN => "-infinity".to_owned(),
         _ => {
-            let (text, bc) = ymd(i64::from(days));
-            if bc { format!("{text} BC") } else { text }
+            let mut out = String::with_capacity(13);
+            if push_ymd(&mut out, i64::from(days)) {
+                out.push_str(" BC");
+            }
+            out
         }
     }
 }
 
-/// `HH:MM:SS` with the fraction of a second when there is one, trailing zeros trimmed.
-fn clock(micros: i64) -> Option<String> {
+/// Appends `HH:MM:SS` with the fraction of a second when there is one, trailing zeros
+/// trimmed; `None` for a negative time.
+fn push_clock(out: &mut String, micros: i64) -> Option<()> {
     if micros < 0 {
         return None;
     }
     let seconds = micros / 1_000_000;
-    let fraction = micros % 1_000_000;
-    let mut out = format!(
-        "{:02}:{:02}:{:02}",
-        seconds / 3600,
-        (seconds / 60) % 60,
-        seconds % 60
-    );
+    let mut fraction = micros % 1_000_000;
+    push_padded(out, seconds / 3600, 2);
+    out.push(':');
+    push_padded(out, (seconds / 60) % 60, 2);
+    out.push(':');
+    push_padded(out, seconds % 60, 2);
     if fraction != 0 {
-        let digits = format!("{fraction:06}");
+        let mut width = 6;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            width -= 1;
+        }
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        push_padded(out, fraction, width);
     }
-    Some(out)
+    Some(())
 }
 
 fn time_of_day(micros: i64) -> Option<String> {
     if micros > DAY_MICROS {
         return None;
     }
-    clock(micros)
+    let mut out = String::with_capacity(15);
+    push_clock(&mut out, micros)?;
+    Some(out)
 }
 
 fn timestamp(micros: i64, with_zone: bool) -> Option<String> {
@@ -382,8 +418,10 @@ fn timestamp(micros: i64, with_zone: bool) -> Option<String> {
         i64::MIN => return Some("-infinity".to_owned()),
         _ => {}
     }
-    let (date, bc) = ymd(micros.div_euclid(DAY_MICROS));
-    let mut out = format!("{date} {}", clock(micros.rem_euclid(DAY_MICROS))?);
+    let mut out = String::with_capacity(32);
+    let bc = push_ymd(&mut out, micros.div_euclid(DAY_MICROS));
+    out.push(' ');
+    push_clock(&mut out, micros.rem_euclid(DAY_MICROS))?;
     if with_zone {
         out.push_str("+00");
     }

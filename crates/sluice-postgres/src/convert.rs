@@ -46,25 +46,71 @@ fn json_len(value: &Value) -> usize {
                 5
             }
         }
-        Value::Number(n) => n.to_string().len(),
-        Value::String(s) => {
-            2 + s
-                .bytes()
-                .map(|b| match b {
-                    b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-                    0x00..=0x1f => 6,
-                    _ => 1,
-                })
-                .sum::<usize>()
+        Value::Number(n) => number_len(n),
+        Value::String(s) => string_len(s),
+        // Brackets, the items, and a comma between each two.
+        Value::Array(items) => {
+            2 + items.len().saturating_sub(1) + items.iter().map(json_len).sum::<usize>()
         }
-        Value::Array(items) => 2 + items.iter().map(|v| json_len(v) + 1).sum::<usize>(),
         Value::Object(map) => {
-            2 + map
-                .iter()
-                .map(|(k, v)| json_len(&Value::String(k.clone())) + 1 + json_len(v) + 1)
-                .sum::<usize>()
+            2 + map.len().saturating_sub(1)
+                + map
+                    .iter()
+                    .map(|(k, v)| string_len(k) + 1 + json_len(v))
+                    .sum::<usize>()
         }
     }
+}
+
+/// The length of `s` as a JSON string, quotes included.
+fn string_len(s: &str) -> usize {
+    2 + s.len()
+        + s.bytes()
+            .map(|b| usize::from(ESCAPED_EXTRA[usize::from(b)]))
+            .sum::<usize>()
+}
+
+/// How many bytes more than one a byte takes in a JSON string: `\"`, `\\` and the
+/// short escapes one more, other control characters (`\u001f`) five more.
+const ESCAPED_EXTRA: [u8; 256] = {
+    let mut extra = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        extra[b] = 5;
+        b += 1;
+    }
+    extra[b'"' as usize] = 1;
+    extra[b'\\' as usize] = 1;
+    extra[b'\n' as usize] = 1;
+    extra[b'\r' as usize] = 1;
+    extra[b'\t' as usize] = 1;
+    extra[0x08] = 1;
+    extra[0x0c] = 1;
+    extra
+};
+
+/// The length of `n` as JSON writes it, without writing it anywhere.
+fn number_len(n: &Number) -> usize {
+    /// Counts what is written to it.
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    if let Some(u) = n.as_u64() {
+        return u.checked_ilog10().map_or(1, |digits| digits as usize + 1);
+    }
+    if let Some(i) = n.as_i64() {
+        return 1 + i
+            .unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |digits| digits as usize + 1);
+    }
+    let mut count = Count(0);
+    let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{n}"));
+    count.0
 }
 
 /// The JSON for one value of type `ty` printed by PostgreSQL as `text`.
@@ -218,6 +264,27 @@ fn parse_level(chars: &[char], pos: &mut usize, depth: usize) -> Option<Vec<Arra
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn lengths_are_what_json_writes() {
+        for value in [
+            json!(0),
+            json!(9),
+            json!(10),
+            json!(-1),
+            json!(-10),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1.5),
+            json!(-0.000123),
+            json!(1e300),
+            json!("a\"b\\c\nd\u{1}é"),
+            json!({"k\"": [1, null, true, false, "x"]}),
+        ] {
+            assert_eq!(json_len(&value), value.to_string().len(), "{value}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -89,6 +89,9 @@ pub(crate) struct CheckParams {
     /// What a passed check is remembered by ([`crate::reuse`]): the policy's
     /// allow-lists and the names.
     pub(crate) reuse_key: String,
+    /// Whether a check that passed before may stand in ([`crate::reuse`]); off for the
+    /// rest of a call once it met a stale token.
+    pub(crate) may_reuse: bool,
 }
 
 impl CheckParams {
@@ -118,6 +121,7 @@ impl CheckParams {
         );
         CheckParams {
             reuse_key,
+            may_reuse: true,
             judged: known,
             full,
             timeout_ms: statement_timeout_ms.to_string(),

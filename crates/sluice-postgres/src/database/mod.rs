@@ -424,8 +424,9 @@ impl Database {
         // full check after judging.
         for _ in 0..4 {
             match self.run_once(pooled, call, &check).await {
-                // The check runs next time: what passed before is forgotten.
-                Err(RunError::Stale) => {}
+                // The check itself runs next time (others' checks may pass meanwhile
+                // under a token that is already stale too).
+                Err(RunError::Stale) => check.may_reuse = false,
                 Err(RunError::Deep) => {
                     self.judged.add(&check.fingerprint, &[]);
                     check.full = true;
@@ -520,7 +521,10 @@ impl Database {
         check: &CheckParams,
     ) -> Result<QueryOutput, RunError> {
         let client = lease.client().map_err(RunError::Query)?;
-        let reused = pooled.passed_checks.reusable(&check.reuse_key);
+        let reused = check
+            .may_reuse
+            .then(|| pooled.passed_checks.reusable(&check.reuse_key))
+            .flatten();
         let transaction_pooling = self.config.transaction_pooling;
         let checker =
             match prepare_check(client, check, reused.is_some(), transaction_pooling).await {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::{CallToolResult, RequestContext, ToolError};
 
-use super::framing::{Frame, visible, visible_json};
+use super::framing::{Frame, push_visible, visible_json};
 use crate::database::{Cap, Database, QueryError, QueryOutput, elapsed_ms};
 use crate::databases::Databases;
 use crate::params::Param;
@@ -220,29 +220,37 @@ pub fn render_page(
     let output = outcome?;
     let mut text = String::new();
     if !output.columns.is_empty() {
-        // The rows are data: framed, each value on its line ([`Frame`], [`visible`]).
-        let mut body = String::new();
+        // The rows are data: framed, each value on its line ([`Frame`], [`visible`]),
+        // written straight into the text.
+        let frame = Frame::new();
+        text.reserve(output.rows.len() * output.columns.len() * 8 + 400);
+        frame.open(&mut text, "rows");
         for (i, column) in output.columns.iter().enumerate() {
             if i > 0 {
-                body.push_str(" | ");
+                text.push_str(" | ");
             }
-            body.push_str(&visible(&column.name, &['|']));
+            push_visible(&mut text, &column.name, &['|']);
         }
-        body.push('\n');
+        text.push('\n');
         for row in &output.rows {
             for (i, value) in row.iter().enumerate() {
                 if i > 0 {
-                    body.push_str(" | ");
+                    text.push_str(" | ");
                 }
                 match value {
-                    Value::String(s) => body.push_str(&visible(s, &['|'])),
-                    Value::Null => body.push_str("NULL"),
-                    other => body.push_str(&visible_json(&other.to_string())),
+                    Value::String(s) => push_visible(&mut text, s, &['|']),
+                    Value::Null => text.push_str("NULL"),
+                    // Digits, a sign, a point, an exponent: nothing to show.
+                    Value::Number(n) => {
+                        let _ = write!(text, "{n}");
+                    }
+                    Value::Bool(b) => text.push_str(if *b { "true" } else { "false" }),
+                    other => text.push_str(&visible_json(&other.to_string())),
                 }
             }
-            body.push('\n');
+            text.push('\n');
         }
-        text.push_str(&Frame::new().wrap("rows", &body));
+        frame.close(&mut text);
         text.push('\n');
     }
     let _ = write!(
