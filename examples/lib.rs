@@ -1,7 +1,10 @@
 //! Helpers shared by the example servers in this folder.
 //!
 //! The servers themselves are the `[[example]]` targets (`cargo run --example NAME`);
-//! this library holds only what every one of them needs the same way.
+//! this library holds only what every one of them needs the same way, and what the
+//! benches share ([`http_client`]).
+
+pub mod http_client;
 
 /// Sends `tracing` output to standard error, filtered by `RUST_LOG` (default `info`).
 ///

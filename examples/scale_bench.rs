@@ -106,20 +106,16 @@ async fn replica(url: &str, pool_size: usize, transaction_pooling: bool) -> Repl
 /// One stateless `queryDatabase` call; panics unless it succeeded.
 async fn call(http: &reqwest::Client, mcp: &str, id: usize) {
     let sql = format!("SELECT v FROM bench WHERE id = {}", id % 1000 + 1);
-    let answer = http
-        .post(mcp)
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", "tools/call")
-        .header("Mcp-Name", "queryDatabase")
-        .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": "queryDatabase", "arguments": {"sql": sql},
-                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                                 "io.modelcontextprotocol/clientCapabilities": {},
-                                 "io.modelcontextprotocol/clientInfo": {"name": "scale_bench", "version": "1"}}}}))
-        .send()
-        .await
-        .unwrap();
+    let answer = examples::http_client::stateless_request(
+        http,
+        mcp,
+        id,
+        "queryDatabase",
+        json!({"sql": sql}),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(answer.status(), 200);
     let body = answer.text().await.unwrap();
     assert!(

@@ -10,6 +10,10 @@
 //! target/release/examples/load_bench --case point,large,capped,limited \
 //!     --unix-socket /var/run/postgresql \
 //!     --compare bench/rmcp-baseline/target/release/rmcp_baseline
+//! # over Streamable HTTP as well, Sluice with GitHub sign-in (the testkit's fake GitHub):
+//! cargo build --release -p sluice-testkit --bins
+//! target/release/examples/load_bench --http --http-auth \
+//!     --compare bench/rmcp-baseline/target/release/rmcp_baseline
 //! ```
 //!
 //! Columns, for each case ([`cases::Case`]) and number of requests in flight: raw
@@ -34,6 +38,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
 mod cases;
+mod http;
 mod stdio;
 
 use std::sync::Arc;
@@ -82,6 +87,16 @@ struct Flags {
     /// (repeat the flag for more).
     #[arg(long)]
     compare: Vec<std::path::PathBuf>,
+    /// Also measure over Streamable HTTP (a second table): `postgres_server --transport
+    /// http` and each `--compare` peer started with `RMCP_HTTP=ADDR`, the in-flight
+    /// numbers as concurrent clients sending stateless 2026-07-28 calls.
+    #[arg(long)]
+    http: bool,
+    /// With `--http`: Sluice signs its clients in with GitHub (the testkit's
+    /// `fake-github`, built with `cargo build --release -p sluice-testkit --bins`) and
+    /// verifies a bearer token on every call.
+    #[arg(long)]
+    http_auth: bool,
 }
 
 fn main() {
@@ -142,6 +157,12 @@ async fn run(flags: Flags) {
     print_header(&flags);
     for (label, url) in &databases {
         measure(&flags, label, url).await;
+    }
+    if flags.http {
+        print_http_header(&flags);
+        for (label, url) in &databases {
+            measure_http(&flags, label, url).await;
+        }
     }
     for table in created {
         client
@@ -211,6 +232,67 @@ async fn measure(flags: &Flags, label: &str, url: &str) {
                 }
                 let rate = peer.rate(n, k, Request::Query(case)).await;
                 row.push_str(&format!(" {rate:.0} | {:.2} |", sluice / rate));
+            }
+            println!("{row}");
+        }
+    }
+}
+
+fn print_http_header(flags: &Flags) {
+    let auth = if flags.http_auth {
+        "GitHub sign-in, bearer token verified on every call"
+    } else {
+        "no authentication"
+    };
+    println!(
+        "\nStreamable HTTP, stateless 2026-07-28 calls; Sluice: {auth}; calls/s and server CPU µs per call"
+    );
+    let mut header =
+        "| database | case | clients | queryDatabase over HTTP | CPU µs/call |".to_owned();
+    let mut rule = "| --- | --- | --- | --- | --- |".to_owned();
+    for peer in &flags.compare {
+        let name = peer.file_name().unwrap_or_default().to_string_lossy();
+        header.push_str(&format!(" {name} | CPU µs/call | Sluice / {name} |"));
+        rule.push_str(" --- | --- | --- |");
+    }
+    println!("{header}\n{rule}");
+}
+
+async fn measure_http(flags: &Flags, label: &str, url: &str) {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .with_file_name("postgres_server");
+    let ours = http::HttpServer::sluice(&binary, url, &flags.sslmode, flags.http_auth).await;
+    let mut peers = Vec::new();
+    for peer in &flags.compare {
+        peers.push(http::HttpServer::peer(peer, url).await);
+    }
+    // Warm every pool and cache.
+    ours.rate(200, 16, Case::Point).await;
+    for peer in &peers {
+        peer.rate(200, 16, Case::Point).await;
+    }
+    for &clients in &flags.in_flight {
+        for &case in &flags.case {
+            let n = match case {
+                Case::Point => flags.requests,
+                _ => flags.large_requests,
+            };
+            let (sluice, cpu) = ours.rate(n, clients, case).await;
+            let mut row = format!(
+                "| {label} | {} | {clients} | {sluice:.0} | {cpu:.0} |",
+                case.name()
+            );
+            for peer in &peers {
+                if case == Case::Capped {
+                    row.push_str(" (no cap) | | |");
+                    continue;
+                }
+                let (rate, peer_cpu) = peer.rate(n, clients, case).await;
+                row.push_str(&format!(
+                    " {rate:.0} | {peer_cpu:.0} | {:.2} |",
+                    sluice / rate
+                ));
             }
             println!("{row}");
         }

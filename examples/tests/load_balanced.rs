@@ -32,22 +32,18 @@ async fn stateless(
     tool: &str,
     sql: &str,
 ) -> Result<(bool, String), String> {
-    let response = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", "tools/call")
-        .header("Mcp-Name", tool)
-        .timeout(Duration::from_secs(30))
-        .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": tool, "arguments": {"sql": sql},
-                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                                 "io.modelcontextprotocol/clientCapabilities": {},
-                                 "io.modelcontextprotocol/clientInfo": {"name": "lb", "version": "1"}}}}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let response = examples::http_client::stateless_request(
+        &reqwest::Client::new(),
+        url,
+        id,
+        tool,
+        json!({"sql": sql}),
+    )
+    .bearer_auth(token)
+    .timeout(Duration::from_secs(30))
+    .send()
+    .await
+    .map_err(|e| e.to_string())?;
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.map_err(|e| e.to_string())?;

@@ -90,17 +90,13 @@ async fn readyz_follows_the_database_and_the_drain() {
         let mcp = server.mcp();
         async move {
             let http = reqwest::Client::new();
-            http.post(mcp)
-                .header("Accept", "application/json, text/event-stream")
-                .header("MCP-Protocol-Version", "2026-07-28")
-                .header("Mcp-Method", "tools/call")
-                .header("Mcp-Name", "queryDatabase")
-                .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                    "params": {"name": "queryDatabase",
-                               "arguments": {"sql": "SELECT pg_catalog.count(*) FROM pg_catalog.generate_series(1, 100000000000)"},
-                               "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                                         "io.modelcontextprotocol/clientCapabilities": {},
-                                         "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "1"}}}}))
+            examples::http_client::stateless_request(
+                &http,
+                &mcp,
+                1,
+                "queryDatabase",
+                serde_json::json!({"sql": "SELECT pg_catalog.count(*) FROM pg_catalog.generate_series(1, 100000000000)"}),
+            )
                 .send()
                 .await
         }
@@ -135,24 +131,17 @@ async fn send(
     id: i64,
     sql: &str,
 ) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(server.mcp())
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", "tools/call")
-        .header("Mcp-Name", "queryDatabase");
+    let mut request = examples::http_client::stateless_request(
+        &reqwest::Client::new(),
+        &server.mcp(),
+        id,
+        "queryDatabase",
+        serde_json::json!({"sql": sql}),
+    );
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    request
-        .json(&serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": "queryDatabase", "arguments": {"sql": sql},
-                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                                 "io.modelcontextprotocol/clientCapabilities": {},
-                                 "io.modelcontextprotocol/clientInfo": {"name": "metrics", "version": "1"}}}}))
-        .send()
-        .await
-        .unwrap()
+    request.send().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

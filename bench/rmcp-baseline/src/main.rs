@@ -7,7 +7,10 @@
 //! Environment: `DATABASE_URL`, `POOL_SIZE` (load_bench sets both), `RMCP_STDIO=pipes`
 //! for rmcp's non-blocking pipe transport (`stdio_pipes`) instead of its default
 //! `stdio()`, and `RMCP_CURRENT_THREAD=1` for a current-thread runtime instead of the
-//! multi-threaded one `#[tokio::main]` gives.
+//! multi-threaded one `#[tokio::main]` gives. `RMCP_HTTP=127.0.0.1:PORT` serves the same
+//! tool over rmcp's Streamable HTTP transport at `/mcp` instead, stateless with JSON
+//! answers (`legacy_session_mode = false`, `json_response = true`), as the SDK's
+//! documentation recommends for a horizontally scaled server.
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rmcp::{
     ServerHandler, ServiceExt,
@@ -85,6 +88,27 @@ fn main() {
             pool,
             tool_router: Baseline::tool_router(),
         };
+        if let Ok(address) = std::env::var("RMCP_HTTP") {
+            use rmcp::transport::streamable_http_server::{
+                StreamableHttpServerConfig, StreamableHttpService,
+                session::local::LocalSessionManager,
+            };
+            let config = StreamableHttpServerConfig::default()
+                .with_legacy_session_mode(false)
+                .with_json_response(true)
+                .with_sse_keep_alive(None);
+            let service = StreamableHttpService::new(
+                move || Ok(server.clone()),
+                std::sync::Arc::new(LocalSessionManager::default()),
+                config,
+            );
+            let router = axum::Router::new().nest_service("/mcp", service);
+            let listener = tokio::net::TcpListener::bind(&address)
+                .await
+                .expect("RMCP_HTTP: an address to listen on");
+            axum::serve(listener, router).await.expect("HTTP server");
+            return;
+        }
         let service = if flag("RMCP_STDIO", "pipes") {
             server.serve(rmcp::transport::stdio_pipes()).await
         } else {
