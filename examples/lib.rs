@@ -68,6 +68,26 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds used so far by every process on this machine named `postgres` (the
+/// local PostgreSQL's backends and its own processes), from `/proc`: read before and
+/// after a measurement, the database's share of a call's cost. Only meaningful when the
+/// database runs here; a backend that exits meanwhile takes its seconds with it (the
+/// benches' pools keep theirs open).
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres")
+        })
+        .map(cpu_seconds)
+        .sum()
+}
+
 /// A TCP port on 127.0.0.1 free at the time of asking (for the benches' servers).
 ///
 /// # Panics

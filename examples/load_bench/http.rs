@@ -120,9 +120,9 @@ impl HttpServer {
         }
     }
 
-    /// `n` calls of `case` from `clients` clients: calls per second, and the server's
-    /// CPU microseconds per call.
-    pub(crate) async fn rate(&self, n: usize, clients: usize, case: Case) -> (f64, f64) {
+    /// `n` calls of `case` from `clients` clients: calls per second, and the CPU
+    /// microseconds per call of the server and of the local PostgreSQL.
+    pub(crate) async fn rate(&self, n: usize, clients: usize, case: Case) -> (f64, f64, f64) {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(clients)
@@ -131,6 +131,7 @@ impl HttpServer {
         let next = Arc::new(AtomicUsize::new(0));
         let pid = self.process.0.id();
         let cpu_before = examples::cpu_seconds(pid);
+        let database_before = examples::postgres_cpu_seconds();
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
@@ -152,7 +153,9 @@ impl HttpServer {
         }
         let elapsed = started.elapsed().as_secs_f64();
         let cpu = examples::cpu_seconds(pid) - cpu_before;
-        (n as f64 / elapsed, cpu * 1e6 / n as f64)
+        let database = examples::postgres_cpu_seconds() - database_before;
+        let per_call = |seconds: f64| seconds * 1e6 / n as f64;
+        (n as f64 / elapsed, per_call(cpu), per_call(database))
     }
 }
 

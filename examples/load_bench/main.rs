@@ -245,15 +245,19 @@ fn print_http_header(flags: &Flags) {
         "no authentication"
     };
     println!(
-        "\nStreamable HTTP, stateless 2026-07-28 calls; Sluice: {auth}; calls/s and server CPU µs per call"
+        "\nStreamable HTTP, stateless 2026-07-28 calls; Sluice: {auth}; calls/s, and CPU µs per \
+         call of the server and of the local PostgreSQL's processes"
     );
     let mut header =
-        "| database | case | clients | queryDatabase over HTTP | CPU µs/call |".to_owned();
-    let mut rule = "| --- | --- | --- | --- | --- |".to_owned();
+        "| database | case | clients | queryDatabase over HTTP | server CPU | PostgreSQL CPU |"
+            .to_owned();
+    let mut rule = "| --- | --- | --- | --- | --- | --- |".to_owned();
     for peer in &flags.compare {
         let name = peer.file_name().unwrap_or_default().to_string_lossy();
-        header.push_str(&format!(" {name} | CPU µs/call | Sluice / {name} |"));
-        rule.push_str(" --- | --- | --- |");
+        header.push_str(&format!(
+            " {name} | server CPU | PostgreSQL CPU | Sluice / {name} |"
+        ));
+        rule.push_str(" --- | --- | --- | --- |");
     }
     println!("{header}\n{rule}");
 }
@@ -278,19 +282,19 @@ async fn measure_http(flags: &Flags, label: &str, url: &str) {
                 Case::Point => flags.requests,
                 _ => flags.large_requests,
             };
-            let (sluice, cpu) = ours.rate(n, clients, case).await;
+            let (sluice, cpu, database) = ours.rate(n, clients, case).await;
             let mut row = format!(
-                "| {label} | {} | {clients} | {sluice:.0} | {cpu:.0} |",
+                "| {label} | {} | {clients} | {sluice:.0} | {cpu:.0} | {database:.0} |",
                 case.name()
             );
             for peer in &peers {
                 if case == Case::Capped {
-                    row.push_str(" (no cap) | | |");
+                    row.push_str(" (no cap) | | | |");
                     continue;
                 }
-                let (rate, peer_cpu) = peer.rate(n, clients, case).await;
+                let (rate, peer_cpu, peer_database) = peer.rate(n, clients, case).await;
                 row.push_str(&format!(
-                    " {rate:.0} | {peer_cpu:.0} | {:.2} |",
+                    " {rate:.0} | {peer_cpu:.0} | {peer_database:.0} | {:.2} |",
                     sluice / rate
                 ));
             }
