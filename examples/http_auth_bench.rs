@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use examples::http_client::{sign_in, start};
-use serde_json::{Value, json};
+use examples::http_client::{in_session, open_session, sign_in, start};
+use serde_json::json;
 
 /// Measures calls per second with N clients.
 #[derive(Debug, Parser)]
@@ -48,45 +48,18 @@ async fn client_loop(mcp: String, token: Option<String>, calls: usize, id: usize
         .tcp_nodelay(true)
         .build()
         .unwrap();
-    let post = |body: Value, session: Option<&str>| {
-        let mut request = http
-            .post(&mcp)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(token) = &token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(session) = session {
-            request = request
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        request.send()
+    let with = |request: reqwest::RequestBuilder| match &token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
     };
-    let init = post(
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}),
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(init.status().is_success(), "initialize: {}", init.status());
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let _ = init.bytes().await;
-    let done = post(
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        Some(&session),
-    )
-    .await
-    .unwrap();
-    assert_eq!(done.status().as_u16(), 202);
+    let session = open_session(&http, &mcp, &with).await;
     for i in 0..calls {
         let key = (id * 7919 + i) % 1000 + 1;
         let body = json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {"name": "queryDatabase", "arguments": {"sql": format!("SELECT id, name FROM sluice_bench WHERE id = {key}")}}});
-        let response = post(body, Some(&session)).await.unwrap();
+        let response = in_session(&http, &mcp, Some(&session), &body, &with)
+            .send()
+            .await
+            .unwrap();
         assert!(response.status().is_success(), "{}", response.status());
         let text = response.text().await.unwrap();
         assert!(text.contains("\"result\""), "{text}");

@@ -1,7 +1,8 @@
 //! What the HTTP benches and tests share: a child process that is killed when dropped,
 //! started until it prints a line saying it is ready; a sign-in through
 //! `postgres_server`'s consent page and the testkit's fake GitHub, for a bearer token;
-//! and a stateless 2026-07-28 `tools/call`. Support for benches and tests: it panics
+//! a 2025-11-25 session opened and requests in it; and a stateless 2026-07-28
+//! `tools/call`. Support for benches and tests: it panics
 //! on whatever goes wrong.
 #![allow(clippy::unwrap_used)]
 
@@ -172,6 +173,61 @@ pub async fn sign_in(base: &str) -> String {
         .await
         .unwrap();
     tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A POST of `body` to `url`, in `session` when given (a 2025-11-25 session), with what
+/// `with` adds (a bearer token, `X-Forwarded-For`).
+pub fn in_session(
+    http: &reqwest::Client,
+    url: &str,
+    session: Option<&str>,
+    body: &Value,
+    with: &(dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync),
+) -> reqwest::RequestBuilder {
+    let mut request = http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    with(request)
+}
+
+/// Opens a 2025-11-25 session at `url` (`initialize`, then `notifications/initialized`),
+/// every request with what `with` adds: the session's id.
+pub async fn open_session(
+    http: &reqwest::Client,
+    url: &str,
+    with: &(dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync),
+) -> String {
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "sluice-bench", "version": "1"}}});
+    let answer = in_session(http, url, None, &init, with)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        answer.status().is_success(),
+        "initialize: {}",
+        answer.status()
+    );
+    let session = answer.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = answer.bytes().await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let done = in_session(http, url, Some(&session), &initialized, with)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 202);
+    session
 }
 
 /// A stateless 2026-07-28 `tools/call` of `tool` with `arguments`, ready to send to

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use examples::http_client::Process;
+use examples::http_client::{Process, in_session, open_session};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -150,33 +150,18 @@ async fn over_http(flags: &Flags) {
         for i in 0..flags.sessions {
             // 200 clients per /24, well under the per-client session limit.
             let client = format!("10.{}.{}.{}", round, i / 200, i % 200 + 1);
-            let post = |body: Value, session: Option<&str>| {
-                let mut request = http
-                    .post(&mcp)
-                    .header("accept", "application/json, text/event-stream")
-                    .header("x-forwarded-for", &client)
-                    .json(&body);
-                if let Some(session) = session {
-                    request = request
-                        .header("mcp-session-id", session)
-                        .header("mcp-protocol-version", "2025-11-25");
-                }
-                request.send()
+            let with = |request: reqwest::RequestBuilder| {
+                request.header("x-forwarded-for", client.as_str())
             };
-            let init = post(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "memory_bench", "version": "1"}}}), None).await.unwrap();
-            assert!(init.status().is_success(), "initialize: {}", init.status());
-            let session = init.headers()["mcp-session-id"]
-                .to_str()
+            let session = open_session(&http, &mcp, &with).await;
+            let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "queryDatabase", "arguments": {"sql": sql(i)}}});
+            let called = in_session(&http, &mcp, Some(&session), &call, &with)
+                .send()
+                .await
                 .unwrap()
-                .to_owned();
-            let _ = init.bytes().await;
-            post(
-                json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-                Some(&session),
-            )
-            .await
-            .unwrap();
-            let called = post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "queryDatabase", "arguments": {"sql": sql(i)}}}), Some(&session)).await.unwrap().text().await.unwrap();
+                .text()
+                .await
+                .unwrap();
             assert!(called.contains("\"result\""), "{called}");
             sessions.push((session, client));
         }
