@@ -126,9 +126,11 @@ pub(crate) fn push_visible(out: &mut String, value: &str, also: &[char]) {
     }
 }
 
-/// Where the first character [`visible`] must change is, if there is one. ASCII is
-/// judged a byte at a time against a mask (controls, `\`, DEL and the ASCII ones of
-/// `also`); only characters beyond ASCII are looked at whole.
+/// Where the first character [`visible`] must change is, if there is one. Eight bytes
+/// at a time are passed over while they are all printable ASCII other than `\` and the
+/// ASCII ones of `also` ([`plain_ascii`]); otherwise ASCII is judged a byte at a time
+/// against a mask (controls, `\`, DEL and `also`), and only characters beyond ASCII are
+/// looked at whole.
 fn first_to_show(value: &str, also: &[char]) -> Option<usize> {
     let mut stop: u128 = ((1u128 << 0x20) - 1) | (1u128 << 0x7f) | (1u128 << b'\\');
     for &c in also {
@@ -139,6 +141,13 @@ fn first_to_show(value: &str, also: &[char]) -> Option<usize> {
     let bytes = value.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
+        if let Some(chunk) = bytes.get(at..at + 8)
+            && let Ok(chunk) = <[u8; 8]>::try_from(chunk)
+            && plain_ascii(u64::from_le_bytes(chunk), also)
+        {
+            at += 8;
+            continue;
+        }
         let b = bytes[at];
         if b < 0x80 {
             if (stop >> b) & 1 == 1 {
@@ -154,6 +163,25 @@ fn first_to_show(value: &str, also: &[char]) -> Option<usize> {
         at += c.len_utf8();
     }
     None
+}
+
+/// True when each of the eight bytes of `chunk` is printable ASCII (0x20–0x7e) and
+/// neither `\` nor an ASCII character of `also` (the usual bit tricks: a byte below
+/// `n` or equal to `c` leaves its high bit set in the expressions below).
+fn plain_ascii(chunk: u64, also: &[char]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let has_byte = |b: u8| has_zero(chunk ^ (ONES * u64::from(b)));
+    if chunk & HIGH != 0 || chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGH != 0 {
+        return false;
+    }
+    if has_byte(0x7f) || has_byte(b'\\') {
+        return false;
+    }
+    also.iter()
+        .filter_map(|&c| u8::try_from(c).ok().filter(u8::is_ascii))
+        .all(|b| !has_byte(b))
 }
 
 /// Appends `value` to `out`, every character [`visible`] changes changed.
@@ -239,6 +267,48 @@ mod tests {
         assert_eq!(visible("caf\u{e9}|", &['|']), "caf\u{e9}\\|");
         assert_eq!(visible("\u{85}", &[]), "\\u{85}");
         assert_eq!(visible("\u{7f}", &[]), "\\u{7f}");
+    }
+
+    /// What [`first_to_show`] must find, written the slow way.
+    fn first_to_show_slowly(value: &str, also: &[char]) -> Option<usize> {
+        value
+            .char_indices()
+            .find(|&(_, c)| c == '\\' || c.is_control() || invisible(c) || also.contains(&c))
+            .map(|(at, _)| at)
+    }
+
+    #[test]
+    fn the_fast_scan_finds_what_the_slow_one_finds() {
+        let specials: Vec<char> = (0u8..0x20)
+            .map(char::from)
+            .chain([
+                '\u{7f}',
+                '\\',
+                '|',
+                'é',
+                '\u{202e}',
+                '\u{85}',
+                '\u{e0041}',
+                ' ',
+                '~',
+            ])
+            .collect();
+        let base = "abcdefghijklmnopqrstuvwxyz0123";
+        for also in [&[][..], &['|'][..], &['|', ','][..]] {
+            for at in 0..=base.len() {
+                for &special in &specials {
+                    for tail in ["", "é", "\n"] {
+                        let value = format!("{}{special}{}{tail}", &base[..at], &base[at..]);
+                        assert_eq!(
+                            first_to_show(&value, also),
+                            first_to_show_slowly(&value, also),
+                            "{value:?} {also:?}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(first_to_show(base, also), None);
+        }
     }
 
     #[test]
