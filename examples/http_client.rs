@@ -1,9 +1,9 @@
 //! What the HTTP benches and tests share: a child process that is killed when dropped,
 //! started until it prints a line saying it is ready; a sign-in through
 //! `postgres_server`'s consent page and the testkit's fake GitHub, for a bearer token;
-//! a 2025-11-25 session opened and requests in it; and a stateless 2026-07-28
-//! `tools/call`. Support for benches and tests: it panics
-//! on whatever goes wrong.
+//! waiting until a server listens; a 2025-11-25 session opened and requests in it; and
+//! a stateless 2026-07-28 `tools/call`. Support for benches and tests: it panics on
+//! whatever goes wrong.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -75,6 +75,22 @@ pub fn start(
         if line.contains(ready) {
             return (process, line);
         }
+    }
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+///
+/// # Panics
+///
+/// When nothing does within 30 s; `what` names it in the message.
+pub async fn wait_until_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

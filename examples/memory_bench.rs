@@ -19,10 +19,10 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
-use examples::http_client::{Process, in_session, open_session};
+use examples::http_client::{Process, in_session, open_session, wait_until_listening};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -137,11 +137,7 @@ async fn over_http(flags: &Flags) {
     let pid = process.0.id();
     let base = format!("http://{bind}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_listening(port, "postgres_server").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mcp = format!("{base}/mcp");
     let mut report = vec![format!("idle {} kB", rss_kb(pid))];

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use examples::http_client::{Process, sign_in, start, stateless_request};
+use examples::http_client::{Process, sign_in, start, stateless_request, wait_until_listening};
 use serde_json::json;
 
 use crate::cases::Case;
@@ -100,18 +100,7 @@ impl HttpServer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let process = Process(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not listen",
-                binary.display()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_listening(port, &binary.display().to_string()).await;
         HttpServer {
             process,
             mcp: format!("http://127.0.0.1:{port}/mcp"),

@@ -422,7 +422,14 @@ mod tests {
             .unwrap()
             .get(0);
         let reuse = super::reuse();
-        let types = &super::REUSE_PARAMETER_TYPES;
+        let timeout = "1000".to_owned();
+        // The comparison on `client` against the first connection's token.
+        let compare = async |client: &tokio_postgres::Client| {
+            let [timeout_type, token_type] = super::REUSE_PARAMETER_TYPES;
+            client
+                .query_typed(&reuse, &[(&timeout, timeout_type), (&token, token_type)])
+                .await
+        };
         let stale = |result: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>| {
             result
                 .err()
@@ -430,13 +437,7 @@ mod tests {
                 .is_some_and(|message| message.contains(super::STALE_MARKER))
         };
         let same = db.connect().await.unwrap();
-        let timeout = "1000".to_owned();
-        let ran = same
-            .query_typed(
-                &reuse,
-                &[(&timeout, types[0].clone()), (&token, types[1].clone())],
-            )
-            .await;
+        let ran = compare(&same).await;
         assert!(ran.is_ok(), "the same state: {ran:?}");
         for (what, client, setting) in [
             ("search_path", &same, "SET search_path = elsewhere, public"),
@@ -448,13 +449,10 @@ mod tests {
             ("temporary schema", &with_temp, "SELECT 1"),
         ] {
             client.batch_execute(setting).await.unwrap();
-            let ran = client
-                .query_typed(
-                    &reuse,
-                    &[(&timeout, types[0].clone()), (&token, types[1].clone())],
-                )
-                .await;
-            assert!(stale(ran), "another {what} went unnoticed");
+            assert!(
+                stale(compare(client).await),
+                "another {what} went unnoticed"
+            );
         }
         same.batch_execute("RESET ROLE").await.unwrap();
         // A commit anywhere (here in another session) moves the snapshot.
@@ -462,13 +460,7 @@ mod tests {
             .batch_execute("CREATE TABLE moved (x int)")
             .await
             .unwrap();
-        let ran = same
-            .query_typed(
-                &reuse,
-                &[(&timeout, types[0].clone()), (&token, types[1].clone())],
-            )
-            .await;
-        assert!(stale(ran), "a commit went unnoticed");
+        assert!(stale(compare(&same).await), "a commit went unnoticed");
         admin
             .batch_execute(&format!("DROP ROLE {role}"))
             .await

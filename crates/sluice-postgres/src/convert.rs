@@ -264,6 +264,8 @@ fn parse_level(chars: &[char], pos: &mut usize, depth: usize) -> Option<Vec<Arra
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use serde_json::json;
 
     #[test]
     fn lengths_are_what_json_writes() {
@@ -284,9 +286,6 @@ mod tests {
             assert_eq!(json_len(&value), value.to_string().len(), "{value}");
         }
     }
-
-    use super::*;
-    use serde_json::json;
 
     #[test]
     fn scalars_keep_their_meaning() {

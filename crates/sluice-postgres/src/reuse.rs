@@ -46,7 +46,7 @@
 //! Bounded: at most [`ENTRIES`] parameter sets of up to [`LONGEST`] bytes; when the
 //! newest token changes, or the record is full, it starts again.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -72,7 +72,7 @@ struct Inner {
     /// The newest token a check or a stale reuse answered.
     latest: Option<Arc<str>>,
     /// Parameter sets whose check passed under `latest`.
-    passed: HashMap<Box<str>, ()>,
+    passed: HashSet<Box<str>>,
     /// Calls still to make with the check before reuse is tried again.
     paused: u32,
     /// Stale tokens in a row.
@@ -88,7 +88,7 @@ impl PassedChecks {
             inner.paused -= 1;
             return None;
         }
-        if !inner.passed.contains_key(key) {
+        if !inner.passed.contains(key) {
             return None;
         }
         inner.latest.clone()
@@ -112,7 +112,7 @@ impl PassedChecks {
         if inner.passed.len() >= ENTRIES {
             inner.passed.clear();
         }
-        inner.passed.insert(key.into(), ());
+        inner.passed.insert(key.into());
     }
 
     /// Records that a reuse found the token still the same.

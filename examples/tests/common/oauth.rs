@@ -20,14 +20,10 @@ use super::example_binary;
 pub(crate) const GITHUB_ID: &str = "Iv1.fake-client-id";
 pub(crate) const GITHUB_SECRET: &str = "fake-github-secret-0123456789";
 
-/// A free loopback port (bound, read, released).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// A free loopback port (bound, read, released): the benches' own, for the tests that
+/// use this module (not every test binary that includes it does, hence the allow).
+#[allow(unused_imports)]
+pub(crate) use examples::free_port;
 
 /// A running `postgres_server --transport http`; killed when dropped.
 pub(crate) struct ServerProcess {

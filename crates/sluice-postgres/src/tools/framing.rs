@@ -108,8 +108,7 @@ pub fn visible<'a>(value: &'a str, also: &[char]) -> Cow<'a, str> {
         None => Cow::Borrowed(value),
         Some(at) => {
             let mut out = String::with_capacity(value.len() + 8);
-            out.push_str(&value[..at]);
-            show(&mut out, &value[at..], also);
+            push_shown_from(&mut out, value, at, also);
             Cow::Owned(out)
         }
     }
@@ -119,11 +118,14 @@ pub fn visible<'a>(value: &'a str, also: &[char]) -> Cow<'a, str> {
 pub(crate) fn push_visible(out: &mut String, value: &str, also: &[char]) {
     match first_to_show(value, also) {
         None => out.push_str(value),
-        Some(at) => {
-            out.push_str(&value[..at]);
-            show(out, &value[at..], also);
-        }
+        Some(at) => push_shown_from(out, value, at, also),
     }
+}
+
+/// Appends `value` as [`visible`] shows it, given that nothing before `at` changes.
+fn push_shown_from(out: &mut String, value: &str, at: usize, also: &[char]) {
+    out.push_str(&value[..at]);
+    show(out, &value[at..], also);
 }
 
 /// Where the first character [`visible`] must change is, if there is one. Eight bytes
