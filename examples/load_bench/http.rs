@@ -64,16 +64,16 @@ impl HttpServer {
             }
             None => args.extend(["--user", "bench"]),
         }
-        let (process, _) = start(
-            binary,
-            &args,
-            &[
-                ("PGSSLMODE", sslmode),
+        // The GitHub app's credentials only with sign-in: given them, the server turns
+        // GitHub sign-in on, and an unauthenticated bench would get 401s.
+        let mut envs = vec![("PGSSLMODE", sslmode)];
+        if github.is_some() {
+            envs.extend([
                 ("GITHUB_CLIENT_ID", "bench-gh"),
                 ("GITHUB_CLIENT_SECRET", "bench-gh-secret-0123456789"),
-            ],
-            "serving PostgreSQL",
-        );
+            ]);
+        }
+        let (process, _) = start(binary, &args, &envs, "serving PostgreSQL");
         let token = match github {
             Some(_) => Some(sign_in(&format!("http://127.0.0.1:{port}")).await),
             None => None,
