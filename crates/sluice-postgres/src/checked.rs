@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use deadpool_postgres::Object;
+use crate::database::connections::Object;
 use futures_util::{StreamExt, pin_mut};
 use sluice_sqlguard::Refusal;
 

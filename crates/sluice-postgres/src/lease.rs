@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::Object;
+use crate::database::connections::{Canceller, Object};
 
 use crate::QueryError;
 use crate::errors::ClientError;
@@ -65,14 +65,14 @@ impl Drop for Lease<'_> {
         let Some(client) = self.client.take() else {
             return;
         };
-        let token = client.cancel_token();
+        let canceller = client.canceller();
         let tls = self.tls.clone();
         // Detach from the pool: this connection may be mid-transaction.
         let client = Object::take(client);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             PENDING_CANCELS.fetch_add(1, Ordering::AcqRel);
             runtime.spawn(async move {
-                cancel_until_idle(&client, &token, &tls).await;
+                cancel_until_idle(&client, &canceller, &tls).await;
                 drop(client);
                 PENDING_CANCELS.fetch_sub(1, Ordering::AcqRel);
             });
@@ -95,7 +95,7 @@ const PATIENCE_MS: [u64; 6] = [50, 250, 500, 1000, 2000, 4000];
 /// every statement before it has ended, and until it does, the cancel is sent again.
 async fn cancel_until_idle(
     client: &tokio_postgres::Client,
-    token: &tokio_postgres::CancelToken,
+    canceller: &Canceller,
     tls: &Connector,
 ) {
     let idle = client.simple_query("");
@@ -108,7 +108,7 @@ async fn cancel_until_idle(
         .is_ok();
     for patience in PATIENCE_MS {
         // A server that stalls may not answer the cancel either.
-        let sent = tokio::time::timeout(Duration::from_secs(5), tls.cancel(token));
+        let sent = tokio::time::timeout(Duration::from_secs(5), canceller.cancel(tls));
         match sent.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -168,16 +168,13 @@ mod tests {
     async fn a_dropped_lease_cancels_every_statement_it_left_running() {
         let db = sluice_testkit::database().await.unwrap();
         let watcher = db.connect().await.unwrap();
-        let manager = deadpool_postgres::Manager::from_config(
-            db.config(),
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig::default(),
-        );
-        let pool = deadpool_postgres::Pool::builder(manager)
+        let tls = Connector::Plain;
+        let manager =
+            crate::database::connections::Connections::new(db.config(), tls.clone(), true);
+        let pool = crate::database::connections::Pool::builder(manager)
             .max_size(1)
             .build()
             .unwrap();
-        let tls = Connector::Plain;
         let lease = Lease {
             client: Some(pool.get().await.unwrap()),
             tls: &tls,

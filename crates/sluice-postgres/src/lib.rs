@@ -78,6 +78,7 @@
 #[cfg(feature = "audit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "audit")))]
 pub mod audit;
+mod batching;
 mod binary;
 mod check_sql;
 mod checked;

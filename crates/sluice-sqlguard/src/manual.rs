@@ -253,6 +253,20 @@
 //! of object that acts behind a name after a statement's check was reused, and sees the
 //! next read refused.
 //!
+//! A read usually reaches PostgreSQL as **one batch under one `Sync`**: the execution of
+//! a prepared `BEGIN READ ONLY`, the check (or comparison), the statement, the execution
+//! of a prepared `ROLLBACK`, then a single `Sync`, where tokio-postgres alone would end
+//! each of the four with its own. The layers are the same ones, in the same order:
+//! PostgreSQL runs the messages of a batch one after another, so the pins are set and
+//! the check has passed before the statement's `Parse` is read, and the statement is
+//! still exactly one command of the extended protocol. On an error PostgreSQL skips
+//! every message up to the `Sync` — the statement after a failed check is never parsed,
+//! as it is never run after a failed check in its own request — and the transaction is
+//! left failed rather than rolled back; every failed call is rolled back and reset
+//! before its connection serves again. The batch is only sent on connections Sluice
+//! opens itself, never behind a pooler in transaction mode (`tests/batching.rs` in
+//! `sluice-postgres`).
+//!
 //! The read-only transaction alone does not suffice, which is why the guard exists: it
 //! does not stop `pg_sleep`, `pg_terminate_backend`, `set_config`, advisory locks,
 //! `NOTIFY`, `ANALYZE`, or `COPY … TO PROGRAM`. The corpus tests run each attack against

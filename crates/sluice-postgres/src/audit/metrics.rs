@@ -197,6 +197,7 @@ pub fn render_pools(databases: &Databases) -> String {
     let mut acquire_seconds = String::new();
     let mut timeouts = String::new();
     let mut checks = String::new();
+    let mut batched = String::new();
     for name in databases.names() {
         let Some(database) = databases.connected(name) else {
             continue;
@@ -245,6 +246,11 @@ pub fn render_pools(databases: &Databases) -> String {
                     "sluice_catalog_checks_total{{{labels},outcome=\"{outcome}\"}} {n}"
                 );
             }
+            let _ = writeln!(
+                batched,
+                "sluice_reads_batched_total{{{labels}}} {}",
+                usage.reads_batched
+            );
         }
     }
     for (name, kind, help, lines) in [
@@ -277,6 +283,12 @@ pub fn render_pools(databases: &Databases) -> String {
             "counter",
             "Catalog checks run and passed, reused while nothing they depend on changed, or found stale.",
             &checks,
+        ),
+        (
+            "sluice_reads_batched_total",
+            "counter",
+            "Reads sent as one batch under one Sync.",
+            &batched,
         ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

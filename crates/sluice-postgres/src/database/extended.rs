@@ -29,6 +29,7 @@ use crate::checked::{Checked, RunError};
 use crate::convert;
 use crate::errors::ClientError;
 use crate::params::Param;
+use crate::session::Transaction;
 
 /// Most values a read without parameters has printed by the server; past it, the read
 /// runs again through the text protocol instead (writes and parameterised reads always
@@ -113,16 +114,38 @@ pub(super) async fn run(
         }
         collected
     } else {
-        let (begun, resolved, ran, ended) = tokio::join!(
-            client.batch_execute(begin),
-            checked.run(),
-            execute(client, call, &[], settings, limits),
-            client.batch_execute(end)
-        );
-        begun?;
-        resolved?;
-        ended?;
-        let mut collected = ran?;
+        let batches = client
+            .batches()
+            .filter(|_| call.transaction == Transaction::Read);
+        let mut collected = match batches {
+            // One batch under one `Sync` ([`crate::batching`]). After a failure the
+            // requests behind it fail too: the first failure is the one to report.
+            Some(batches) => {
+                let (begun, resolved, ran, ended) = tokio::join!(
+                    drain(client.query_raw(&batches.begin, none())),
+                    checked.run(),
+                    execute(client, call, &[], settings, limits),
+                    drain(client.query_raw(&batches.end, none()))
+                );
+                begun?;
+                resolved?;
+                let collected = ran?;
+                ended?;
+                collected
+            }
+            None => {
+                let (begun, resolved, ran, ended) = tokio::join!(
+                    client.batch_execute(begin),
+                    checked.run(),
+                    execute(client, call, &[], settings, limits),
+                    client.batch_execute(end)
+                );
+                begun?;
+                resolved?;
+                ended?;
+                ran?
+            }
+        };
         if collected.columns.is_empty() && collected.rows.rows.is_empty() {
             // No row to learn the columns from: describe the statement (parsing and
             // describing run nothing, so this needs no transaction, except behind a
@@ -143,8 +166,7 @@ pub(super) async fn run(
         rows_affected,
         ..
     } = collected;
-    let rerun_allowed =
-        call.params.is_empty() && call.transaction != crate::session::Transaction::Write;
+    let rerun_allowed = call.params.is_empty() && call.transaction != Transaction::Write;
     if pending.len() > RENDER_AT_MOST && rerun_allowed {
         // Many values to print one by one: a read (which changes nothing) is cheaper
         // run once more through the text protocol.
@@ -165,13 +187,12 @@ pub(super) async fn run(
                 rows.recount();
             }
             Err(Failure::Unrenderable(_))
-                if call.params.is_empty()
-                    && call.transaction != crate::session::Transaction::Write =>
+                if call.params.is_empty() && call.transaction != Transaction::Write =>
             {
                 return Ok(Ran::NeedsText);
             }
             Err(Failure::Unrenderable(type_name)) => {
-                let done = if call.transaction == crate::session::Transaction::Write {
+                let done = if call.transaction == Transaction::Write {
                     "The statement ran and committed, but its result"
                 } else {
                     "The result"
@@ -224,7 +245,7 @@ async fn describe(
 /// Sends the statement with its parameters (typed as `types` where known, else left to
 /// PostgreSQL to infer) and reads its rows.
 async fn execute(
-    client: &deadpool_postgres::Object,
+    client: &super::connections::Object,
     call: &Call<'_>,
     types: &[Type],
     settings: OutputSettings,
@@ -281,6 +302,18 @@ async fn execute(
         _ => None,
     };
     Ok(collected)
+}
+
+/// No parameters, for a prepared statement that takes none.
+fn none() -> std::iter::Empty<&'static (dyn tokio_postgres::types::ToSql + Sync)> {
+    std::iter::empty()
+}
+
+/// Runs a statement whose rows (if any) nobody reads.
+async fn drain(
+    sent: impl Future<Output = Result<RowStream, tokio_postgres::Error>>,
+) -> Result<(), tokio_postgres::Error> {
+    count(sent.await?).await.map(|_| ())
 }
 
 /// Reads a stream that has no rows to keep; the count its command tag gives.

@@ -57,6 +57,10 @@ pub struct PoolUsage {
     /// Calls that found a check they would have reused out of date (a commit since,
     /// another `search_path` or role) and ran it again, since start.
     pub checks_stale: u64,
+    /// Reads sent to PostgreSQL as one batch under one `Sync` (the transaction, the
+    /// check, the statement and the rollback), since start; the others went as
+    /// separate requests in the same round trip (see the crate's manual).
+    pub reads_batched: u64,
 }
 
 impl Database {
@@ -87,5 +91,6 @@ fn usage_of(pool: &'static str, pooled: &super::pool::Pooled) -> PoolUsage {
         checks_run,
         checks_reused,
         checks_stale,
+        reads_batched: pooled.pool.manager().batches_sent(),
     }
 }

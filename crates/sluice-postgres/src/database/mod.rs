@@ -8,6 +8,7 @@
 //! - [`cursor`]: a read that may be longer than the row cap, behind a cursor.
 //! - [`output`]: the result and its caps.
 
+pub(crate) mod connections;
 mod cursor;
 mod extended;
 mod health;
@@ -551,7 +552,9 @@ impl Database {
             statement_timeout_ms: self.config.statement_timeout.as_millis(),
         };
         let outcome = if self.config.binary_results || !call.params.is_empty() {
-            match extended::run(&checked, pooled.output, call, limits).await {
+            // Boxed: its two ways of sending make a large future, which every caller
+            // up to the tools would otherwise hold.
+            match Box::pin(extended::run(&checked, pooled.output, call, limits)).await {
                 Ok(extended::Ran::Output(output)) => Ok(output),
                 Ok(extended::Ran::NeedsText) => simple::run(&checked, call, limits).await,
                 Err(e) => Err(e),
@@ -663,8 +666,8 @@ async fn lease(pooled: &Pooled) -> Result<Lease<'_>, ClientError> {
     let got = pooled.pool.get().await;
     let timed_out = matches!(
         got,
-        Err(deadpool_postgres::PoolError::Timeout(
-            deadpool_postgres::TimeoutType::Wait
+        Err(connections::PoolError::Timeout(
+            deadpool::managed::TimeoutType::Wait
         ))
     );
     pooled.acquires.record(started.elapsed(), timed_out);
@@ -677,8 +680,9 @@ async fn lease(pooled: &Pooled) -> Result<Lease<'_>, ClientError> {
 
 /// Why a call got no connection, told apart: every connection busy (the pool is the
 /// bound), or none can be opened (the database is down or unreachable).
-fn no_connection(pooled: &Pooled, e: &deadpool_postgres::PoolError) -> ClientError {
-    use deadpool_postgres::{PoolError, TimeoutType};
+fn no_connection(pooled: &Pooled, e: &connections::PoolError) -> ClientError {
+    use connections::PoolError;
+    use deadpool::managed::TimeoutType;
     let size = pooled.pool.status().max_size;
     match e {
         PoolError::Timeout(TimeoutType::Wait) => {

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, RecyclingMethod};
 use tokio_postgres::SimpleQueryMessage;
+
+use super::connections::{Connections, Pool, PoolError};
 
 use crate::binary::OutputSettings;
 use crate::config::{ConnectError, DatabaseConfig};
@@ -74,15 +76,10 @@ impl Pooled {
         if !config.transaction_pooling {
             session::startup_options(&mut settings);
         }
-        let manager = tls.manager(
-            settings,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager = Connections::new(settings, tls.clone(), !config.transaction_pooling);
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .runtime(deadpool::Runtime::Tokio1)
             .wait_timeout(Some(config.acquire_timeout))
             .create_timeout(Some(config.acquire_timeout))
             .build()
@@ -92,7 +89,7 @@ impl Pooled {
             let client = pool.get().await.map_err(|e| match e {
                 // deadpool's own wording ("error occurred while creating a new object")
                 // says nothing; the connection's error and its causes do.
-                deadpool_postgres::PoolError::Backend(e) => with_causes(&e),
+                PoolError::Backend(e) => with_causes(&e),
                 other => with_causes(&other),
             })?;
             // The health check also reads how this server prints values, which every
@@ -146,7 +143,7 @@ pub(crate) fn side_pool(
     tls: &TlsConfig,
     application_name: &str,
     size: usize,
-) -> Result<Pool, ConnectError> {
+) -> Result<deadpool_postgres::Pool, ConnectError> {
     let connector = crate::tls::connector(tls).map_err(ConnectError::Tls)?;
     let mut settings = postgres.clone();
     settings.ssl_mode(tls.ssl_mode_for(postgres));
@@ -157,7 +154,7 @@ pub(crate) fn side_pool(
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(manager)
+    deadpool_postgres::Pool::builder(manager)
         .max_size(size.max(1))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(10)))

@@ -12,8 +12,8 @@
 
 use std::error::Error;
 
+use crate::database::connections::Object;
 use bytes::BytesMut;
-use deadpool_postgres::Object;
 use futures_util::{StreamExt, future, pin_mut};
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 

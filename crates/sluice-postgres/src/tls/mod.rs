@@ -298,6 +298,35 @@ impl Connector {
         }
     }
 
+    /// Sends a cancel request for the statement running on `token`'s connection, over
+    /// `socket` (to `host`), for a connection Sluice opened itself
+    /// ([`crate::database::connections`]).
+    pub(crate) async fn cancel_raw(
+        &self,
+        token: &tokio_postgres::CancelToken,
+        socket: crate::database::connections::Socket,
+        host: &str,
+    ) -> Result<(), crate::database::connections::ConnectionError> {
+        use crate::database::connections::ConnectionError;
+        match self {
+            #[cfg(feature = "tls")]
+            Connector::Rustls(tls) => {
+                use tokio_postgres::tls::MakeTlsConnect;
+                let connect = <tokio_postgres_rustls::MakeRustlsConnect as MakeTlsConnect<
+                    crate::database::connections::Socket,
+                >>::make_tls_connect(&mut tls.clone(), host)
+                .map_err(|e| ConnectionError::Tls(e.to_string()))?;
+                Ok(token.cancel_query_raw(socket, connect).await?)
+            }
+            Connector::Plain => {
+                let _ = host;
+                Ok(token
+                    .cancel_query_raw(socket, tokio_postgres::NoTls)
+                    .await?)
+            }
+        }
+    }
+
     /// Sends a cancel request for the statement running on `token`'s connection.
     pub(crate) async fn cancel(
         &self,
