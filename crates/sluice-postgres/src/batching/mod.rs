@@ -25,11 +25,16 @@
 
 mod stream;
 
+#[cfg(feature = "tls")]
 use std::future::Future;
+#[cfg(feature = "tls")]
 use std::pin::Pin;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
-use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
+#[cfg(feature = "tls")]
+use tokio_postgres::tls::TlsConnect;
+use tokio_postgres::tls::{ChannelBinding, TlsStream};
 
 pub(crate) use stream::{Batching, Bounds};
 
@@ -64,11 +69,13 @@ impl<S: TlsStream + Unpin> TlsStream for Batching<S> {
 }
 
 /// A TLS connector whose streams batch: `T`'s TLS stream inside a [`Batching`].
+#[cfg(feature = "tls")]
 pub(crate) struct BatchingTls<T> {
     pub(crate) inner: T,
     pub(crate) bounds: Arc<Bounds>,
 }
 
+#[cfg(feature = "tls")]
 impl<S, T> TlsConnect<S> for BatchingTls<T>
 where
     T: TlsConnect<S>,

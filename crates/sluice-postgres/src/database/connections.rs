@@ -20,7 +20,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::config::{Host, LoadBalanceHosts, SslNegotiation, TargetSessionAttrs};
 use tokio_postgres::tls::NoTls;
 
-use crate::batching::{Batches, Batching, BatchingTls, Bounds};
+#[cfg(feature = "tls")]
+use crate::batching::BatchingTls;
+use crate::batching::{Batches, Batching, Bounds};
 use crate::tls::Connector;
 
 /// A pool of [`Connections`].
@@ -40,6 +42,7 @@ pub(crate) enum ConnectionError {
     #[error("cannot reach the server: {0}")]
     Io(#[from] std::io::Error),
     /// No TLS connector for the host.
+    #[cfg(feature = "tls")]
     #[error("TLS: {0}")]
     Tls(String),
     /// Not on a Tokio runtime.

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{ManagerConfig, RecyclingMethod};
 use tokio_postgres::SimpleQueryMessage;
 
 use super::connections::{Connections, Pool, PoolError};
@@ -144,6 +143,7 @@ pub(crate) fn side_pool(
     application_name: &str,
     size: usize,
 ) -> Result<deadpool_postgres::Pool, ConnectError> {
+    use deadpool_postgres::{ManagerConfig, RecyclingMethod};
     let connector = crate::tls::connector(tls).map_err(ConnectError::Tls)?;
     let mut settings = postgres.clone();
     settings.ssl_mode(tls.ssl_mode_for(postgres));

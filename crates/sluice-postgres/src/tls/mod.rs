@@ -282,6 +282,7 @@ impl std::fmt::Debug for Connector {
 
 impl Connector {
     /// A pool manager connecting with `settings` through this connector.
+    #[cfg(any(feature = "oauth", feature = "audit"))]
     pub(crate) fn manager(
         &self,
         settings: tokio_postgres::Config,
@@ -307,10 +308,10 @@ impl Connector {
         socket: crate::database::connections::Socket,
         host: &str,
     ) -> Result<(), crate::database::connections::ConnectionError> {
-        use crate::database::connections::ConnectionError;
         match self {
             #[cfg(feature = "tls")]
             Connector::Rustls(tls) => {
+                use crate::database::connections::ConnectionError;
                 use tokio_postgres::tls::MakeTlsConnect;
                 let connect = <tokio_postgres_rustls::MakeRustlsConnect as MakeTlsConnect<
                     crate::database::connections::Socket,
