@@ -539,6 +539,24 @@ mod tests {
         [bind(statement), message(b'E', b"\0\0\0\0\0"), SYNC.to_vec()].concat()
     }
 
+    /// A batch as a read sends it: open, check, statement, close.
+    fn four_requests() -> Vec<u8> {
+        ["open", "check", "other", "close"].map(request).concat()
+    }
+
+    /// What PostgreSQL answers `open` then `close` with, after a start-up.
+    fn open_close_answer() -> Vec<u8> {
+        [
+            message(b'Z', b"I"),
+            message(b'2', b""),
+            message(b'C', b"BEGIN\0"),
+            message(b'2', b""),
+            message(b'C', b"ROLLBACK\0"),
+            message(b'Z', b"I"),
+        ]
+        .concat()
+    }
+
     fn startup() -> Vec<u8> {
         let mut body = PROTOCOL_3.to_be_bytes().to_vec();
         body.extend_from_slice(b"user\0postgres\0\0");
@@ -609,13 +627,7 @@ mod tests {
         let mut s = stream();
         let sent = write(&mut s, &startup());
         assert_eq!(sent, startup());
-        let batch = [
-            request("open"),
-            request("check"),
-            request("other"),
-            request("close"),
-        ]
-        .concat();
+        let batch = four_requests();
         let sent = write(&mut s, &batch);
         assert_eq!(kinds(&sent[..]), "BEBEBEBES");
         assert_eq!(s.bounds.sent.load(Ordering::Relaxed), 1);
@@ -643,20 +655,13 @@ mod tests {
             assert_eq!(kinds(&got), "RZ2CZ2DCZ2CZ2CZ", "step {step}");
             assert!(s.answers.is_empty());
         }
-        let _ = s;
     }
 
     #[test]
     fn an_error_in_a_batch_fails_each_request_after_it() {
         let mut s = stream();
         write(&mut s, &startup());
-        let batch = [
-            request("open"),
-            request("check"),
-            request("other"),
-            request("close"),
-        ]
-        .concat();
+        let batch = four_requests();
         write(&mut s, &batch);
         let answer = [
             message(b'Z', b"I"),
@@ -731,16 +736,7 @@ mod tests {
         write(&mut s, &startup());
         let batch = [request("open"), request("close")].concat();
         assert_eq!(kinds(&write(&mut s, &batch)), "BEBES");
-        let answer = [
-            message(b'Z', b"I"),
-            message(b'2', b""),
-            message(b'C', b"BEGIN\0"),
-            message(b'2', b""),
-            message(b'C', b"ROLLBACK\0"),
-            message(b'Z', b"I"),
-        ]
-        .concat();
-        assert_eq!(kinds(&read(&mut s, &answer, 4)), "Z2CZ2CZ");
+        assert_eq!(kinds(&read(&mut s, &open_close_answer(), 4)), "Z2CZ2CZ");
     }
 
     #[test]
