@@ -14,6 +14,7 @@
 //! Values the decoders of [`crate::binary`] do not reproduce are printed by the server
 //! afterwards ([`super::render`]); the statement runs once.
 
+use futures_util::future::Either;
 use futures_util::{StreamExt, pin_mut};
 use serde_json::Value;
 use tokio_postgres::RowStream;
@@ -114,38 +115,29 @@ pub(super) async fn run(
         }
         collected
     } else {
-        let batches = client
-            .batches()
-            .filter(|_| call.transaction == Transaction::Read);
-        let mut collected = match batches {
-            // One batch under one `Sync` ([`crate::batching`]). After a failure the
-            // requests behind it fail too: the first failure is the one to report.
-            Some(batches) => {
-                let (begun, resolved, ran, ended) = tokio::join!(
-                    drain(client.query_raw(&batches.begin, none())),
-                    checked.run(),
-                    execute(client, call, &[], settings, limits),
-                    drain(client.query_raw(&batches.end, none()))
-                );
-                begun?;
-                resolved?;
-                let collected = ran?;
-                ended?;
-                collected
-            }
-            None => {
-                let (begun, resolved, ran, ended) = tokio::join!(
-                    client.batch_execute(begin),
-                    checked.run(),
-                    execute(client, call, &[], settings, limits),
-                    client.batch_execute(end)
-                );
-                begun?;
-                resolved?;
-                ended?;
-                ran?
-            }
+        // As one batch under one `Sync` ([`crate::batching`]) when the connection
+        // batches, else as four requests in one round trip. After a failure in a batch
+        // the requests behind it fail too: the first failure is the one to report.
+        let (open, close) = match client.batches() {
+            Some(batches) if call.transaction == Transaction::Read => (
+                Either::Left(drain(client.query_raw(&batches.begin, none()))),
+                Either::Left(drain(client.query_raw(&batches.end, none()))),
+            ),
+            _ => (
+                Either::Right(client.batch_execute(begin)),
+                Either::Right(client.batch_execute(end)),
+            ),
         };
+        let (begun, resolved, ran, ended) = tokio::join!(
+            open,
+            checked.run(),
+            execute(client, call, &[], settings, limits),
+            close
+        );
+        begun?;
+        resolved?;
+        let mut collected = ran?;
+        ended?;
         if collected.columns.is_empty() && collected.rows.rows.is_empty() {
             // No row to learn the columns from: describe the statement (parsing and
             // describing run nothing, so this needs no transaction, except behind a
