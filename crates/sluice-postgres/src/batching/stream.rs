@@ -87,6 +87,16 @@ struct Answer {
     answered: u32,
 }
 
+impl Answer {
+    /// An answer to `requests` requests, none answered yet.
+    fn to(requests: u32) -> Self {
+        Answer {
+            requests,
+            answered: 0,
+        }
+    }
+}
+
 /// A stream that holds back the `Sync` of every request of a batch but the last, and
 /// splits the one answer PostgreSQL gives into an answer per request.
 ///
@@ -171,6 +181,14 @@ const PROTOCOL_3: u32 = 196_608;
 /// follows in the clear). Any other code leaves the stream transparent at once.
 const SSL_REQUEST: u32 = 80_877_103;
 
+/// The big-endian number in four bytes (a message's length, a start-up's code).
+fn be_u32(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .take(4)
+        .fold(0, |n, &b| (n << 8) | u32::from(b))
+}
+
 /// Reads a NUL-terminated string at the start of `bytes`: it and what follows.
 fn cstr(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let end = bytes.iter().position(|&b| b == 0)?;
@@ -191,18 +209,8 @@ impl<S> Batching<S> {
                 if self.written.len() < 8 {
                     return Ok(());
                 }
-                let len = u32::from_be_bytes([
-                    self.written[0],
-                    self.written[1],
-                    self.written[2],
-                    self.written[3],
-                ]) as usize;
-                let code = u32::from_be_bytes([
-                    self.written[4],
-                    self.written[5],
-                    self.written[6],
-                    self.written[7],
-                ]);
+                let len = be_u32(&self.written[0..4]) as usize;
+                let code = be_u32(&self.written[4..8]);
                 if code != PROTOCOL_3 && code != SSL_REQUEST {
                     self.transparent = true;
                     continue;
@@ -217,22 +225,14 @@ impl<S> Batching<S> {
                     continue;
                 }
                 self.started = true;
-                self.answers.push_back(Answer {
-                    requests: 1,
-                    answered: 0,
-                });
+                self.answers.push_back(Answer::to(1));
                 continue;
             }
             if self.written.len() < 5 {
                 return Ok(());
             }
             let kind = self.written[0];
-            let len = u32::from_be_bytes([
-                self.written[1],
-                self.written[2],
-                self.written[3],
-                self.written[4],
-            ]) as usize;
+            let len = be_u32(&self.written[1..5]) as usize;
             if len < 4 {
                 return Err(broken("a message shorter than its header"));
             }
@@ -253,10 +253,7 @@ impl<S> Batching<S> {
                     if self.writing.is_some() {
                         return Err(broken("a query inside a batch"));
                     }
-                    self.answers.push_back(Answer {
-                        requests: 1,
-                        answered: 0,
-                    });
+                    self.answers.push_back(Answer::to(1));
                     self.request_start = true;
                 }
                 b'S' => {
@@ -274,15 +271,9 @@ impl<S> Batching<S> {
                         let requests = writing.held;
                         self.writing = None;
                         self.bounds.sent.fetch_add(1, Ordering::Relaxed);
-                        self.answers.push_back(Answer {
-                            requests,
-                            answered: 0,
-                        });
+                        self.answers.push_back(Answer::to(requests));
                     } else {
-                        self.answers.push_back(Answer {
-                            requests: 1,
-                            answered: 0,
-                        });
+                        self.answers.push_back(Answer::to(1));
                     }
                 }
                 _ => {}
@@ -351,7 +342,7 @@ impl<S> Batching<S> {
             if rest.len() < 5 {
                 break;
             }
-            let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+            let len = be_u32(&rest[1..5]) as usize;
             if len < 4 {
                 return Err(broken("a message shorter than its header"));
             }
@@ -615,7 +606,7 @@ mod tests {
     fn kinds(mut bytes: &[u8]) -> String {
         let mut out = String::new();
         while bytes.len() >= 5 {
-            let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+            let len = be_u32(&bytes[1..5]) as usize;
             out.push(char::from(bytes[0]));
             bytes = &bytes[len + 1..];
         }
