@@ -3,6 +3,8 @@
 //! after it ran, and the connection serves the next call.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use sluice_postgres::{Database, DatabaseConfig, PoolUsage, QueryError};
 use sluice_sqlguard::RefusalReason;
 
@@ -77,15 +79,11 @@ async fn reads_are_batched_and_a_failure_leaves_the_connection_serving() {
         }
         other => panic!("{other:?}"),
     }
-    let locks: i64 = admin
-        .query_one(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(locks, 0, "the statement behind the failed check ran");
+    assert_eq!(
+        common::advisory_locks(&admin, None).await,
+        0,
+        "the statement behind the failed check ran"
+    );
     assert!(batched(&database.pool_usage()) > before);
     admin
         .batch_execute("DROP VIEW t; ALTER TABLE t_old RENAME TO t")

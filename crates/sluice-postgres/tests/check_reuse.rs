@@ -4,6 +4,8 @@
 //! runs.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use sluice_postgres::{Database, DatabaseConfig, PoolUsage, QueryError};
 use sluice_sqlguard::RefusalReason;
 
@@ -110,15 +112,11 @@ async fn what_is_planted_after_a_reused_check_is_refused_on_the_next_read() {
             Err(QueryError::Refused(refusal)) if refusal.reason == RefusalReason::HiddenCode => {}
             other => wrong.push(format!("{what}: {sql} gave {other:?}")),
         }
-        let locks: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(locks, 0, "{what}: something ran");
+        assert_eq!(
+            common::advisory_locks(&admin, None).await,
+            0,
+            "{what}: something ran"
+        );
         let (_, stale_after) = totals(&database.pool_usage());
         if stale_after == stale {
             wrong.push(format!("{what}: no stale token was seen"));

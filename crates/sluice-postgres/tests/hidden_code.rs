@@ -5,6 +5,9 @@
 //! file, commits a write elsewhere, or reads password hashes.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::advisory_locks;
 use sluice_postgres::{Database, DatabaseConfig, QueryError};
 use sluice_sqlguard::RefusalReason;
 use sluice_testkit::TestDatabase;
@@ -196,19 +199,6 @@ async fn an_operator_may_allow_a_function_by_its_qualified_name() {
     assert_eq!(output.rows.len(), 1);
     let admin = db.connect().await.unwrap();
     assert_eq!(advisory_locks(&admin, None).await, 0);
-}
-
-async fn advisory_locks(admin: &Client, pid: Option<i32>) -> i64 {
-    admin
-        .query_one(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND ($1::int IS NULL OR pid = $1)",
-            &[&pid],
-        )
-        .await
-        .unwrap()
-        .get(0)
 }
 
 async fn audit_rows(admin: &Client) -> i64 {

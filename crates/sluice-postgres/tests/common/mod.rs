@@ -1,5 +1,6 @@
-//! What the tests that speak MCP to the database tools share: a session as a login, a
-//! request, a tool call.
+//! What the tests share: for those that speak MCP to the database tools, a session as a
+//! login, a request, a tool call; for those that prove nothing ran, the advisory locks
+//! held.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use serde_json::{Value, json};
@@ -30,4 +31,20 @@ pub(crate) async fn call(session: &Session, tool: &str, arguments: Value) -> Val
     )
     .await["result"]
         .clone()
+}
+
+/// Advisory locks held in the connected database (by backend `pid` when given): what
+/// the tests' planted functions take when they run. Other tests' databases in the same
+/// cluster do not count.
+pub(crate) async fn advisory_locks(admin: &tokio_postgres::Client, pid: Option<i32>) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND ($1::int IS NULL OR pid = $1)",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
