@@ -41,6 +41,8 @@ pub(crate) struct Checked<'a> {
     pub(crate) result_types: &'a ResultTypes,
     /// The pool's record of checks that passed ([`crate::reuse`]).
     pub(crate) passed_checks: &'a PassedChecks,
+    /// The pool's count of reads through a statement kept on their connection.
+    pub(crate) prepared_reads: &'a std::sync::atomic::AtomicU64,
     /// The token of the check that passed before, when `check` is the comparison that
     /// stands in for it.
     pub(crate) reused: Option<Arc<str>>,
@@ -193,6 +195,16 @@ pub(crate) enum RunError {
     Deep,
     /// A check that passed before no longer applies ([`crate::reuse`]); it did not run.
     Stale,
+    /// The read's parameterised form did not prepare; it did not run, and runs as
+    /// written next (`remember`: the form itself is at fault, so texts of its shape run
+    /// as written from now on) ([`crate::database`]'s `prepared`).
+    Unprepared {
+        /// The form is at fault, not the text.
+        remember: bool,
+    },
+    /// The statement kept for the read's form no longer applies (its result's columns
+    /// changed) and was dropped; it did not run, and runs again.
+    Replanned,
     /// The database failed it.
     Database(tokio_postgres::Error),
     /// Failed before reaching the database, with a message for the client.
@@ -211,11 +223,13 @@ impl RunError {
     pub(crate) fn into_query_error(self) -> QueryError {
         match self {
             RunError::Refused(refusal) => QueryError::Refused(refusal),
-            RunError::Unjudged(_) | RunError::Deep | RunError::Stale => {
-                QueryError::Database(ClientError::new(
-                    "the database's definitions changed while the statement was checked; try again",
-                ))
-            }
+            RunError::Unjudged(_)
+            | RunError::Deep
+            | RunError::Stale
+            | RunError::Unprepared { .. }
+            | RunError::Replanned => QueryError::Database(ClientError::new(
+                "the database's definitions changed while the statement was checked; try again",
+            )),
             RunError::Database(e) => QueryError::Database(sanitise(&e)),
             RunError::Client(e) => QueryError::Database(e),
             RunError::Query(e) => e,

@@ -74,6 +74,13 @@ pub struct DatabaseConfig {
     /// deallocated in the same transaction, and the connection that looked it up is
     /// closed after the call. Session mode needs nothing.
     pub transaction_pooling: bool,
+    /// Prepare a query once per connection for every text of its shape, its literals
+    /// bound as parameters (default `true`; never behind a transaction pooler): `WHERE
+    /// id = 7` and `WHERE id = 8` share one parse and plan. PostgreSQL then chooses
+    /// between a plan for the values and a generic plan after five runs
+    /// (`plan_cache_mode`, which a role's settings can pin); `false` has every text
+    /// parsed and planned on every call.
+    pub prepared_forms: bool,
 }
 
 /// What [`Database::connect`](crate::Database::connect) does about roles wider than the
@@ -121,6 +128,7 @@ impl DatabaseConfig {
             binary_results: true,
             least_privilege: PrivilegeCheck::Skip,
             transaction_pooling: false,
+            prepared_forms: true,
         }
     }
 

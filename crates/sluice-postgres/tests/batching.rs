@@ -23,6 +23,9 @@ fn batched(usage: &[PoolUsage]) -> u64 {
 fn one_connection(config: tokio_postgres::Config) -> DatabaseConfig {
     let mut config = DatabaseConfig::new(config);
     config.pool_size = 1;
+    // The statement as text in the batch, not a form prepared for its shape
+    // (`tests/prepared.rs`).
+    config.prepared_forms = false;
     config
 }
 

@@ -133,7 +133,7 @@ fn position(sql: &str, at: usize) -> String {
 
 /// Turns sqlparser's locations (line and column in characters, lines ended by `\n`)
 /// into byte offsets. Tokens come in order, so the walk only moves forward.
-struct Offsets<'a> {
+pub(crate) struct Offsets<'a> {
     text: &'a str,
     byte: usize,
     line: u64,
@@ -141,7 +141,7 @@ struct Offsets<'a> {
 }
 
 impl<'a> Offsets<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Offsets {
             text,
             byte: 0,
@@ -150,7 +150,7 @@ impl<'a> Offsets<'a> {
         }
     }
 
-    fn byte(&mut self, at: Location) -> usize {
+    pub(crate) fn byte(&mut self, at: Location) -> usize {
         if (at.line, at.column) < (self.line, self.column) {
             *self = Offsets::new(self.text);
         }

@@ -98,7 +98,14 @@ pub(crate) fn check(policy: &Policy, sql: &str) -> Verdict {
         }
     };
     match classify(policy, statement) {
-        Ok(kind) => walk(policy, statement, kind),
+        Ok(kind) => match walk(policy, statement, kind) {
+            // The text PostgreSQL gets is `sql` itself: a rewritten one has no form.
+            Verdict::Allowed(mut allowed) if rewritten.is_none() => {
+                allowed.parameterised = crate::literals::parameterise(sql, statement);
+                Verdict::Allowed(allowed)
+            }
+            other => other,
+        },
         Err(refusal) => Verdict::Refused(refusal),
     }
 }
@@ -352,6 +359,7 @@ fn walk(policy: &Policy, statement: &Statement, kind: StatementKind) -> Verdict 
         writes: writes.into_iter().collect(),
         names,
         row_limit: crate::row_limit::of(statement),
+        parameterised: None,
     })
 }
 

@@ -60,6 +60,7 @@ mod describe;
 mod expansion;
 mod functions;
 mod lexer;
+mod literals;
 pub mod manual;
 mod names;
 mod policy;
@@ -67,6 +68,7 @@ mod relations;
 mod row_limit;
 mod verdict;
 
+pub use literals::{Literal, LiteralKind, MAX_LITERALS, Parameterised};
 pub use policy::{
     DEFAULT_MAX_CONSTANT_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPERATORS, DEFAULT_MAX_SQL_BYTES,
     Policy,

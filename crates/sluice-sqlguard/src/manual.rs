@@ -267,6 +267,24 @@
 //! opens itself, never behind a pooler in transaction mode (`tests/batching.rs` in
 //! `sluice-postgres`).
 //!
+//! On those connections a query's **literals become parameters of a statement prepared
+//! once** ([`Allowed::parameterised`](crate::Allowed::parameterised): `WHERE id = 7` is
+//! `WHERE id = $1` bound with `7`), so every text of one shape shares one parse and
+//! plan. The guard's verdict is still on the text as sent, and what runs is no larger:
+//! only plain numbers and plain strings in places where a value is all they can be are
+//! taken out (never `ORDER BY 1`, a limit, a signed number, `INTERVAL '…'`), each
+//! parameter typed as PostgreSQL types the literal, and a value bound to a parameter is
+//! data, never SQL. The layers keep their order: the form is prepared inside the read's
+//! transaction after the pins and the check, and each later read runs the check (or its
+//! comparison) in its batch before the statement is bound. PostgreSQL checks a prepared
+//! statement before each use and analyses it again from its text when anything it
+//! depends on changed (a table replaced by a view, the `search_path`), so what a name
+//! resolves to is what it resolves to now, which the check has just examined; a new
+//! object that would outrank an old one (an overload created later) leaves the plan on
+//! the object an earlier check passed, while the check judges the new one — stricter,
+//! never looser. `tests/prepared.rs` in `sluice-postgres` compares every shape's answers
+//! with the text's own and plants a view under a kept statement.
+//!
 //! The read-only transaction alone does not suffice, which is why the guard exists: it
 //! does not stop `pg_sleep`, `pg_terminate_backend`, `set_config`, advisory locks,
 //! `NOTIFY`, `ANALYZE`, or `COPY … TO PROGRAM`. The corpus tests run each attack against

@@ -56,6 +56,10 @@ pub struct Allowed {
     /// `FETCH FIRST n ROWS ONLY` with a literal `n` (`None` when its text does not bound
     /// it: no limit, a parameter, an expression, `WITH TIES`, `PERCENT`).
     pub row_limit: Option<u64>,
+    /// The query with its literals taken out as `$1 … $n`, for a server that prepares
+    /// one statement for every text of the same shape (`None` for anything but a query,
+    /// and for a query with nothing to take out): [`Parameterised`](crate::Parameterised).
+    pub parameterised: Option<crate::Parameterised>,
 }
 
 /// The names in a statement that the guard cannot judge from the text alone, because

@@ -198,6 +198,7 @@ pub fn render_pools(databases: &Databases) -> String {
     let mut timeouts = String::new();
     let mut checks = String::new();
     let mut batched = String::new();
+    let mut prepared = String::new();
     for name in databases.names() {
         let Some(database) = databases.connected(name) else {
             continue;
@@ -251,6 +252,11 @@ pub fn render_pools(databases: &Databases) -> String {
                 "sluice_reads_batched_total{{{labels}}} {}",
                 usage.reads_batched
             );
+            let _ = writeln!(
+                prepared,
+                "sluice_reads_prepared_total{{{labels}}} {}",
+                usage.reads_prepared
+            );
         }
     }
     for (name, kind, help, lines) in [
@@ -289,6 +295,12 @@ pub fn render_pools(databases: &Databases) -> String {
             "counter",
             "Reads sent as one batch under one Sync.",
             &batched,
+        ),
+        (
+            "sluice_reads_prepared_total",
+            "counter",
+            "Reads that bound a statement prepared earlier on their connection.",
+            &prepared,
         ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::config::{Host, LoadBalanceHosts, SslNegotiation, TargetSessionAttrs};
 use tokio_postgres::tls::NoTls;
 
+use super::prepared::Statements;
 #[cfg(feature = "tls")]
 use crate::batching::BatchingTls;
 use crate::batching::{Batches, Batching, Bounds};
@@ -69,6 +70,8 @@ pub(crate) struct Connection {
     /// Where a cancel request goes, on a connection opened here (tokio-postgres knows
     /// only for those it opened itself).
     endpoint: Option<Endpoint>,
+    /// Parameterised reads prepared on this connection ([`super::prepared`]).
+    statements: Statements,
 }
 
 impl std::ops::Deref for Connection {
@@ -83,6 +86,12 @@ impl Connection {
     /// The statements that bound a batch, when reads on this connection may be batched.
     pub(crate) fn batches(&self) -> Option<&Batches> {
         self.batches.as_ref()
+    }
+
+    /// The parameterised reads prepared on this connection (kept only where reads are
+    /// batched: [`batches`](Self::batches)).
+    pub(crate) fn statements(&self) -> &Statements {
+        &self.statements
     }
 
     /// What cancels the statement running on this connection.
@@ -305,6 +314,7 @@ impl Connections {
             client,
             batches,
             endpoint: Some(endpoint.clone()),
+            statements: Statements::default(),
         })
     }
 }
@@ -385,6 +395,7 @@ impl Connections {
             client,
             batches: None,
             endpoint: None,
+            statements: Statements::default(),
         })
     }
 }

@@ -62,7 +62,8 @@ pub(super) fn fetch(max_rows: usize, sql: &str) -> String {
     )
 }
 
-/// Reads whose last result held at most half the row cap, by a hash of their SQL.
+/// Reads whose last result held at most half the row cap, by a hash of their SQL (of
+/// its parameterised form, when it has one).
 #[derive(Default)]
 pub(crate) struct SmallResults {
     hashes: Mutex<HashSet<u64>>,

@@ -22,6 +22,7 @@ use tokio_postgres::types::{FromSql, Type};
 
 use super::cursor;
 use super::output::{ColumnInfo, QueryOutput, Rows, SEPARATORS};
+use super::prepared;
 use super::render::{self, Failure, Pending};
 use super::result_types::built_in_columns;
 use super::{Call, Limits};
@@ -69,7 +70,9 @@ pub(super) async fn run(
     let begin = call.transaction.begin();
     let end = call.transaction.end();
     let needs_types = call.params.iter().any(Param::needs_type);
-    let collected = if needs_types || !checked.result_types.built_in(call.sql) {
+    let collected = if let Some(form) = preparable(client, call) {
+        prepared_read(checked, call, form, settings, limits).await?
+    } else if needs_types || !checked.result_types.built_in(call.sql) {
         // Prepared after the check, so the statement is parsed under the pins; a type
         // tokio-postgres has to look up is looked up here, while nothing else is queued
         // on the connection ([`super::result_types`]).
@@ -198,6 +201,111 @@ pub(super) async fn run(
         }
     }
     Ok(Ran::Output(rows.into_output(columns, rows_affected)))
+}
+
+/// The parameterised form of `call` when it runs through a statement kept on the
+/// connection ([`super::prepared`]): a plain read (no parameters of its own, no cursor)
+/// on a connection that batches.
+fn preparable<'a>(
+    client: &super::connections::Object,
+    call: &Call<'a>,
+) -> Option<&'a sluice_sqlguard::Parameterised> {
+    let plain = call.transaction == Transaction::Read && call.params.is_empty() && !call.cursor;
+    call.parameterised
+        .filter(|_| plain && client.batches().is_some())
+}
+
+/// Runs `call` through the statement kept on the connection for its parameterised
+/// `form`, bound with the literals: one batch under one `Sync`. A form not yet kept is
+/// prepared inside the read's transaction, after the check (so under the pins), and
+/// kept.
+async fn prepared_read(
+    checked: &Checked<'_>,
+    call: &Call<'_>,
+    form: &sluice_sqlguard::Parameterised,
+    settings: OutputSettings,
+    limits: Limits,
+) -> Result<Collected, RunError> {
+    let client = checked.client;
+    let statements = client.statements();
+    let types = prepared::types(form);
+    let values = prepared::values(form);
+    let rows = || Rows::skipping(limits.skip, call.max_rows, limits.max_bytes);
+    let Some(batches) = client.batches() else {
+        return Err(RunError::Unprepared { remember: false });
+    };
+    let (statement, mut collected) = match statements.get(&form.text, &types) {
+        Some(statement) => {
+            let (begun, resolved, ran, ended) = tokio::join!(
+                drain(client.query_raw(&batches.begin, none())),
+                checked.run(),
+                bind(client, &statement, &values, settings, rows()),
+                drain(client.query_raw(&batches.end, none()))
+            );
+            begun?;
+            resolved?;
+            let collected = match ran {
+                Err(e) if replanned(&e) => {
+                    // The batch has ended: closing the statement is a request of its own.
+                    drop(statements.forget(&form.text, &types));
+                    return Err(RunError::Replanned);
+                }
+                other => other?,
+            };
+            ended?;
+            checked
+                .prepared_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (statement, collected)
+        }
+        None => {
+            let (begun, resolved, prepared) = tokio::join!(
+                client.batch_execute(call.transaction.begin()),
+                checked.run(),
+                client.prepare_typed(&form.text, &types)
+            );
+            begun?;
+            resolved?;
+            let statement = prepared.map_err(|e| RunError::Unprepared {
+                remember: prepared::form_failed(&e),
+            })?;
+            // Kept whatever its run gives: a prepared statement outlives the
+            // transaction it was prepared in, rolled back or failed. The one pushed out
+            // is closed here, outside any batch.
+            drop(statements.keep(&form.text, types, statement.clone()));
+            let (ran, ended) = tokio::join!(
+                bind(client, &statement, &values, settings, rows()),
+                client.batch_execute(call.transaction.end())
+            );
+            let collected = ran?;
+            ended?;
+            (statement, collected)
+        }
+    };
+    if collected.columns.is_empty() {
+        collected.columns = statement.columns().iter().map(ColumnInfo::of).collect();
+    }
+    Ok(collected)
+}
+
+/// Runs a prepared `statement` with `values` and reads its rows.
+async fn bind(
+    client: &super::connections::Object,
+    statement: &tokio_postgres::Statement,
+    values: &[Param],
+    settings: OutputSettings,
+    rows: Rows,
+) -> Result<Collected, tokio_postgres::Error> {
+    collect(client.query_raw(statement, values).await?, settings, rows).await
+}
+
+/// True for the failures of a kept statement that PostgreSQL no longer runs as prepared:
+/// its result's columns changed (`0A000`), or it is gone (`26000`).
+fn replanned(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code().map(tokio_postgres::error::SqlState::code),
+        Some("0A000" | "26000")
+    )
 }
 
 /// The columns of `sql`, from a statement prepared and closed again; inside a

@@ -61,6 +61,10 @@ pub struct PoolUsage {
     /// check, the statement and the rollback), since start; the others went as
     /// separate requests in the same round trip (see the crate's manual).
     pub reads_batched: u64,
+    /// Reads that bound a statement prepared earlier on their connection for a text of
+    /// the same shape (its literals as parameters), so PostgreSQL parsed and planned
+    /// nothing for them, since start (see the crate's manual).
+    pub reads_prepared: u64,
 }
 
 impl Database {
@@ -92,5 +96,8 @@ fn usage_of(pool: &'static str, pooled: &super::pool::Pooled) -> PoolUsage {
         checks_reused,
         checks_stale,
         reads_batched: pooled.pool.manager().batches_sent(),
+        reads_prepared: pooled
+            .reads_prepared
+            .load(std::sync::atomic::Ordering::Relaxed),
     }
 }

@@ -14,6 +14,7 @@ mod extended;
 mod health;
 mod output;
 mod pool;
+mod prepared;
 mod render;
 pub(crate) mod result_types;
 mod simple;
@@ -244,6 +245,7 @@ impl Database {
             max_bytes: usize::MAX,
             skip: 0,
             cursor: false,
+            parameterised: None,
         };
         self.run(pooled, &call, check).await
     }
@@ -293,6 +295,7 @@ impl Database {
             max_bytes: self.config.max_bytes,
             skip: 0,
             cursor: false,
+            parameterised: None,
         };
         self.run(&self.main, &call, check).await
     }
@@ -320,6 +323,12 @@ impl Database {
         let bounded = allowed
             .row_limit
             .is_some_and(|limit| limit <= self.config.max_rows as u64);
+        // Known by its shape: the texts of one (`… WHERE id = 7`, `… = 8`) mostly give
+        // results of one size, and one seen cut is fetched behind a cursor again.
+        let shape = allowed
+            .parameterised
+            .as_ref()
+            .map_or(sql, |form| form.text.as_str());
         let call = Call {
             sql,
             params,
@@ -327,12 +336,16 @@ impl Database {
             max_rows: self.config.max_rows,
             max_bytes: self.config.max_bytes,
             skip: offset,
-            cursor: query && !bounded && !self.small.contains(sql),
+            cursor: query && !bounded && !self.small.contains(shape),
+            parameterised: allowed
+                .parameterised
+                .as_ref()
+                .filter(|_| params.is_empty() && self.config.prepared_forms),
         };
         let output = self.run(self.reader(), &call, check).await?;
         if query {
             self.small.record(
-                sql,
+                shape,
                 output.row_count,
                 output.truncated,
                 self.config.max_rows,
@@ -382,6 +395,7 @@ impl Database {
             max_bytes: usize::MAX,
             skip: 0,
             cursor: false,
+            parameterised: None,
         };
         self.run(self.reader(), &call, check).await
     }
@@ -421,10 +435,24 @@ impl Database {
         call: &Call<'_>,
         mut check: CheckParams,
     ) -> Result<QueryOutput, QueryError> {
+        let mut call = *call;
+        if call
+            .parameterised
+            .is_some_and(|form| pooled.unpreparable.contains(&form.text))
+        {
+            call.parameterised = None;
+        }
         // At most: a check reused and found stale, the quick check, the full check, the
-        // full check after judging.
-        for _ in 0..4 {
-            match self.run_once(pooled, call, &check).await {
+        // full check after judging; a form that did not prepare, a statement replanned.
+        for _ in 0..6 {
+            match self.run_once(pooled, &call, &check).await {
+                Err(RunError::Unprepared { remember }) => {
+                    if let (true, Some(form)) = (remember, call.parameterised) {
+                        pooled.unpreparable.add(&form.text);
+                    }
+                    call.parameterised = None;
+                }
+                Err(RunError::Replanned) => {}
                 // The check itself runs next time (others' checks may pass meanwhile
                 // under a token that is already stale too).
                 Err(RunError::Stale) => check.may_reuse = false,
@@ -543,6 +571,7 @@ impl Database {
             params: check,
             result_types: &pooled.result_types,
             passed_checks: &pooled.passed_checks,
+            prepared_reads: &pooled.reads_prepared,
             reused,
             tainted: std::sync::atomic::AtomicBool::new(false),
         };
@@ -650,6 +679,9 @@ pub(crate) struct Call<'a> {
     pub(crate) skip: u64,
     /// Fetched behind a cursor, only the rows kept ([`cursor`]).
     pub(crate) cursor: bool,
+    /// The statement with its literals as parameters, to prepare once per connection
+    /// ([`prepared`]); only for a read without parameters of its own.
+    pub(crate) parameterised: Option<&'a sluice_sqlguard::Parameterised>,
 }
 
 /// The caps and the timeout a call runs under.

@@ -28,6 +28,10 @@ pub(crate) struct Pooled {
     pub(crate) passed_checks: std::sync::Arc<crate::reuse::PassedChecks>,
     /// How calls fared getting a connection, for metrics.
     pub(crate) acquires: std::sync::Arc<Acquires>,
+    /// Parameterised forms PostgreSQL would not prepare ([`super::prepared`]).
+    pub(crate) unpreparable: std::sync::Arc<super::prepared::Unpreparable>,
+    /// Reads that bound a statement kept on their connection, since start.
+    pub(crate) reads_prepared: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long calls waited for a connection of one pool, and how many got none in time.
@@ -122,6 +126,8 @@ impl Pooled {
                     result_types: Default::default(),
                     passed_checks: Default::default(),
                     acquires: Default::default(),
+                    unpreparable: Default::default(),
+                    reads_prepared: Default::default(),
                 })
             }
             Ok(Err(reason)) => Err(ConnectError::Unreachable { target, reason }),
