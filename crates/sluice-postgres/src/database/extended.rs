@@ -26,6 +26,7 @@ use super::prepared;
 use super::render::{self, Failure, Pending};
 use super::result_types::built_in_columns;
 use super::{Call, Limits};
+use crate::batching::Batches;
 use crate::binary::{self, OutputSettings};
 use crate::checked::{Checked, RunError};
 use crate::convert;
@@ -70,8 +71,8 @@ pub(super) async fn run(
     let begin = call.transaction.begin();
     let end = call.transaction.end();
     let needs_types = call.params.iter().any(Param::needs_type);
-    let collected = if let Some(form) = preparable(client, call) {
-        prepared_read(checked, call, form, settings, limits).await?
+    let collected = if let Some((form, batches)) = preparable(client, call) {
+        prepared_read(checked, call, form, batches, settings, limits).await?
     } else if needs_types || !checked.result_types.built_in(call.sql) {
         // Prepared after the check, so the statement is parsed under the pins; a type
         // tokio-postgres has to look up is looked up here, while nothing else is queued
@@ -205,14 +206,14 @@ pub(super) async fn run(
 
 /// The parameterised form of `call` when it runs through a statement kept on the
 /// connection ([`super::prepared`]): a plain read (no parameters of its own, no cursor)
-/// on a connection that batches.
-fn preparable<'a>(
-    client: &super::connections::Object,
+/// on a connection that batches, with the statements that bound its batch.
+fn preparable<'a, 'c>(
+    client: &'c super::connections::Object,
     call: &Call<'a>,
-) -> Option<&'a sluice_sqlguard::Parameterised> {
+) -> Option<(&'a sluice_sqlguard::Parameterised, &'c Batches)> {
     let plain = call.transaction == Transaction::Read && call.params.is_empty() && !call.cursor;
-    call.parameterised
-        .filter(|_| plain && client.batches().is_some())
+    let form = call.parameterised.filter(|_| plain)?;
+    Some((form, client.batches()?))
 }
 
 /// Runs `call` through the statement kept on the connection for its parameterised
@@ -223,6 +224,7 @@ async fn prepared_read(
     checked: &Checked<'_>,
     call: &Call<'_>,
     form: &sluice_sqlguard::Parameterised,
+    batches: &Batches,
     settings: OutputSettings,
     limits: Limits,
 ) -> Result<Collected, RunError> {
@@ -231,9 +233,6 @@ async fn prepared_read(
     let types = prepared::types(form);
     let values = prepared::values(form);
     let rows = || Rows::skipping(limits.skip, call.max_rows, limits.max_bytes);
-    let Some(batches) = client.batches() else {
-        return Err(RunError::Unprepared { remember: false });
-    };
     let (statement, mut collected) = match statements.get(&form.text, &types) {
         Some(statement) => {
             let (begun, resolved, ran, ended) = tokio::join!(
