@@ -124,6 +124,15 @@ pub(crate) struct Flags {
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub(crate) pool_size: u64,
 
+    /// Threads serving requests. 1: a single-threaded runtime, the lowest latency for
+    /// one client making one call at a time (the default over stdio). 2 or more: a
+    /// multi-threaded runtime, which spreads many concurrent calls over the cores at the
+    /// cost of a hand-over between threads on each call (the default over HTTP: one per
+    /// core). docs/performance.md measures both.
+    #[arg(long, env = "SLUICE_WORKER_THREADS",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) worker_threads: Option<u16>,
+
     /// Also write every audit event (each call: who, tool, database, SQL, the
     /// parameters' shapes, verdict, SQLSTATE, rows, duration; each refusal; each sign-in)
     /// to the table sluice_audit.calls in this database (created when missing). Calls
@@ -180,6 +189,18 @@ pub(crate) enum Transport {
 }
 
 impl Flags {
+    /// How many threads serve requests: `--worker-threads`, else one over stdio and one
+    /// per core over HTTP.
+    pub(crate) fn worker_threads(&self) -> usize {
+        match self.worker_threads {
+            Some(threads) => usize::from(threads),
+            None if self.transport == Transport::Http => {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }
+            None => 1,
+        }
+    }
+
     /// The databases, by name, the default first: --database-url (`main`; libpq's
     /// environment when nothing names a database), then each --database; each completed
     /// from libpq's environment and given the limits.

@@ -34,9 +34,31 @@ use sluice_postgres::Databases;
 use sluice_postgres::audit::AuditSink;
 use sluice_postgres::tools::DatabaseTools;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let flags = Flags::parse();
+    let threads = flags.worker_threads();
+    let runtime = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(serve(flags)),
+        Err(e) => {
+            eprintln!("postgres_server: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Everything after the runtime started: checks what it can without the database,
+/// connects, and serves until told to stop.
+async fn serve(flags: Flags) -> ExitCode {
     let fail = |code: u8, message: &dyn std::fmt::Display| {
         eprintln!("postgres_server: {message}");
         ExitCode::from(code)

@@ -90,6 +90,22 @@ impl StdioServer {
         }
     }
 
+    /// The next message from the server, whatever it is (at most 30 s).
+    #[allow(dead_code)] // not every test binary reads messages one by one
+    pub(crate) fn next_message(&mut self) -> Value {
+        let got = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server answers within 30 s");
+        serde_json::from_str(&got).unwrap()
+    }
+
+    /// The process's id.
+    #[allow(dead_code)] // not every test binary looks at the process
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends the process a signal (`TERM`, `INT`, …) with kill(1).
     pub(crate) fn signal(&self, name: &str) {
         super::signal(self.child.id(), name);
