@@ -88,6 +88,26 @@ pub fn postgres_cpu_seconds() -> f64 {
         .sum()
 }
 
+/// A tokio runtime with `threads` workers: a current-thread runtime for 1 (or 0), which
+/// hands nothing between threads, else a multi-threaded one (the servers'
+/// `--worker-threads`, the load generator's `--client-threads`).
+///
+/// # Errors
+///
+/// When the runtime cannot be built (the system refuses a thread or an I/O driver).
+pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+}
+
 /// A TCP port on 127.0.0.1 free at the time of asking (for the benches' servers).
 ///
 /// # Panics

@@ -104,16 +104,7 @@ fn main() {
     // The load generator's own runtime changes what it measures: one thread hands
     // nothing between threads (lowest latency at 1 in flight); several threads keep up
     // with more in flight. `--client-threads` picks; the docs quote both.
-    let runtime = if flags.client_threads > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(flags.client_threads)
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    };
+    let runtime = examples::runtime(flags.client_threads);
     runtime.unwrap().block_on(run(flags));
 }
 

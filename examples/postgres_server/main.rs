@@ -36,17 +36,7 @@ use sluice_postgres::tools::DatabaseTools;
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
-    let threads = flags.worker_threads();
-    let runtime = if threads > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    };
+    let runtime = examples::runtime(flags.worker_threads());
     match runtime {
         Ok(runtime) => runtime.block_on(serve(flags)),
         Err(e) => {
