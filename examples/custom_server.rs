@@ -149,7 +149,13 @@ fn build(database: Arc<Database>, policy: &PermissionPolicy) -> Server {
             if updated.row_count == 0 {
                 return Ok(CallToolResult::error("no item has that SKU"));
             }
-            Ok(CallToolResult::text(format!("{} now has {}", updated.rows[0][0], updated.rows[0][1])))
+            let row = updated.rows.to_values().into_iter().next().unwrap_or_default();
+            let (sku, quantity) = (row.first().cloned(), row.get(1).cloned());
+            Ok(CallToolResult::text(format!(
+                "{} now has {}",
+                sku.unwrap_or_default(),
+                quantity.unwrap_or_default()
+            )))
         }
     });
     let (db, pol) = (Arc::clone(&database), Arc::clone(&policy));
@@ -165,6 +171,7 @@ fn build(database: Arc<Database>, policy: &PermissionPolicy) -> Server {
             let row = totals
                 .rows
                 .first()
+                .map(|row| row.to_values())
                 .ok_or_else(|| ResourceError::new("no totals"))?;
             let text = json!({"items": row[0], "units": row[1]}).to_string();
             Ok(vec![ResourceContents::text(uri, "application/json", text)])

@@ -220,6 +220,25 @@ mod tests {
         json!({"_meta": m})
     }
 
+    /// A tool result whose structured content came serialised keeps it, under the
+    /// fields 2026-07-28 adds, exactly as written.
+    #[test]
+    fn completed_results_carry_serialised_structured_content() {
+        let raw =
+            serde_json::value::RawValue::from_string(r#"{"rows":[[1,"a"]]}"#.to_owned()).unwrap();
+        let mut result = crate::protocol::CallToolResult::text("1 row").with_structured_json(raw);
+        let info = json!({"name": "s", "version": "1"});
+        let done = complete_tool_result(&mut result, &info).unwrap();
+        let sent: Value = serde_json::from_str(done.get()).unwrap();
+        assert_eq!(sent["resultType"], "complete");
+        assert_eq!(sent["structuredContent"], json!({"rows": [[1, "a"]]}));
+        assert_eq!(sent["content"][0]["text"], "1 row");
+        assert_eq!(sent["_meta"][META_SERVER_INFO], info);
+        assert!(sent.get("isError").is_none());
+        let legacy = serde_json::to_value(&result).unwrap();
+        assert_eq!(legacy["structuredContent"], json!({"rows": [[1, "a"]]}));
+    }
+
     #[test]
     fn requests_without_a_version_are_legacy() {
         assert!(of_request(&mut json!({})).is_none());

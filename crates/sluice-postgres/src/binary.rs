@@ -10,7 +10,9 @@
 //! [`convert`]: crate::convert
 
 use base64::Engine;
-use serde_json::{Number, Value};
+use serde_json::Value;
+
+use crate::{RowSet, ValueRef};
 use tokio_postgres::types::{Kind, Type};
 
 /// Microseconds in a day.
@@ -112,93 +114,105 @@ pub(crate) fn supports(ty: &Type, settings: OutputSettings) -> bool {
 /// not what the type's binary format allows, or a value our decoders do not reproduce
 /// exactly; the caller then reads the result in text instead.
 pub(crate) fn decode(ty: &Type, raw: Option<&[u8]>) -> Option<Value> {
+    let mut one = RowSet::new();
+    if !push(ty, raw, &mut one) {
+        return None;
+    }
+    one.end_row();
+    one.get(0)?.get(0).map(ValueRef::to_value)
+}
+
+/// Appends one binary value to the open row of `out`, as [`decode`] reads it; false
+/// (and nothing appended) when [`decode`] gives `None`.
+pub(crate) fn push(ty: &Type, raw: Option<&[u8]>, out: &mut RowSet) -> bool {
     let Some(raw) = raw else {
-        return Some(Value::Null);
+        out.push_null();
+        return true;
     };
     match ty.kind() {
-        Kind::Enum(_) => text(raw),
-        Kind::Domain(base) => decode(base, Some(raw)),
-        Kind::Array(element) => array(element, raw),
-        _ => scalar(ty, raw),
+        Kind::Enum(_) => push_text(raw, out),
+        Kind::Domain(base) => push(base, Some(raw), out),
+        Kind::Array(element) => match array(element, raw) {
+            Some(value) => {
+                out.push_value(value);
+                true
+            }
+            None => false,
+        },
+        _ => push_scalar(ty, raw, out).is_some(),
     }
 }
 
-fn scalar(ty: &Type, raw: &[u8]) -> Option<Value> {
-    Some(match *ty {
-        Type::BOOL => Value::Bool(*raw.first()? != 0),
-        Type::INT2 => Value::from(i16::from_be_bytes(raw.try_into().ok()?)),
-        Type::INT4 => Value::from(i32::from_be_bytes(raw.try_into().ok()?)),
-        Type::INT8 => Value::from(i64::from_be_bytes(raw.try_into().ok()?)),
-        Type::OID => Value::from(u32::from_be_bytes(raw.try_into().ok()?)),
+fn push_text(raw: &[u8], out: &mut RowSet) -> bool {
+    match std::str::from_utf8(raw) {
+        Ok(s) => {
+            out.push_str(s);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn push_scalar(ty: &Type, raw: &[u8], out: &mut RowSet) -> Option<()> {
+    match *ty {
+        Type::BOOL => out.push_bool(*raw.first()? != 0),
+        Type::INT2 => out.push_int(i16::from_be_bytes(raw.try_into().ok()?).into()),
+        Type::INT4 => out.push_int(i32::from_be_bytes(raw.try_into().ok()?).into()),
+        Type::INT8 => out.push_int(i64::from_be_bytes(raw.try_into().ok()?)),
+        Type::OID => out.push_int(u32::from_be_bytes(raw.try_into().ok()?).into()),
         Type::FLOAT4 => {
             let value = f32::from_be_bytes(raw.try_into().ok()?);
             // PostgreSQL prints the shortest text that reads back as this float4; the
             // text path parses that text as a double. Do the same.
-            float(
-                value.is_nan(),
-                value.is_infinite(),
-                value.is_sign_negative(),
-                || value.to_string().parse::<f64>().ok(),
-            )?
+            if value.is_finite() {
+                out.push_float(value.to_string().parse::<f64>().ok()?);
+            } else {
+                out.push_float(f64::from(value));
+            }
         }
-        Type::FLOAT8 => {
-            let value = f64::from_be_bytes(raw.try_into().ok()?);
-            float(
-                value.is_nan(),
-                value.is_infinite(),
-                value.is_sign_negative(),
-                || Some(value),
-            )?
+        Type::FLOAT8 => out.push_float(f64::from_be_bytes(raw.try_into().ok()?)),
+        Type::NUMERIC => out.push_text_with(|text| numeric(raw, text))?,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            push_text(raw, out).then_some(())?;
         }
-        Type::NUMERIC => Value::String(numeric(raw)?),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => text(raw)?,
-        Type::JSON => json_text(std::str::from_utf8(raw).ok()?),
+        Type::JSON => out.push_value(json_text(std::str::from_utf8(raw).ok()?)),
         Type::JSONB => {
             // A version byte (1), then the JSON text.
             let (&1, rest) = raw.split_first()? else {
                 return None;
             };
-            json_text(std::str::from_utf8(rest).ok()?)
+            out.push_value(json_text(std::str::from_utf8(rest).ok()?));
         }
-        Type::BYTEA => Value::String(base64::engine::general_purpose::STANDARD.encode(raw)),
-        Type::UUID => Value::String(uuid(raw)?),
-        Type::DATE => Value::String(date(i32::from_be_bytes(raw.try_into().ok()?))),
-        Type::TIME => Value::String(time_of_day(i64::from_be_bytes(raw.try_into().ok()?))?),
-        Type::TIMESTAMP => {
-            Value::String(timestamp(i64::from_be_bytes(raw.try_into().ok()?), false)?)
+        Type::BYTEA => out.push_text_with(|text| {
+            base64::engine::general_purpose::STANDARD.encode_string(raw, text);
+            Some(())
+        })?,
+        Type::UUID => out.push_text_with(|text| uuid(raw, text))?,
+        Type::DATE => {
+            let days = i32::from_be_bytes(raw.try_into().ok()?);
+            out.push_text_with(|text| {
+                date(days, text);
+                Some(())
+            })?;
         }
-        Type::TIMESTAMPTZ => {
-            Value::String(timestamp(i64::from_be_bytes(raw.try_into().ok()?), true)?)
+        Type::TIME => {
+            let micros = i64::from_be_bytes(raw.try_into().ok()?);
+            out.push_text_with(|text| time_of_day(micros, text))?;
         }
-        Type::INTERVAL => Value::String(interval(raw)?),
-        Type::INET | Type::CIDR => Value::String(inet(raw)?),
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            let micros = i64::from_be_bytes(raw.try_into().ok()?);
+            let zone = *ty == Type::TIMESTAMPTZ;
+            out.push_text_with(|text| timestamp(micros, zone, text))?;
+        }
+        Type::INTERVAL => out.push_str(&interval(raw)?),
+        Type::INET | Type::CIDR => out.push_str(&inet(raw)?),
         _ => return None,
-    })
-}
-
-fn text(raw: &[u8]) -> Option<Value> {
-    std::str::from_utf8(raw)
-        .ok()
-        .map(|s| Value::String(s.to_owned()))
+    }
+    Some(())
 }
 
 fn json_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
-}
-
-fn float(
-    nan: bool,
-    infinite: bool,
-    negative: bool,
-    finite: impl FnOnce() -> Option<f64>,
-) -> Option<Value> {
-    Some(if nan {
-        Value::String("NaN".to_owned())
-    } else if infinite {
-        Value::String(if negative { "-Infinity" } else { "Infinity" }.to_owned())
-    } else {
-        Value::Number(Number::from_f64(finite()?)?)
-    })
 }
 
 /// A big-endian reader over a value's bytes.
@@ -236,7 +250,7 @@ impl<'a> Reader<'a> {
 
 /// `numeric` as PostgreSQL prints it: base-10000 digits, a weight, a sign and a display
 /// scale (the digits after the point, always all printed).
-fn numeric(raw: &[u8]) -> Option<String> {
+fn numeric(raw: &[u8], out: &mut String) -> Option<()> {
     let mut r = Reader { bytes: raw };
     let ndigits = usize::try_from(r.i16()?).ok()?;
     let weight = i32::from(r.i16()?);
@@ -251,9 +265,18 @@ fn numeric(raw: &[u8]) -> Option<String> {
         digits.push(digit);
     }
     match sign {
-        0xC000 => return Some("NaN".to_owned()),
-        0xD000 => return Some("Infinity".to_owned()),
-        0xF000 => return Some("-Infinity".to_owned()),
+        0xC000 => {
+            out.push_str("NaN");
+            return Some(());
+        }
+        0xD000 => {
+            out.push_str("Infinity");
+            return Some(());
+        }
+        0xF000 => {
+            out.push_str("-Infinity");
+            return Some(());
+        }
         0x0000 | 0x4000 => {}
         _ => return None,
     }
@@ -264,7 +287,6 @@ fn numeric(raw: &[u8]) -> Option<String> {
             .and_then(|i| digits.get(i).copied())
             .unwrap_or(0)
     };
-    let mut out = String::new();
     if sign == 0x4000 {
         out.push('-');
     }
@@ -272,41 +294,35 @@ fn numeric(raw: &[u8]) -> Option<String> {
         out.push('0');
     } else {
         for i in 0..=weight {
-            let d = group(i);
-            if i == 0 {
-                out.push_str(&d.to_string());
-            } else {
-                out.push_str(&format!("{d:04}"));
-            }
+            push_padded(out, i64::from(group(i)), if i == 0 { 1 } else { 4 });
         }
     }
     if dscale > 0 {
         out.push('.');
-        let mut fraction = String::with_capacity(dscale + 4);
+        let fraction_start = out.len();
         let mut i = weight + 1;
-        while fraction.len() < dscale {
-            fraction.push_str(&format!("{:04}", group(i)));
+        while out.len() - fraction_start < dscale {
+            push_padded(out, i64::from(group(i)), 4);
             i += 1;
         }
-        fraction.truncate(dscale);
-        out.push_str(&fraction);
+        out.truncate(fraction_start + dscale);
     }
-    Some(out)
+    Some(())
 }
 
-fn uuid(raw: &[u8]) -> Option<String> {
+fn uuid(raw: &[u8], out: &mut String) -> Option<()> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     if raw.len() != 16 {
         return None;
     }
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        hex.get(0..8)?,
-        hex.get(8..12)?,
-        hex.get(12..16)?,
-        hex.get(16..20)?,
-        hex.get(20..32)?
-    ))
+    for (i, b) in raw.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    Some(())
 }
 
 /// Year (astronomical: 0 is 1 BC), month and day of a day count from 1970-01-01, in the
@@ -364,16 +380,14 @@ fn push_ymd(out: &mut String, days_since_2000: i64) -> bool {
     bc
 }
 
-fn date(days: i32) -> String {
+fn date(days: i32, out: &mut String) {
     match days {
-        i32::MAX => "infinity".to_owned(),
-        i32::MIN => "-infinity".to_owned(),
+        i32::MAX => out.push_str("infinity"),
+        i32::MIN => out.push_str("-infinity"),
         _ => {
-            let mut out = String::with_capacity(13);
-            if push_ymd(&mut out, i64::from(days)) {
+            if push_ymd(out, i64::from(days)) {
                 out.push_str(" BC");
             }
-            out
         }
     }
 }
@@ -403,32 +417,35 @@ fn push_clock(out: &mut String, micros: i64) -> Option<()> {
     Some(())
 }
 
-fn time_of_day(micros: i64) -> Option<String> {
+fn time_of_day(micros: i64, out: &mut String) -> Option<()> {
     if micros > DAY_MICROS {
         return None;
     }
-    let mut out = String::with_capacity(15);
-    push_clock(&mut out, micros)?;
-    Some(out)
+    push_clock(out, micros)
 }
 
-fn timestamp(micros: i64, with_zone: bool) -> Option<String> {
+fn timestamp(micros: i64, with_zone: bool, out: &mut String) -> Option<()> {
     match micros {
-        i64::MAX => return Some("infinity".to_owned()),
-        i64::MIN => return Some("-infinity".to_owned()),
+        i64::MAX => {
+            out.push_str("infinity");
+            return Some(());
+        }
+        i64::MIN => {
+            out.push_str("-infinity");
+            return Some(());
+        }
         _ => {}
     }
-    let mut out = String::with_capacity(32);
-    let bc = push_ymd(&mut out, micros.div_euclid(DAY_MICROS));
+    let bc = push_ymd(out, micros.div_euclid(DAY_MICROS));
     out.push(' ');
-    push_clock(&mut out, micros.rem_euclid(DAY_MICROS))?;
+    push_clock(out, micros.rem_euclid(DAY_MICROS))?;
     if with_zone {
         out.push_str("+00");
     }
     if bc {
         out.push_str(" BC");
     }
-    Some(out)
+    Some(())
 }
 
 /// `interval` as PostgreSQL prints it with `IntervalStyle = postgres`:
@@ -577,6 +594,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What a writer into a string gives, as a string.
+    fn written(write: impl FnOnce(&mut String) -> Option<()>) -> Option<String> {
+        let mut out = String::new();
+        write(&mut out).map(|()| out)
+    }
+
+    fn numeric_text(raw: &[u8]) -> Option<String> {
+        written(|out| numeric(raw, out))
+    }
+
+    fn date_text(days: i32) -> String {
+        let mut out = String::new();
+        date(days, &mut out);
+        out
+    }
+
     fn numeric_bytes(weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&i16::try_from(digits.len()).unwrap().to_be_bytes());
@@ -593,40 +626,55 @@ mod tests {
     fn numerics_print_exactly() {
         // 12345678901234.56 = 12|3456|7890|1234 . 5600, weight 3, scale 2.
         let bytes = numeric_bytes(3, 0, 2, &[12, 3456, 7890, 1234, 5600]);
-        assert_eq!(numeric(&bytes).unwrap(), "12345678901234.56");
-        assert_eq!(numeric(&numeric_bytes(0, 0, 0, &[])).unwrap(), "0");
-        assert_eq!(numeric(&numeric_bytes(0, 0, 3, &[])).unwrap(), "0.000");
+        assert_eq!(numeric_text(&bytes).unwrap(), "12345678901234.56");
+        assert_eq!(numeric_text(&numeric_bytes(0, 0, 0, &[])).unwrap(), "0");
+        assert_eq!(numeric_text(&numeric_bytes(0, 0, 3, &[])).unwrap(), "0.000");
         assert_eq!(
-            numeric(&numeric_bytes(-1, 0x4000, 5, &[10])).unwrap(),
+            numeric_text(&numeric_bytes(-1, 0x4000, 5, &[10])).unwrap(),
             "-0.00100"
         );
-        assert_eq!(numeric(&numeric_bytes(1, 0, 0, &[1])).unwrap(), "10000");
-        assert_eq!(numeric(&numeric_bytes(0, 0xC000, 0, &[])).unwrap(), "NaN");
-        assert!(numeric(&numeric_bytes(0, 0, 0, &[10_000])).is_none());
-        assert!(numeric(&[0, 1]).is_none());
+        assert_eq!(
+            numeric_text(&numeric_bytes(1, 0, 0, &[1])).unwrap(),
+            "10000"
+        );
+        assert_eq!(
+            numeric_text(&numeric_bytes(0, 0xC000, 0, &[])).unwrap(),
+            "NaN"
+        );
+        assert!(numeric_text(&numeric_bytes(0, 0, 0, &[10_000])).is_none());
+        assert!(numeric_text(&[0, 1]).is_none());
     }
 
     #[test]
     fn dates_and_times_print_as_postgres_does() {
-        assert_eq!(date(0), "2000-01-01");
-        assert_eq!(date(-1), "1999-12-31");
-        assert_eq!(date(1520), "2004-02-29");
-        assert_eq!(date(i32::MAX), "infinity");
+        assert_eq!(date_text(0), "2000-01-01");
+        assert_eq!(date_text(-1), "1999-12-31");
+        assert_eq!(date_text(1520), "2004-02-29");
+        assert_eq!(date_text(i32::MAX), "infinity");
         // 44 BC is astronomical year -43.
         let days_to_44bc = -(2000 + 43) * 365 - 510;
         assert!(
-            date(days_to_44bc).ends_with(" BC"),
+            date_text(days_to_44bc).ends_with(" BC"),
             "{}",
-            date(days_to_44bc)
+            date_text(days_to_44bc)
         );
-        assert_eq!(time_of_day(0).unwrap(), "00:00:00");
-        assert_eq!(time_of_day(45_296_500_000).unwrap(), "12:34:56.5");
-        assert_eq!(time_of_day(DAY_MICROS).unwrap(), "24:00:00");
+        assert_eq!(written(|out| time_of_day(0, out)).unwrap(), "00:00:00");
         assert_eq!(
-            timestamp(762_523_200_000_000, true).unwrap(),
+            written(|out| time_of_day(45_296_500_000, out)).unwrap(),
+            "12:34:56.5"
+        );
+        assert_eq!(
+            written(|out| time_of_day(DAY_MICROS, out)).unwrap(),
+            "24:00:00"
+        );
+        assert_eq!(
+            written(|out| timestamp(762_523_200_000_000, true, out)).unwrap(),
             "2024-02-29 12:00:00+00"
         );
-        assert_eq!(timestamp(-1, false).unwrap(), "1999-12-31 23:59:59.999999");
+        assert_eq!(
+            written(|out| timestamp(-1, false, out)).unwrap(),
+            "1999-12-31 23:59:59.999999"
+        );
     }
 
     #[test]

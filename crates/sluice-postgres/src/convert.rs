@@ -36,7 +36,8 @@ pub fn sent_len(value: &Value) -> usize {
     2 * json_len(value)
 }
 
-fn json_len(value: &Value) -> usize {
+/// The length of `value`'s JSON encoding.
+pub(crate) fn json_len(value: &Value) -> usize {
     match value {
         Value::Null => 4,
         Value::Bool(b) => {
@@ -63,7 +64,7 @@ fn json_len(value: &Value) -> usize {
 }
 
 /// The length of `s` as a JSON string, quotes included.
-fn string_len(s: &str) -> usize {
+pub(crate) fn string_len(s: &str) -> usize {
     2 + s.len()
         + s.bytes()
             .map(|b| usize::from(ESCAPED_EXTRA[usize::from(b)]))
@@ -88,6 +89,14 @@ const ESCAPED_EXTRA: [u8; 256] = {
     extra[0x0c] = 1;
     extra
 };
+
+/// The length of `i` in decimal, with its sign.
+pub(crate) fn int_len(i: i64) -> usize {
+    usize::from(i < 0)
+        + i.unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |digits| digits as usize + 1)
+}
 
 /// The length of `n` as JSON writes it, without writing it anywhere.
 fn number_len(n: &Number) -> usize {

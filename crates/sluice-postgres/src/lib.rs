@@ -94,6 +94,7 @@ mod objects;
 pub mod params;
 pub mod posture;
 mod reuse;
+mod row_set;
 mod session;
 pub mod setup;
 pub mod tls;
@@ -119,6 +120,7 @@ pub use config::{
 pub use database::{Cap, ColumnInfo, Database, PoolUsage, QueryError, QueryOutput};
 pub use databases::{DEFAULT_NAME, DatabaseStatus, Databases, Unavailable, is_database_name};
 pub use params::{MAX_PARAMS, Param, ParamError};
+pub use row_set::{Row, RowSet, ValueRef};
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use token_store::PgTokenStore;

@@ -175,7 +175,7 @@ pub async fn inspect(database: &Database) -> Result<Posture, QueryError> {
 }
 
 fn role_report(output: crate::QueryOutput, purpose: Purpose) -> RoleReport {
-    let row = Row(output.rows.first().map_or(&[], Vec::as_slice));
+    let row = Row(output.rows.get(0));
     RoleReport {
         purpose,
         role: row.string(0),

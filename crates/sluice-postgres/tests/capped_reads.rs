@@ -33,12 +33,12 @@ async fn a_result_cut_at_the_cap_is_not_produced_past_it() {
             assert_eq!(output.cut_by, Some(Cap::Rows));
             // How many rows the statement would give is not known: it was not run out.
             assert_eq!(output.rows_affected, None);
-            assert_eq!(output.rows[999][0], json!(1000));
+            assert_eq!(output.rows.to_values()[999][0], json!(1000));
         }
         // A later page starts where it should and still stops at the cap.
         let page = database.read_from(POISONED, &[], 2000).await.unwrap();
         assert_eq!((page.row_count, page.truncated), (1000, true));
-        assert_eq!(page.rows[0][0], json!(2001));
+        assert_eq!(page.rows.to_values()[0][0], json!(2001));
         // Read to row 5,000, the statement fails as it would on its own.
         let failed = database.read_from(POISONED, &[], 4500).await.unwrap_err();
         assert!(failed.to_string().contains("division by zero"), "{failed}");
@@ -68,7 +68,7 @@ async fn parameters_reach_the_statement_behind_the_cursor() {
         .await
         .unwrap();
     assert_eq!((output.row_count, output.truncated), (1000, true));
-    assert_eq!(output.rows[0][0], json!(4));
+    assert_eq!(output.rows.to_values()[0][0], json!(4));
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn a_read_remembered_as_small_is_still_cut_exactly_when_it_grows() {
     for _ in 0..2 {
         let output = database.read(sql).await.unwrap();
         assert_eq!((output.row_count, output.truncated), (1000, true));
-        assert_eq!(output.rows[999][0], json!(1000));
+        assert_eq!(output.rows.to_values()[999][0], json!(1000));
     }
 }
 

@@ -32,7 +32,7 @@ async fn plans_with_and_without_analyze() {
         .explain(sql, &[Param::from(10)], false)
         .await
         .unwrap();
-    let explained = &plan.rows[0][0][0];
+    let explained = plan.rows.to_values()[0][0][0].clone();
     assert!(
         explained["Plan"]["Total Cost"].as_f64().unwrap() > 0.0,
         "{explained}"
@@ -45,7 +45,7 @@ async fn plans_with_and_without_analyze() {
         .explain(sql, &[Param::from(10)], true)
         .await
         .unwrap();
-    let explained = &analyzed.rows[0][0][0];
+    let explained = analyzed.rows.to_values()[0][0][0].clone();
     assert_eq!(explained["Plan"]["Actual Rows"], json!(90), "{explained}");
     assert!(explained["Execution Time"].as_f64().is_some());
 }
@@ -93,7 +93,10 @@ async fn only_plain_reads_are_explained_and_nothing_is_written() {
         )
         .await
         .unwrap();
-    assert_eq!(smuggled.rows[0][0][0]["Plan"]["Actual Rows"], json!(0));
+    assert_eq!(
+        smuggled.rows.to_values()[0][0][0]["Plan"]["Actual Rows"],
+        json!(0)
+    );
     let count: i64 = client
         .query_one("SELECT count(*) FROM t", &[])
         .await

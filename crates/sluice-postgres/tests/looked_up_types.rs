@@ -61,9 +61,9 @@ async fn large_results_of_looked_up_types_come_back_on_a_new_connection() {
         .read("SELECT m, p, d, a FROM moods WHERE id = 1")
         .await
         .unwrap();
-    assert_eq!(output.rows[0][0], json!("busy"));
-    assert_eq!(output.rows[0][2], json!("calm"));
-    assert_eq!(output.rows[0][3], json!(["calm", "busy"]));
+    assert_eq!(output.rows.to_values()[0][0], json!("busy"));
+    assert_eq!(output.rows.to_values()[0][2], json!("calm"));
+    assert_eq!(output.rows.to_values()[0][3], json!(["calm", "busy"]));
     database.close();
 }
 
@@ -79,7 +79,7 @@ async fn writes_and_parameters_of_looked_up_types_come_back() {
         .await
         .unwrap();
     assert_eq!(written.rows.len(), ROWS as usize - 10);
-    assert_eq!(written.rows[0][0], json!("calm"));
+    assert_eq!(written.rows.to_values()[0][0], json!("calm"));
     let counted = database
         .read_with(
             "SELECT count(*) AS n FROM moods WHERE m = $1",

@@ -26,7 +26,11 @@ async fn setup() -> (sluice_testkit::TestDatabase, Database) {
 }
 
 fn ids(output: &sluice_postgres::QueryOutput) -> Vec<Value> {
-    output.rows.iter().map(|row| row[0].clone()).collect()
+    output
+        .rows
+        .iter()
+        .map(|row| row.to_values()[0].clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -120,7 +124,10 @@ async fn values_of_every_kind_bind_as_the_inferred_type() {
         )
         .await
         .unwrap();
-    assert_eq!(echoed.rows[0], [json!({"a": [1, null]}), json!([3, null])]);
+    assert_eq!(
+        echoed.rows.to_values()[0],
+        [json!({"a": [1, null]}), json!([3, null])]
+    );
 }
 
 #[tokio::test]
@@ -218,7 +225,9 @@ async fn a_write_runs_once_whatever_it_returns() {
         let output = database.write_with(sql, &params).await.unwrap();
         assert_eq!(output.row_count, 1, "{sql}");
         assert!(
-            output.rows[0][0].as_str().is_some_and(|m| m.contains('.')),
+            output.rows.to_values()[0][0]
+                .as_str()
+                .is_some_and(|m| m.contains('.')),
             "{output:?}"
         );
     }
@@ -248,7 +257,7 @@ async fn a_write_runs_once_whatever_it_returns() {
     assert_eq!(records.rows, expected.rows);
     assert_eq!(text.rows, expected.rows);
     assert_eq!(
-        expected.rows[0][0],
+        expected.rows.to_values()[0][0],
         json!("(1,\"a, \"\"quoted\"\" note\",,\"\")")
     );
 }

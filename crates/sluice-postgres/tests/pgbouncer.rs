@@ -187,8 +187,8 @@ async fn looked_up_types_work_in_transaction_mode() {
                 .await
                 .map_err(|e| format!("domain, array, composite: {e}"))?;
             assert_eq!(more.rows.len(), 3);
-            assert_eq!(more.rows[0][0], json!("busy"));
-            assert_eq!(more.rows[0][1], json!(["busy"]));
+            assert_eq!(more.rows.to_values()[0][0], json!("busy"));
+            assert_eq!(more.rows.to_values()[0][1], json!(["busy"]));
             let written = database
                 .write_with(
                     "INSERT INTO moods VALUES ($1, 'busy') RETURNING m",

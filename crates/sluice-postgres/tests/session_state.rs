@@ -60,7 +60,11 @@ async fn database() -> (TestDatabase, Database) {
 async fn probe(database: &Database) -> Value {
     let output = database.read("SELECT * FROM session_probe").await.unwrap();
     let names = output.columns.iter().map(|c| c.name.clone());
-    Value::Object(names.zip(output.rows[0].iter().cloned()).collect())
+    Value::Object(
+        names
+            .zip(output.rows.to_values()[0].iter().cloned())
+            .collect(),
+    )
 }
 
 fn clean(notes: i64) -> Value {

@@ -28,7 +28,7 @@ async fn encrypted(database: &Database) -> bool {
         .read("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .await
         .unwrap();
-    output.rows[0][0] == serde_json::json!(true)
+    output.rows.to_values()[0][0] == serde_json::json!(true)
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Tools: their descriptions, hints and results.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{Content, Icon};
@@ -169,21 +170,58 @@ impl Tool {
 }
 
 /// The result of `tools/call`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct CallToolResult {
     /// What the model reads.
     pub content: Vec<Content>,
     /// Structured output, matching the tool's output schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub structured_content: Option<Value>,
+    /// Structured output already serialised ([`CallToolResult::with_structured_json`]);
+    /// sent in place of `structured_content` when set.
+    #[serde(skip)]
+    structured_json: Option<StructuredJson>,
     /// True when the tool failed; the content says why.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub is_error: bool,
     /// Metadata.
-    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "_meta", default)]
     pub meta: Option<Map<String, Value>>,
+}
+
+/// Serialised structured output; two are equal when their text is.
+#[derive(Debug, Clone)]
+struct StructuredJson(Box<RawValue>);
+
+impl PartialEq for StructuredJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for CallToolResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("CallToolResult", 4)?;
+        out.serialize_field("content", &self.content)?;
+        match (&self.structured_json, &self.structured_content) {
+            (Some(StructuredJson(raw)), _) => out.serialize_field("structuredContent", raw)?,
+            (None, Some(value)) => out.serialize_field("structuredContent", value)?,
+            (None, None) => out.skip_field("structuredContent")?,
+        }
+        if self.is_error {
+            out.serialize_field("isError", &true)?;
+        } else {
+            out.skip_field("isError")?;
+        }
+        match &self.meta {
+            Some(meta) => out.serialize_field("_meta", meta)?,
+            None => out.skip_field("_meta")?,
+        }
+        out.end()
+    }
 }
 
 impl CallToolResult {
@@ -217,7 +255,40 @@ impl CallToolResult {
     #[must_use]
     pub fn with_structured(mut self, value: Value) -> Self {
         self.structured_content = Some(value);
+        self.structured_json = None;
         self
+    }
+
+    /// Adds structured content already serialised, for a large result written once
+    /// (with [`serde_json::value::to_raw_value`], say, from the tool's own types) and
+    /// copied into the response as it is, never built as a [`Value`].
+    ///
+    /// It is what the client receives as `structuredContent`; `structured_content`
+    /// stays `None` (read it back with [`CallToolResult::structured_json`]).
+    ///
+    /// ```
+    /// use sluice_mcp::CallToolResult;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Rows<'a> { rows: &'a [[i64; 2]] }
+    ///
+    /// let raw = serde_json::value::to_raw_value(&Rows { rows: &[[1, 2], [3, 4]] }).unwrap();
+    /// let result = CallToolResult::text("2 rows").with_structured_json(raw);
+    /// let sent = serde_json::to_value(&result).unwrap();
+    /// assert_eq!(sent["structuredContent"]["rows"][1][0], 3);
+    /// assert_eq!(result.structured_json().map(|raw| raw.get()), Some(r#"{"rows":[[1,2],[3,4]]}"#));
+    /// ```
+    #[must_use]
+    pub fn with_structured_json(mut self, json: Box<RawValue>) -> Self {
+        self.structured_json = Some(StructuredJson(json));
+        self.structured_content = None;
+        self
+    }
+
+    /// The structured content given already serialised, if any
+    /// ([`CallToolResult::with_structured_json`]).
+    pub fn structured_json(&self) -> Option<&RawValue> {
+        self.structured_json.as_ref().map(|json| &*json.0)
     }
 
     /// Adds a content block.

@@ -16,12 +16,11 @@
 
 use futures_util::future::Either;
 use futures_util::{StreamExt, pin_mut};
-use serde_json::Value;
 use tokio_postgres::RowStream;
 use tokio_postgres::types::{FromSql, Type};
 
 use super::cursor;
-use super::output::{ColumnInfo, QueryOutput, Rows, SEPARATORS};
+use super::output::{ColumnInfo, QueryOutput, Rows};
 use super::prepared;
 use super::render::{self, Failure, Pending};
 use super::result_types::built_in_columns;
@@ -172,13 +171,11 @@ pub(super) async fn run(
         match render::texts(client, &pending, limits.statement_timeout_ms).await {
             Ok(texts) => {
                 for (value, text) in pending.iter().zip(texts) {
-                    if let Some(slot) = rows
-                        .rows
-                        .get_mut(value.row)
-                        .and_then(|row| row.get_mut(value.column))
-                    {
-                        *slot = convert::to_json(&value.ty, Some(&text));
-                    }
+                    rows.rows.fill(
+                        value.row,
+                        value.column,
+                        convert::to_json(&value.ty, Some(&text)),
+                    );
                 }
                 rows.recount();
             }
@@ -451,36 +448,32 @@ async fn collect(
                 .collect();
         }
         let index = rows.rows.len();
-        let mut values = Vec::with_capacity(row.len());
         let mut row_pending = Vec::new();
-        // The bytes of the values decoded here; those printed later are counted then.
-        let mut known = 0;
+        let open = rows.open_row();
         for (i, column) in row.columns().iter().enumerate() {
             let RawBytes(raw) = row.try_get(i)?;
             let decoded = match raw {
-                None => Some(Value::Null),
-                Some(_) if decodable.get(i).copied().unwrap_or(false) => {
-                    binary::decode(column.type_(), raw)
-                }
-                Some(_) => None,
-            };
-            match decoded {
-                Some(value) => {
-                    known += convert::sent_len(&value) + SEPARATORS;
-                    values.push(value);
-                }
                 None => {
-                    row_pending.push(Pending {
-                        row: index,
-                        column: i,
-                        ty: column.type_().clone(),
-                        raw: raw.unwrap_or_default().to_vec(),
-                    });
-                    values.push(Value::Null);
+                    open.push_null();
+                    true
                 }
+                Some(_) if decodable.get(i).copied().unwrap_or(false) => {
+                    binary::push(column.type_(), raw, open)
+                }
+                Some(_) => false,
+            };
+            if !decoded {
+                // Printed by the server later, counted then.
+                row_pending.push(Pending {
+                    row: index,
+                    column: i,
+                    ty: column.type_().clone(),
+                    raw: raw.unwrap_or_default().to_vec(),
+                });
+                open.push_pending();
             }
         }
-        if rows.push_partial(values, known) {
+        if rows.close_row() {
             pending.extend(row_pending);
         }
     }

@@ -34,6 +34,7 @@ use crate::params::Param;
 use crate::session::Transaction;
 
 pub use health::PoolUsage;
+pub(crate) use output::SEPARATORS;
 pub use output::{Cap, ColumnInfo, QueryOutput};
 use pool::Pooled;
 #[cfg(any(feature = "oauth", feature = "audit"))]

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::types::{Kind, Type};
 
-use crate::convert;
+use crate::RowSet;
 
 /// A column of a result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,8 +41,8 @@ impl ColumnInfo {
 pub struct QueryOutput {
     /// The columns (empty for a write without `RETURNING`).
     pub columns: Vec<ColumnInfo>,
-    /// The rows, each an array of values in column order.
-    pub rows: Vec<Vec<Value>>,
+    /// The rows, each a list of values in column order.
+    pub rows: RowSet,
     /// Rows returned here.
     pub row_count: usize,
     /// True when the caps cut the result short.
@@ -56,7 +56,8 @@ pub struct QueryOutput {
 
 impl QueryOutput {
     /// A result of `columns` and `rows`, not cut, with no count from the database.
-    pub fn new(columns: Vec<ColumnInfo>, rows: Vec<Vec<Value>>) -> Self {
+    pub fn new(columns: Vec<ColumnInfo>, rows: impl Into<RowSet>) -> Self {
+        let rows = rows.into();
         QueryOutput {
             columns,
             row_count: rows.len(),
@@ -88,7 +89,7 @@ pub(crate) const SEPARATORS: usize = 4;
 /// are kept and the bytes of all rows up to it stay within `max_bytes`.
 #[derive(Debug)]
 pub(crate) struct Rows {
-    pub(crate) rows: Vec<Vec<Value>>,
+    pub(crate) rows: RowSet,
     bytes: usize,
     pub(crate) truncated: bool,
     cut_by: Option<Cap>,
@@ -102,7 +103,7 @@ impl Rows {
     /// Rows that pass over the first `skip` before keeping any.
     pub(crate) fn skipping(skip: u64, max_rows: usize, max_bytes: usize) -> Self {
         Rows {
-            rows: Vec::new(),
+            rows: RowSet::new(),
             bytes: 0,
             truncated: false,
             cut_by: None,
@@ -118,15 +119,38 @@ impl Rows {
     }
 
     /// Offers a row whose values are all known.
-    pub(crate) fn push(&mut self, values: Vec<Value>) {
-        let cost = row_cost(&values);
-        self.offer(values, cost);
+    pub(crate) fn push(&mut self, values: impl IntoIterator<Item = Value>) {
+        for value in values {
+            self.rows.push_value(value);
+        }
+        self.close_row();
     }
 
-    /// Offers a row of which `known` bytes are counted now; the rest (values rendered
-    /// later) is counted by [`Rows::recount`]. True when the row was kept.
-    pub(crate) fn push_partial(&mut self, values: Vec<Value>, known: usize) -> bool {
-        self.offer(values, known)
+    /// Where the next row's values are written; [`Rows::close_row`] then offers it.
+    pub(crate) fn open_row(&mut self) -> &mut RowSet {
+        &mut self.rows
+    }
+
+    /// Offers the row written through [`Rows::open_row`], its pending values counted
+    /// later by [`Rows::recount`]. True when the row was kept.
+    pub(crate) fn close_row(&mut self) -> bool {
+        if self.truncated {
+            self.rows.discard_row();
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(self.rows.open_row_cost());
+        if self.rows.len() >= self.max_rows || self.bytes > self.max_bytes {
+            self.truncated = true;
+            self.cut_by = Some(if self.rows.len() >= self.max_rows {
+                Cap::Rows
+            } else {
+                Cap::Bytes
+            });
+            self.rows.discard_row();
+            return false;
+        }
+        self.rows.end_row();
+        true
     }
 
     /// True while rows are still being passed over: the caller need not decode them.
@@ -139,30 +163,12 @@ impl Rows {
         }
     }
 
-    fn offer(&mut self, values: Vec<Value>, cost: usize) -> bool {
-        if self.truncated {
-            return false;
-        }
-        self.bytes = self.bytes.saturating_add(cost);
-        if self.rows.len() >= self.max_rows || self.bytes > self.max_bytes {
-            self.truncated = true;
-            self.cut_by = Some(if self.rows.len() >= self.max_rows {
-                Cap::Rows
-            } else {
-                Cap::Bytes
-            });
-            return false;
-        }
-        self.rows.push(values);
-        true
-    }
-
     /// Counts every value again (after values were filled in) and cuts at the first row
     /// that goes past the byte cap.
     pub(crate) fn recount(&mut self) {
         let mut bytes = 0usize;
-        for (i, row) in self.rows.iter().enumerate() {
-            bytes = bytes.saturating_add(row_cost(row));
+        for i in 0..self.rows.len() {
+            bytes = bytes.saturating_add(self.rows.row_cost(i));
             if bytes > self.max_bytes {
                 self.rows.truncate(i);
                 self.truncated = true;
@@ -186,14 +192,6 @@ impl Rows {
             rows_affected,
         }
     }
-}
-
-/// A row's bytes in a result.
-pub(crate) fn row_cost(values: &[Value]) -> usize {
-    values
-        .iter()
-        .map(|value| convert::sent_len(value) + SEPARATORS)
-        .sum()
 }
 
 /// A type's name as a reader expects it: `int4[]` rather than PostgreSQL's internal
@@ -221,7 +219,17 @@ mod tests {
                 let mut later = Rows::skipping(0, max_rows, max_bytes);
                 for row in &values {
                     on_arrival.push(row.clone());
-                    later.push_partial(row.clone(), 0);
+                    let open = later.open_row();
+                    for _ in row {
+                        open.push_pending();
+                    }
+                    later.close_row();
+                }
+                let kept = later.rows.len();
+                for (i, row) in values.iter().take(kept).enumerate() {
+                    for (j, value) in row.iter().enumerate() {
+                        later.rows.fill(i, j, value.clone());
+                    }
                 }
                 later.recount();
                 assert_eq!(

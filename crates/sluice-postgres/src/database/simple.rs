@@ -92,12 +92,12 @@ pub(super) async fn run(
                             if rows.full() || rows.skipping_next() {
                                 continue;
                             }
-                            let values = types
-                                .iter()
-                                .enumerate()
-                                .map(|(i, ty)| convert::to_json(ty, row.get(i)))
-                                .collect();
-                            rows.push(values);
+                            rows.push(
+                                types
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, ty)| convert::to_json(ty, row.get(i))),
+                            );
                         }
                         SimpleQueryMessage::CommandComplete(n) => rows_affected = Some(n),
                         _ => {}

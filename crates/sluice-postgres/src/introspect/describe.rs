@@ -157,10 +157,10 @@ pub async fn describe_table(
     let output = database
         .read_all(&describe_sql(), &[Param::from(schema), Param::from(table)])
         .await?;
-    let Some(row) = output.rows.first() else {
+    let Some(row) = output.rows.get(0) else {
         return Ok(None);
     };
-    let row = Row(row);
+    let row = Row(Some(row));
     let primary: Vec<KeyConstraint> = row.parsed(6);
     Ok(Some(TableDescription {
         schema: row.string(0),

@@ -160,7 +160,7 @@ pub async fn list_tables(
     let (page, counts) = (page?, counts?);
     let mut tables = Vec::with_capacity(page.rows.len());
     for row in page.rows.iter().take(limit) {
-        let row = Row(row);
+        let row = Row(Some(row));
         tables.push(TableInfo {
             schema: row.string(0),
             name: row.string(1),
@@ -182,8 +182,8 @@ pub async fn list_tables(
         .rows
         .iter()
         .map(|row| SchemaCount {
-            schema: Row(row).string(0),
-            tables: Row(row)
+            schema: Row(Some(row)).string(0),
+            tables: Row(Some(row))
                 .int(1)
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0),

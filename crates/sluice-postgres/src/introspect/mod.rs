@@ -13,6 +13,7 @@
 mod describe;
 mod list;
 
+use crate::ValueRef;
 use serde::{Deserialize, Serialize};
 
 pub use describe::{
@@ -123,16 +124,20 @@ pub(crate) const RELATION_HEAD: &str = "n.nspname, c.relname, \
      pg_catalog.obj_description(c.oid, 'pg_class'), \
      CASE WHEN c.relkind IN ('r', 'm', 'p', 'f') AND c.reltuples >= 0 THEN c.reltuples::int8 END";
 
-/// One row of a catalog query, read by column.
-pub(crate) struct Row<'a>(pub(crate) &'a [serde_json::Value]);
+/// One row of a catalog query, read by column (`None`: no row, every column `NULL`).
+pub(crate) struct Row<'a>(pub(crate) Option<crate::Row<'a>>);
 
-impl Row<'_> {
+impl<'a> Row<'a> {
+    fn get(&self, i: usize) -> Option<ValueRef<'a>> {
+        self.0.as_ref().and_then(|row| row.get(i))
+    }
+
     /// The text in column `i`; `None` for SQL `NULL`.
     pub(crate) fn text(&self, i: usize) -> Option<String> {
-        self.0
-            .get(i)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
+        match self.get(i)? {
+            ValueRef::Text(s) => Some(s.to_owned()),
+            _ => None,
+        }
     }
 
     /// The text in column `i`, empty for `NULL`.
@@ -142,23 +147,25 @@ impl Row<'_> {
 
     /// The integer in column `i`.
     pub(crate) fn int(&self, i: usize) -> Option<i64> {
-        self.0.get(i).and_then(serde_json::Value::as_i64)
+        match self.get(i)? {
+            ValueRef::Int(n) => Some(n),
+            _ => None,
+        }
     }
 
     /// The boolean in column `i`, false for `NULL`.
     pub(crate) fn flag(&self, i: usize) -> bool {
-        self.0
-            .get(i)
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false)
+        matches!(self.get(i), Some(ValueRef::Bool(true)))
     }
 
     /// The JSON in column `i` (built by the query itself) read as `T`; the default when
     /// it is `NULL`.
     pub(crate) fn parsed<T: serde::de::DeserializeOwned + Default>(&self, i: usize) -> T {
-        self.0
-            .get(i)
-            .and_then(|value| T::deserialize(value).ok())
-            .unwrap_or_default()
+        match self.get(i) {
+            Some(ValueRef::Json(value)) => T::deserialize(value).ok(),
+            Some(ValueRef::Null) | None => None,
+            Some(other) => T::deserialize(other.to_value()).ok(),
+        }
+        .unwrap_or_default()
     }
 }

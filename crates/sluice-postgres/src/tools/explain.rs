@@ -14,6 +14,7 @@ use sluice_mcp::{
 
 use super::shared::{Authorised, audit, authorise_on, database_argument};
 use super::statements::bind;
+use crate::ValueRef;
 use crate::databases::Databases;
 
 /// Arguments of `explainQuery`.
@@ -80,9 +81,9 @@ pub fn explain_query(
             let output = outcome?;
             let plan = output
                 .rows
-                .into_iter()
-                .next()
-                .and_then(|row| row.into_iter().next())
+                .get(0)
+                .and_then(|row| row.get(0))
+                .map(ValueRef::to_value)
                 .and_then(|plans| plans.get(0).cloned())
                 .ok_or_else(|| ToolError::new("PostgreSQL returned no plan"))?;
             let summary = Summary::of(&plan);

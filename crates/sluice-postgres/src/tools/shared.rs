@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::{CallToolResult, RequestContext, ToolError};
@@ -13,6 +14,7 @@ use super::framing::{Frame, push_visible, visible_json};
 use crate::database::{Cap, Database, QueryError, QueryOutput, elapsed_ms};
 use crate::databases::Databases;
 use crate::params::Param;
+use crate::{ColumnInfo, RowSet, ValueRef};
 
 /// Checks that the caller of `ctx` has `needed`, and returns who it is. A refusal is
 /// logged on the audit target (`sluice::audit`) and becomes a tool error the model can
@@ -232,20 +234,26 @@ pub fn render_page(
             push_visible(&mut text, &column.name, &['|']);
         }
         text.push('\n');
-        for row in &output.rows {
+        for row in output.rows.iter() {
             for (i, value) in row.iter().enumerate() {
                 if i > 0 {
                     text.push_str(" | ");
                 }
                 match value {
-                    Value::String(s) => push_visible(&mut text, s, &['|']),
-                    Value::Null => text.push_str("NULL"),
+                    ValueRef::Text(s) => push_visible(&mut text, s, &['|']),
+                    ValueRef::Null => text.push_str("NULL"),
                     // Digits, a sign, a point, an exponent: nothing to show.
-                    Value::Number(n) => {
+                    ValueRef::Int(n) => {
                         let _ = write!(text, "{n}");
                     }
-                    Value::Bool(b) => text.push_str(if *b { "true" } else { "false" }),
-                    other => text.push_str(&visible_json(&other.to_string())),
+                    ValueRef::Float(f) => match row.float_text(i) {
+                        Some(digits) => text.push_str(digits),
+                        None => {
+                            let _ = write!(text, "{f}");
+                        }
+                    },
+                    ValueRef::Bool(b) => text.push_str(if b { "true" } else { "false" }),
+                    ValueRef::Json(other) => text.push_str(&visible_json(&other.to_string())),
                 }
             }
             text.push('\n');
@@ -285,18 +293,31 @@ pub fn render_page(
         }
     }
     text.push(')');
-    // The rows move into the structured result; they are not copied.
-    let columns = serde_json::to_value(&output.columns)?;
-    let structured = json!({
-        "columns": columns,
-        "rows": Value::Array(output.rows.into_iter().map(Value::Array).collect()),
-        "rowCount": output.row_count,
-        "truncated": output.truncated,
-        "cutBy": output.cut_by,
-        "nextOffset": next_offset,
-        "rowsAffected": output.rows_affected,
-    });
-    Ok(CallToolResult::text(text).with_structured(structured))
+    // The structured result is written once, straight from the rows, and copied into
+    // the response as it is.
+    let structured = serde_json::value::to_raw_value(&Structured {
+        columns: &output.columns,
+        rows: &output.rows,
+        row_count: output.row_count,
+        truncated: output.truncated,
+        cut_by: output.cut_by,
+        next_offset,
+        rows_affected: output.rows_affected,
+    })?;
+    Ok(CallToolResult::text(text).with_structured_json(structured))
+}
+
+/// The structured result of [`render_page`], as [`result_schema`] describes it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Structured<'a> {
+    columns: &'a [ColumnInfo],
+    rows: &'a RowSet,
+    row_count: usize,
+    truncated: bool,
+    cut_by: Option<Cap>,
+    next_offset: Option<u64>,
+    rows_affected: Option<u64>,
 }
 
 /// The output schema of a result made by [`render`]: `columns` (name and type), `rows`
