@@ -264,18 +264,36 @@ impl RowSet {
         } else if f.is_infinite() {
             self.push_str(if f < 0.0 { "-Infinity" } else { "Infinity" });
         } else {
-            let start = self.text.len();
-            self.text.push_str(zmij::Buffer::new().format_finite(f));
-            let end = self.text.len();
-            self.cells.push(Cell::Float(f, Span { start, end }));
+            let cell = self.float_cell(f);
+            self.cells.push(cell);
         }
     }
 
     pub(crate) fn push_str(&mut self, s: &str) {
+        let cell = self.text_cell(s);
+        self.cells.push(cell);
+    }
+
+    /// A finite float, its text written once into the buffer.
+    fn float_cell(&mut self, f: f64) -> Cell {
+        let start = self.text.len();
+        self.text.push_str(zmij::Buffer::new().format_finite(f));
+        Cell::Float(
+            f,
+            Span {
+                start,
+                end: self.text.len(),
+            },
+        )
+    }
+
+    fn text_cell(&mut self, s: &str) -> Cell {
         let start = self.text.len();
         self.text.push_str(s);
-        let end = self.text.len();
-        self.cells.push(Cell::Text(Span { start, end }));
+        Cell::Text(Span {
+            start,
+            end: self.text.len(),
+        })
     }
 
     /// A text written by `write` straight into the buffer; nothing is pushed (and
@@ -316,29 +334,14 @@ impl RowSet {
                 if let Some(i) = n.as_i64() {
                     Cell::Int(i)
                 } else if let Some(f) = n.as_f64().filter(|_| !n.is_u64()) {
-                    let start = self.text.len();
-                    self.text.push_str(zmij::Buffer::new().format_finite(f));
-                    Cell::Float(
-                        f,
-                        Span {
-                            start,
-                            end: self.text.len(),
-                        },
-                    )
+                    self.float_cell(f)
                 } else {
                     // A u64 beyond i64: kept as JSON has it.
                     self.json.push(Value::Number(n));
                     Cell::Json(self.json.len() - 1)
                 }
             }
-            Value::String(s) => {
-                let start = self.text.len();
-                self.text.push_str(&s);
-                Cell::Text(Span {
-                    start,
-                    end: self.text.len(),
-                })
-            }
+            Value::String(s) => self.text_cell(&s),
             other => {
                 self.json.push(other);
                 Cell::Json(self.json.len() - 1)
@@ -428,11 +431,7 @@ impl RowSet {
 
 impl From<Vec<Vec<Value>>> for RowSet {
     fn from(rows: Vec<Vec<Value>>) -> Self {
-        let mut set = RowSet::new();
-        for row in rows {
-            set.push_row(row);
-        }
-        set
+        rows.into_iter().collect()
     }
 }
 
