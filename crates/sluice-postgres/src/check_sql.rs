@@ -416,29 +416,56 @@ mod tests {
             .await
             .unwrap();
         let first = db.connect().await.unwrap();
-        let token: String = first
-            .query_one(&format!("SELECT {}", super::TOKEN), &[])
-            .await
-            .unwrap()
-            .get(0);
+        let token_of = async |client: &tokio_postgres::Client| -> String {
+            client
+                .query_one(&format!("SELECT {}", super::TOKEN), &[])
+                .await
+                .unwrap()
+                .get(0)
+        };
         let reuse = super::reuse();
         let timeout = "1000".to_owned();
-        // The comparison on `client` against the first connection's token.
-        let compare = async |client: &tokio_postgres::Client| {
+        // The comparison on `client` against `token`: `None` when it passes, else the
+        // token the failure reports.
+        let compare = async |client: &tokio_postgres::Client, token: &str| -> Option<String> {
             let [timeout_type, token_type] = super::REUSE_PARAMETER_TYPES;
-            client
+            let token = token.to_owned();
+            match client
                 .query_typed(&reuse, &[(&timeout, timeout_type), (&token, token_type)])
                 .await
+            {
+                Ok(_) => None,
+                Err(e) => {
+                    let message = e.as_db_error().map(|e| e.message().to_owned());
+                    let found = message
+                        .as_deref()
+                        .and_then(|m| m.split_once(super::STALE_MARKER))
+                        .map(|(_, found)| found.to_owned());
+                    Some(found.unwrap_or_else(|| panic!("not the stale failure: {e:?}")))
+                }
+            }
         };
-        let stale = |result: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>| {
-            result
-                .err()
-                .and_then(|e| e.as_db_error().map(|e| e.message().to_owned()))
-                .is_some_and(|message| message.contains(super::STALE_MARKER))
-        };
+        // A token is "snapshot schemas role"; the snapshot is shared by the whole
+        // cluster, so another test's commit may move it between two statements here.
+        let snapshot = |token: &str| token.split_once(' ').map(|(s, _)| s.to_owned());
+        let resolution = |token: &str| token.split_once(' ').map(|(_, r)| r.to_owned());
         let same = db.connect().await.unwrap();
-        let ran = compare(&same).await;
-        assert!(ran.is_ok(), "the same state: {ran:?}");
+        let mut passed = false;
+        for _ in 0..50 {
+            let token = token_of(&first).await;
+            match compare(&same, &token).await {
+                None => {
+                    passed = true;
+                    break;
+                }
+                Some(found) => assert_eq!(
+                    resolution(&found),
+                    resolution(&token),
+                    "the same state failed for more than a commit elsewhere"
+                ),
+            }
+        }
+        assert!(passed, "the same state never passed");
         for (what, client, setting) in [
             ("search_path", &same, "SET search_path = elsewhere, public"),
             (
@@ -449,18 +476,25 @@ mod tests {
             ("temporary schema", &with_temp, "SELECT 1"),
         ] {
             client.batch_execute(setting).await.unwrap();
-            assert!(
-                stale(compare(client).await),
-                "another {what} went unnoticed"
+            let token = token_of(&first).await;
+            let found = compare(client, &token).await;
+            let found = found.unwrap_or_else(|| panic!("another {what} went unnoticed"));
+            assert_ne!(
+                resolution(&found),
+                resolution(&token),
+                "another {what} was not what the comparison saw"
             );
         }
         same.batch_execute("RESET ROLE").await.unwrap();
         // A commit anywhere (here in another session) moves the snapshot.
+        let token = token_of(&same).await;
         admin
             .batch_execute("CREATE TABLE moved (x int)")
             .await
             .unwrap();
-        assert!(stale(compare(&same).await), "a commit went unnoticed");
+        let found = compare(&same, &token).await;
+        let found = found.unwrap_or_else(|| panic!("a commit went unnoticed"));
+        assert_ne!(snapshot(&found), snapshot(&token));
         admin
             .batch_execute(&format!("DROP ROLE {role}"))
             .await

@@ -149,6 +149,7 @@ impl<'a> Row<'a> {
 
     /// The text of the value in `column` as it appears in JSON and in the text table,
     /// when it is a float (written once, when it was read).
+    #[cfg(any(test, feature = "tools"))]
     pub(crate) fn float_text(&self, column: usize) -> Option<&'a str> {
         match self.cells.get(column) {
             Some(Cell::Float(_, span)) => self.set.text.get(span.start..span.end),
