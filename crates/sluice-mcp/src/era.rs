@@ -5,6 +5,8 @@
 //! session's `initialize`. The constants below name the `_meta` keys, error codes and
 //! revisions involved.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -159,46 +161,84 @@ pub(crate) fn complete(mut result: Value, server_info: &Value) -> Value {
     name_server(result, server_info)
 }
 
-/// A 2026-07-28 tool result, serialised once: `resultType` in front, the server named
-/// in `_meta` (borrowed, not copied, when the tool set no `_meta` of its own).
-pub(crate) fn complete_tool_result(
-    result: &mut crate::protocol::CallToolResult,
-    server_info: &Value,
-) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
-    /// `{"io.modelcontextprotocol/serverInfo": …}` over a borrowed value.
-    struct ServerMeta<'a>(&'a Value);
+/// A tool's result as the response carries it, serialised straight into the response
+/// (no copy of its own): as the tool gave it, or completed for 2026-07-28 with
+/// `resultType` in front and the server named in `_meta`.
+pub(crate) enum ToolAnswer {
+    /// Before 2026-07-28: the result as it is.
+    Plain(crate::protocol::CallToolResult),
+    /// 2026-07-28: `resultType` and the server's name added; `server_info` is set when
+    /// the tool gave no `_meta` of its own (else the name went into that one).
+    Complete {
+        result: crate::protocol::CallToolResult,
+        server_info: Option<Arc<Value>>,
+    },
+}
 
-    impl serde::Serialize for ServerMeta<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            use serde::ser::SerializeMap;
-            let mut map = serializer.serialize_map(Some(1))?;
-            map.serialize_entry(META_SERVER_INFO, self.0)?;
-            map.end()
+impl ToolAnswer {
+    /// The result completed for 2026-07-28.
+    pub(crate) fn complete(
+        mut result: crate::protocol::CallToolResult,
+        server_info: &Arc<Value>,
+    ) -> Self {
+        let server_info = match &mut result.meta {
+            Some(own) => {
+                own.insert(META_SERVER_INFO.to_owned(), Value::clone(server_info));
+                None
+            }
+            None => Some(Arc::clone(server_info)),
+        };
+        ToolAnswer::Complete {
+            result,
+            server_info,
         }
     }
 
-    #[derive(serde::Serialize)]
-    struct Complete<'a> {
-        #[serde(rename = "resultType")]
-        result_type: &'static str,
-        #[serde(flatten)]
-        result: &'a crate::protocol::CallToolResult,
-        #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
-        meta: Option<ServerMeta<'a>>,
-    }
-
-    let meta = match &mut result.meta {
-        Some(own) => {
-            own.insert(META_SERVER_INFO.to_owned(), server_info.clone());
-            None
+    /// About how many bytes the answer takes serialised (for the response's buffer).
+    pub(crate) fn size_hint(&self) -> usize {
+        match self {
+            ToolAnswer::Plain(result) | ToolAnswer::Complete { result, .. } => result.size_hint(),
         }
-        None => Some(ServerMeta(server_info)),
-    };
-    serde_json::value::to_raw_value(&Complete {
-        result_type: "complete",
-        result,
-        meta,
-    })
+    }
+}
+
+impl serde::Serialize for ToolAnswer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// `{"io.modelcontextprotocol/serverInfo": …}` over a borrowed value.
+        struct ServerMeta<'a>(&'a Value);
+
+        impl serde::Serialize for ServerMeta<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry(META_SERVER_INFO, self.0)?;
+                map.end()
+            }
+        }
+
+        #[derive(serde::Serialize)]
+        struct Complete<'a> {
+            #[serde(rename = "resultType")]
+            result_type: &'static str,
+            #[serde(flatten)]
+            result: &'a crate::protocol::CallToolResult,
+            #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+            meta: Option<ServerMeta<'a>>,
+        }
+
+        match self {
+            ToolAnswer::Plain(result) => result.serialize(serializer),
+            ToolAnswer::Complete {
+                result,
+                server_info,
+            } => Complete {
+                result_type: "complete",
+                result,
+                meta: server_info.as_deref().map(ServerMeta),
+            }
+            .serialize(serializer),
+        }
+    }
 }
 
 /// Names the server in a 2026-07-28 result's `_meta`.
@@ -226,10 +266,10 @@ mod tests {
     fn completed_results_carry_serialised_structured_content() {
         let raw =
             serde_json::value::RawValue::from_string(r#"{"rows":[[1,"a"]]}"#.to_owned()).unwrap();
-        let mut result = crate::protocol::CallToolResult::text("1 row").with_structured_json(raw);
+        let result = crate::protocol::CallToolResult::text("1 row").with_structured_json(raw);
         let info = json!({"name": "s", "version": "1"});
-        let done = complete_tool_result(&mut result, &info).unwrap();
-        let sent: Value = serde_json::from_str(done.get()).unwrap();
+        let done = ToolAnswer::complete(result.clone(), &Arc::new(info.clone()));
+        let sent = serde_json::to_value(&done).unwrap();
         assert_eq!(sent["resultType"], "complete");
         assert_eq!(sent["structuredContent"], json!({"rows": [[1, "a"]]}));
         assert_eq!(sent["content"][0]["text"], "1 row");

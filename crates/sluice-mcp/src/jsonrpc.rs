@@ -217,13 +217,41 @@ fn envelope<'a, R: ?Sized, P: ?Sized>() -> Envelope<'a, R, P> {
 }
 
 fn write<T: Serialize>(message: &T) -> String {
+    write_sized(message, 128)
+}
+
+/// [`write`] into a buffer of `capacity` bytes and one more (for the line end a
+/// transport adds), so a large message is not copied as the buffer grows.
+fn write_sized<T: Serialize>(message: &T, capacity: usize) -> String {
+    let mut out = Vec::with_capacity(capacity.saturating_add(1));
+    let written = serde_json::to_writer(&mut out, message)
+        .map_err(|e| e.to_string())
+        // serde_json writes UTF-8 only.
+        .and_then(|()| String::from_utf8(out).map_err(|e| e.to_string()));
     // Serialising these types cannot fail: every map key is a string.
-    serde_json::to_string(message).unwrap_or_else(|e| {
+    written.unwrap_or_else(|e| {
         format!(
             r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{INTERNAL_ERROR},"message":"cannot serialise the answer: {}"}}}}"#,
-            e.to_string().replace('"', "'")
+            e.replace('"', "'")
         )
     })
+}
+
+/// [`response`] for a result of about `size` bytes: serialised into a buffer of that
+/// size, never copied as it grows.
+pub(crate) fn response_sized<T: Serialize + ?Sized>(
+    id: &RequestId,
+    result: &T,
+    size: usize,
+) -> String {
+    write_sized(
+        &Envelope {
+            id: Some(Some(id)),
+            result: Some(result),
+            ..envelope::<T, Value>()
+        },
+        size.saturating_add(64),
+    )
 }
 
 /// Serialises a success response.

@@ -63,7 +63,7 @@ pub(crate) struct RegisteredPrompt {
 pub(crate) struct Inner {
     pub(crate) info: Implementation,
     /// `info` as JSON, made once: every 2026-07-28 result names the server.
-    pub(crate) info_json: Value,
+    pub(crate) info_json: Arc<Value>,
 
     pub(crate) instructions: Option<String>,
     /// Replaced whole on change, so a request reads a snapshot without taking a lock.
@@ -462,7 +462,7 @@ impl ServerBuilder {
         let (updates, _) = broadcast::channel(256);
         Server {
             inner: Arc::new(Inner {
-                info_json: serde_json::to_value(&self.info).unwrap_or(Value::Null),
+                info_json: Arc::new(serde_json::to_value(&self.info).unwrap_or(Value::Null)),
                 info: self.info,
                 instructions: self.instructions,
                 tools: ArcSwap::from_pointee(self.tools),

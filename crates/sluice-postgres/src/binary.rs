@@ -348,35 +348,79 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Appends `value` in decimal with at least `width` digits (zero-padded); `value` is
 /// never negative here.
 fn push_padded(out: &mut String, value: i64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut n = value.unsigned_abs();
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
+    let mut text = Small::default();
+    text.padded(value.unsigned_abs(), width);
+    out.push_str(text.as_str());
+}
+
+/// A short ASCII text built on the stack (a date, a time, a number) and appended to the
+/// answer in one piece. What does not fit in its 48 bytes is left out; nothing written
+/// here comes near that (a date's year has at most seven digits).
+struct Small {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Default for Small {
+    fn default() -> Self {
+        Small {
+            bytes: [0; 48],
+            len: 0,
         }
-    }
-    for _ in len..width {
-        out.push('0');
-    }
-    for &d in digits[..len].iter().rev() {
-        out.push(char::from(d));
     }
 }
 
-/// Appends `YYYY-MM-DD`; true when it is BC.
-fn push_ymd(out: &mut String, days_since_2000: i64) -> bool {
+impl Small {
+    fn push(&mut self, b: u8) {
+        if let Some(at) = self.bytes.get_mut(self.len) {
+            *at = b;
+            self.len += 1;
+        }
+    }
+
+    fn push_str(&mut self, s: &str) {
+        for b in s.bytes() {
+            self.push(b);
+        }
+    }
+
+    /// `value` in decimal with at least `width` digits (zero-padded).
+    fn padded(&mut self, value: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let mut n = value;
+        let mut start = digits.len();
+        while start > 0 {
+            start -= 1;
+            if let Some(d) = digits.get_mut(start) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let start = start.min(digits.len().saturating_sub(width));
+        for &d in digits.get(start..).unwrap_or(&[]) {
+            self.push(d);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed.
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+/// Writes `YYYY-MM-DD`; true when it is BC.
+fn put_ymd(out: &mut Small, days_since_2000: i64) -> bool {
     let (year, month, day) = civil_from_days(days_since_2000 + EPOCH_SHIFT_DAYS);
     let bc = year <= 0;
     let shown = if bc { 1 - year } else { year };
-    push_padded(out, shown, 4);
-    out.push('-');
-    push_padded(out, i64::from(month), 2);
-    out.push('-');
-    push_padded(out, i64::from(day), 2);
+    out.padded(shown.unsigned_abs(), 4);
+    out.push(b'-');
+    out.padded(u64::from(month), 2);
+    out.push(b'-');
+    out.padded(u64::from(day), 2);
     bc
 }
 
@@ -385,34 +429,34 @@ fn date(days: i32, out: &mut String) {
         i32::MAX => out.push_str("infinity"),
         i32::MIN => out.push_str("-infinity"),
         _ => {
-            if push_ymd(out, i64::from(days)) {
-                out.push_str(" BC");
+            let mut text = Small::default();
+            if put_ymd(&mut text, i64::from(days)) {
+                text.push_str(" BC");
             }
+            out.push_str(text.as_str());
         }
     }
 }
 
-/// Appends `HH:MM:SS` with the fraction of a second when there is one, trailing zeros
+/// Writes `HH:MM:SS` with the fraction of a second when there is one, trailing zeros
 /// trimmed; `None` for a negative time.
-fn push_clock(out: &mut String, micros: i64) -> Option<()> {
-    if micros < 0 {
-        return None;
-    }
+fn put_clock(out: &mut Small, micros: i64) -> Option<()> {
+    let micros = u64::try_from(micros).ok()?;
     let seconds = micros / 1_000_000;
     let mut fraction = micros % 1_000_000;
-    push_padded(out, seconds / 3600, 2);
-    out.push(':');
-    push_padded(out, (seconds / 60) % 60, 2);
-    out.push(':');
-    push_padded(out, seconds % 60, 2);
+    out.padded(seconds / 3600, 2);
+    out.push(b':');
+    out.padded((seconds / 60) % 60, 2);
+    out.push(b':');
+    out.padded(seconds % 60, 2);
     if fraction != 0 {
         let mut width = 6;
         while fraction % 10 == 0 {
             fraction /= 10;
             width -= 1;
         }
-        out.push('.');
-        push_padded(out, fraction, width);
+        out.push(b'.');
+        out.padded(fraction, width);
     }
     Some(())
 }
@@ -421,7 +465,10 @@ fn time_of_day(micros: i64, out: &mut String) -> Option<()> {
     if micros > DAY_MICROS {
         return None;
     }
-    push_clock(out, micros)
+    let mut text = Small::default();
+    put_clock(&mut text, micros)?;
+    out.push_str(text.as_str());
+    Some(())
 }
 
 fn timestamp(micros: i64, with_zone: bool, out: &mut String) -> Option<()> {
@@ -436,15 +483,17 @@ fn timestamp(micros: i64, with_zone: bool, out: &mut String) -> Option<()> {
         }
         _ => {}
     }
-    let bc = push_ymd(out, micros.div_euclid(DAY_MICROS));
-    out.push(' ');
-    push_clock(out, micros.rem_euclid(DAY_MICROS))?;
+    let mut text = Small::default();
+    let bc = put_ymd(&mut text, micros.div_euclid(DAY_MICROS));
+    text.push(b' ');
+    put_clock(&mut text, micros.rem_euclid(DAY_MICROS))?;
     if with_zone {
-        out.push_str("+00");
+        text.push_str("+00");
     }
     if bc {
-        out.push_str(" BC");
+        text.push_str(" BC");
     }
+    out.push_str(text.as_str());
     Some(())
 }
 

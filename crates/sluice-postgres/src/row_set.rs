@@ -31,7 +31,8 @@ enum Cell {
     Int(i64),
     /// A finite float and its text as JSON writes it.
     Float(f64, Span),
-    Text(Span),
+    /// A text, and whether it is [`plain`] (known when it was written).
+    Text(Span, bool),
     /// An array or object, at this index of [`RowSet::json`].
     Json(usize),
     /// A value still to be filled in ([`RowSet::fill`]); it costs nothing until then.
@@ -147,12 +148,14 @@ impl<'a> Row<'a> {
         self.iter().map(ValueRef::to_value).collect()
     }
 
-    /// The text of the value in `column` as it appears in JSON and in the text table,
-    /// when it is a float (written once, when it was read).
+    /// The text of the value in `column` when it shows in the text table as it is: a
+    /// float's (written once, when it was read) or a [`plain`] text.
     #[cfg(any(test, feature = "tools"))]
-    pub(crate) fn float_text(&self, column: usize) -> Option<&'a str> {
+    pub(crate) fn shown_as_is(&self, column: usize) -> Option<&'a str> {
         match self.cells.get(column) {
-            Some(Cell::Float(_, span)) => self.set.text.get(span.start..span.end),
+            Some(Cell::Float(_, span) | Cell::Text(span, true)) => {
+                self.set.text.get(span.start..span.end)
+            }
             _ => None,
         }
     }
@@ -231,13 +234,24 @@ impl RowSet {
         self.end_row();
     }
 
+    /// About how many bytes the rows take as text: what the set holds as text and a
+    /// few bytes per value besides (for a buffer sized before the rows are written out).
+    #[cfg(any(test, feature = "tools"))]
+    pub(crate) fn text_size_hint(&self) -> usize {
+        self.text
+            .len()
+            .saturating_add(self.cells.len().saturating_mul(8))
+    }
+
     fn value(&self, cell: &Cell) -> ValueRef<'_> {
         match *cell {
             Cell::Null | Cell::Pending => ValueRef::Null,
             Cell::Bool(b) => ValueRef::Bool(b),
             Cell::Int(i) => ValueRef::Int(i),
             Cell::Float(f, _) => ValueRef::Float(f),
-            Cell::Text(span) => ValueRef::Text(self.text.get(span.start..span.end).unwrap_or("")),
+            Cell::Text(span, _) => {
+                ValueRef::Text(self.text.get(span.start..span.end).unwrap_or(""))
+            }
             Cell::Json(i) => self.json.get(i).map_or(ValueRef::Null, ValueRef::Json),
         }
     }
@@ -291,10 +305,13 @@ impl RowSet {
     fn text_cell(&mut self, s: &str) -> Cell {
         let start = self.text.len();
         self.text.push_str(s);
-        Cell::Text(Span {
-            start,
-            end: self.text.len(),
-        })
+        Cell::Text(
+            Span {
+                start,
+                end: self.text.len(),
+            },
+            plain(s),
+        )
     }
 
     /// A text written by `write` straight into the buffer; nothing is pushed (and
@@ -307,7 +324,8 @@ impl RowSet {
         match write(&mut self.text) {
             Some(()) => {
                 let end = self.text.len();
-                self.cells.push(Cell::Text(Span { start, end }));
+                let plain = plain(self.text.get(start..end).unwrap_or("\\"));
+                self.cells.push(Cell::Text(Span { start, end }, plain));
                 Some(())
             }
             None => {
@@ -387,7 +405,8 @@ impl RowSet {
                     Cell::Bool(false) => 5,
                     Cell::Int(i) => convert::int_len(i),
                     Cell::Float(_, span) => span.end - span.start,
-                    Cell::Text(span) => {
+                    Cell::Text(span, true) => span.end - span.start + 2,
+                    Cell::Text(span, false) => {
                         convert::string_len(self.text.get(span.start..span.end).unwrap_or(""))
                     }
                     Cell::Json(i) => self.json.get(i).map_or(4, convert::json_len),
@@ -501,11 +520,61 @@ impl PartialEq<RowSet> for Vec<Vec<Value>> {
     }
 }
 
+/// True when every byte of `s` is printable ASCII other than `"`, `\` and `|`: a
+/// text JSON writes as it is (between quotes) and the text table shows as it is
+/// (`|` separates its columns). Eight bytes at a time, by the usual bit tricks: a byte
+/// below `n`, or equal to `c`, leaves its high bit set in the expressions below.
+fn plain(s: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let plain_word = |word: u64| {
+        let has_byte = |b: u8| has_zero(word ^ (ONES * u64::from(b)));
+        word & HIGH == 0
+            && word.wrapping_sub(ONES * 0x20) & !word & HIGH == 0
+            && !has_byte(0x7f)
+            && !has_byte(b'"')
+            && !has_byte(b'\\')
+            && !has_byte(b'|')
+    };
+    let mut words = s.as_bytes().chunks_exact(8);
+    for word in &mut words {
+        match <[u8; 8]>::try_from(word) {
+            Ok(word) if plain_word(u64::from_le_bytes(word)) => {}
+            _ => return false,
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b'|'))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The eight-at-a-time test says what a byte at a time says, wherever the byte
+    /// that is not plain falls.
+    #[test]
+    fn plain_is_printable_ascii_without_quotes_backslashes_or_bars() {
+        let slow = |s: &str| {
+            s.bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b'|'))
+        };
+        for odd in [
+            "\"", "\\", "|", "\n", "\u{7f}", "\u{1f}", "é", "\u{202e}", "~", " ",
+        ] {
+            for at in 0..20 {
+                let text = format!("{}{odd}{}", "a".repeat(at), "b".repeat(19 - at));
+                assert_eq!(plain(&text), slow(&text), "{text:?}");
+            }
+        }
+        assert!(plain(""));
+        assert!(plain("2026-12-08 00:00:00+00 ~ x"));
+    }
 
     fn sample() -> Vec<Vec<Value>> {
         vec![
@@ -533,7 +602,7 @@ mod tests {
             serde_json::to_string(&set).unwrap(),
             serde_json::to_string(&values).unwrap()
         );
-        assert_eq!(set.get(0).unwrap().float_text(2), Some("1.5"));
+        assert_eq!(set.get(0).unwrap().shown_as_is(2), Some("1.5"));
         assert!(set.get(4).is_none());
         assert!(set.get(3).unwrap().is_empty());
     }

@@ -225,6 +225,29 @@ impl Serialize for CallToolResult {
 }
 
 impl CallToolResult {
+    /// About how many bytes the result takes serialised: its texts and serialised
+    /// structured output, with room for escapes and the fields around them (a
+    /// response's buffer is made this size, so a large result is not copied as it
+    /// grows).
+    pub(crate) fn size_hint(&self) -> usize {
+        let texts: usize = self
+            .content
+            .iter()
+            .map(|block| match block {
+                Content::Text(text) => text.text.len(),
+                _ => 256,
+            })
+            .fold(0, usize::saturating_add);
+        let structured = self
+            .structured_json
+            .as_ref()
+            .map_or(0, |raw| raw.0.get().len());
+        texts
+            .saturating_add(texts / 16)
+            .saturating_add(structured)
+            .saturating_add(512)
+    }
+
     /// A successful result with one text block.
     pub fn text(text: impl Into<String>) -> Self {
         CallToolResult {

@@ -46,19 +46,29 @@ pub const SHUTTING_DOWN: i64 = -32001;
 /// Marks a cancelled request internally; never sent to the client.
 const CANCELLED: i64 = -32800;
 
-/// A request's result: a JSON value, or text already serialised (a tool's result), or
-/// the questions a 2026-07-28 request must have answered first.
+/// A request's result: a JSON value, or a tool's result (serialised straight into the
+/// response), or the questions a 2026-07-28 request must have answered first.
 enum Answer {
     Value(Value),
-    Raw(Box<serde_json::value::RawValue>),
+    Tool(Box<crate::era::ToolAnswer>),
     InputRequired(Value),
+}
+
+impl Answer {
+    /// About how many bytes the response takes, when that is known without serialising.
+    fn size_hint(&self) -> Option<usize> {
+        match self {
+            Answer::Tool(tool) => Some(tool.size_hint()),
+            Answer::Value(_) | Answer::InputRequired(_) => None,
+        }
+    }
 }
 
 impl serde::Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Answer::Value(value) | Answer::InputRequired(value) => value.serialize(serializer),
-            Answer::Raw(raw) => raw.serialize(serializer),
+            Answer::Tool(tool) => tool.serialize(serializer),
         }
     }
 }
@@ -352,7 +362,10 @@ impl Session {
             Ok(Incoming::Request { id, method, params }) => {
                 let outcome = self.request(&id, &method, params, related).await;
                 match outcome {
-                    Ok(result) => jsonrpc::response(&id, &result),
+                    Ok(result) => match result.size_hint() {
+                        Some(size) => jsonrpc::response_sized(&id, &result, size),
+                        None => jsonrpc::response(&id, &result),
+                    },
                     // A cancelled request gets no response, as the specification asks.
                     Err(failure) if failure.error.code == CANCELLED => return None,
                     Err(failure) => {
@@ -467,8 +480,8 @@ impl Session {
                 )));
             }
             Answer::Value(value) => value,
-            // A tool's result, completed as it was serialised.
-            raw @ Answer::Raw(_) => return Ok(raw),
+            // A tool's result, completed when it was made.
+            tool @ Answer::Tool(_) => return Ok(tool),
         };
         if crate::era::CACHEABLE_METHODS.contains(&method)
             && let Value::Object(map) = &mut value
@@ -649,18 +662,16 @@ impl Session {
             return Ok(Answer::Value(result));
         }
         if method == "tools/call" {
-            // A tool's result (possibly large) is serialised once, here, and copied
-            // into the response as it is; a 2026-07-28 one is completed first.
+            // A tool's result (possibly large) is serialised once, straight into the
+            // response; a 2026-07-28 one is completed first.
             let modern = context.era.is_some();
-            let mut result = self.call_tool(params, context).await?;
-            let raw = if modern {
-                crate::era::complete_tool_result(&mut result, &self.server.inner.info_json)
+            let result = self.call_tool(params, context).await?;
+            let tool = if modern {
+                crate::era::ToolAnswer::complete(result, &self.server.inner.info_json)
             } else {
-                serde_json::value::to_raw_value(&result)
+                crate::era::ToolAnswer::Plain(result)
             };
-            return raw
-                .map(Answer::Raw)
-                .map_err(|e| ErrorObject::internal(e.to_string()));
+            return Ok(Answer::Tool(Box::new(tool)));
         }
         self.route_value(method, params, context)
             .await

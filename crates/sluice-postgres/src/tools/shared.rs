@@ -225,7 +225,7 @@ pub fn render_page(
         // The rows are data: framed, each value on its line ([`Frame`], [`visible`]),
         // written straight into the text.
         let frame = Frame::new();
-        text.reserve(output.rows.len() * output.columns.len() * 8 + 400);
+        text.reserve(output.rows.text_size_hint() + 400);
         frame.open(&mut text, "rows");
         for (i, column) in output.columns.iter().enumerate() {
             if i > 0 {
@@ -234,24 +234,25 @@ pub fn render_page(
             push_visible(&mut text, &column.name, &['|']);
         }
         text.push('\n');
+        let mut digits = itoa::Buffer::new();
         for row in output.rows.iter() {
             for (i, value) in row.iter().enumerate() {
                 if i > 0 {
                     text.push_str(" | ");
                 }
+                // Floats and plain texts (known when they were read) show as they are.
+                if let Some(as_is) = row.shown_as_is(i) {
+                    text.push_str(as_is);
+                    continue;
+                }
                 match value {
                     ValueRef::Text(s) => push_visible(&mut text, s, &['|']),
                     ValueRef::Null => text.push_str("NULL"),
                     // Digits, a sign, a point, an exponent: nothing to show.
-                    ValueRef::Int(n) => {
-                        let _ = write!(text, "{n}");
+                    ValueRef::Int(n) => text.push_str(digits.format(n)),
+                    ValueRef::Float(f) => {
+                        let _ = write!(text, "{f}");
                     }
-                    ValueRef::Float(f) => match row.float_text(i) {
-                        Some(digits) => text.push_str(digits),
-                        None => {
-                            let _ = write!(text, "{f}");
-                        }
-                    },
                     ValueRef::Bool(b) => text.push_str(if b { "true" } else { "false" }),
                     ValueRef::Json(other) => text.push_str(&visible_json(&other.to_string())),
                 }
