@@ -31,6 +31,12 @@ impl ClientError {
     }
 }
 
+/// The SQLSTATE of a failure the database reported (none for a connection's or the
+/// driver's own).
+pub(crate) fn sqlstate_of(error: &tokio_postgres::Error) -> Option<&str> {
+    error.code().map(SqlState::code)
+}
+
 /// Turns a tokio-postgres error into what the client may see, logging the full detail.
 pub fn sanitise(error: &tokio_postgres::Error) -> ClientError {
     let Some(db) = error.as_db_error() else {

@@ -31,7 +31,7 @@ enum Cell {
     Int(i64),
     /// A finite float and its text as JSON writes it.
     Float(f64, Span),
-    /// A text, and whether it is [`plain`] (known when it was written).
+    /// A text, and whether it is [`convert::plain`] (known when it was written).
     Text(Span, bool),
     /// An array or object, at this index of [`RowSet::json`].
     Json(usize),
@@ -149,7 +149,7 @@ impl<'a> Row<'a> {
     }
 
     /// The text of the value in `column` when it shows in the text table as it is: a
-    /// float's (written once, when it was read) or a [`plain`] text.
+    /// float's (written once, when it was read) or a [`convert::plain`] text.
     #[cfg(any(test, feature = "tools"))]
     pub(crate) fn shown_as_is(&self, column: usize) -> Option<&'a str> {
         match self.cells.get(column) {
@@ -196,10 +196,7 @@ impl RowSet {
     /// Row `row`.
     pub fn get(&self, row: usize) -> Option<Row<'_>> {
         let end = *self.row_ends.get(row)?;
-        let start = match row.checked_sub(1) {
-            Some(before) => *self.row_ends.get(before)?,
-            None => 0,
-        };
+        let start = self.row_start(row)?;
         Some(Row {
             set: self,
             cells: self.cells.get(start..end)?,
@@ -310,7 +307,7 @@ impl RowSet {
                 start,
                 end: self.text.len(),
             },
-            plain(s),
+            convert::plain(s),
         )
     }
 
@@ -324,7 +321,7 @@ impl RowSet {
         match write(&mut self.text) {
             Some(()) => {
                 let end = self.text.len();
-                let plain = plain(self.text.get(start..end).unwrap_or("\\"));
+                let plain = convert::plain(self.text.get(start..end).unwrap_or("\\"));
                 self.cells.push(Cell::Text(Span { start, end }, plain));
                 Some(())
             }
@@ -368,11 +365,24 @@ impl RowSet {
         }
     }
 
+    /// Where row `row`'s cells start, when there is such a row or it is the next one.
+    fn row_start(&self, row: usize) -> Option<usize> {
+        match row.checked_sub(1) {
+            Some(before) => self.row_ends.get(before).copied(),
+            None => Some(0),
+        }
+    }
+
+    /// Marks where the open row's text and arrays start: what `discard_row` takes back.
+    fn mark(&mut self) {
+        self.open_text = self.text.len();
+        self.open_json = self.json.len();
+    }
+
     /// Closes the open row.
     pub(crate) fn end_row(&mut self) {
         self.row_ends.push(self.cells.len());
-        self.open_text = self.text.len();
-        self.open_json = self.json.len();
+        self.mark();
     }
 
     /// Takes the open row back.
@@ -424,17 +434,15 @@ impl RowSet {
         self.row_ends.truncate(rows);
         let end = self.row_ends.last().copied().unwrap_or(0);
         self.cells.truncate(end);
-        self.open_text = self.text.len();
-        self.open_json = self.json.len();
+        self.mark();
     }
 
     /// Puts `value` in row `row`, column `column` (a value that was pending).
     pub(crate) fn fill(&mut self, row: usize, column: usize, value: Value) {
-        let start = match row.checked_sub(1) {
-            Some(before) => self.row_ends.get(before).copied(),
-            None => Some(0),
-        };
-        let Some(at) = start.and_then(|start| start.checked_add(column)) else {
+        let Some(at) = self
+            .row_start(row)
+            .and_then(|start| start.checked_add(column))
+        else {
             return;
         };
         if row >= self.len() || at >= self.row_ends.get(row).copied().unwrap_or(0) {
@@ -444,8 +452,7 @@ impl RowSet {
         if let Some(slot) = self.cells.get_mut(at) {
             *slot = cell;
         }
-        self.open_text = self.text.len();
-        self.open_json = self.json.len();
+        self.mark();
     }
 }
 
@@ -520,61 +527,11 @@ impl PartialEq<RowSet> for Vec<Vec<Value>> {
     }
 }
 
-/// True when every byte of `s` is printable ASCII other than `"`, `\` and `|`: a
-/// text JSON writes as it is (between quotes) and the text table shows as it is
-/// (`|` separates its columns). Eight bytes at a time, by the usual bit tricks: a byte
-/// below `n`, or equal to `c`, leaves its high bit set in the expressions below.
-fn plain(s: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let plain_word = |word: u64| {
-        let has_byte = |b: u8| has_zero(word ^ (ONES * u64::from(b)));
-        word & HIGH == 0
-            && word.wrapping_sub(ONES * 0x20) & !word & HIGH == 0
-            && !has_byte(0x7f)
-            && !has_byte(b'"')
-            && !has_byte(b'\\')
-            && !has_byte(b'|')
-    };
-    let mut words = s.as_bytes().chunks_exact(8);
-    for word in &mut words {
-        match <[u8; 8]>::try_from(word) {
-            Ok(word) if plain_word(u64::from_le_bytes(word)) => {}
-            _ => return false,
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b'|'))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-
-    /// The eight-at-a-time test says what a byte at a time says, wherever the byte
-    /// that is not plain falls.
-    #[test]
-    fn plain_is_printable_ascii_without_quotes_backslashes_or_bars() {
-        let slow = |s: &str| {
-            s.bytes()
-                .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b'|'))
-        };
-        for odd in [
-            "\"", "\\", "|", "\n", "\u{7f}", "\u{1f}", "é", "\u{202e}", "~", " ",
-        ] {
-            for at in 0..20 {
-                let text = format!("{}{odd}{}", "a".repeat(at), "b".repeat(19 - at));
-                assert_eq!(plain(&text), slow(&text), "{text:?}");
-            }
-        }
-        assert!(plain(""));
-        assert!(plain("2026-12-08 00:00:00+00 ~ x"));
-    }
 
     fn sample() -> Vec<Vec<Value>> {
         vec![

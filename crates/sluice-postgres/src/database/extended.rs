@@ -298,10 +298,7 @@ async fn bind(
 /// True for the failures of a kept statement that PostgreSQL no longer runs as prepared:
 /// its result's columns changed (`0A000`), or it is gone (`26000`).
 fn replanned(e: &tokio_postgres::Error) -> bool {
-    matches!(
-        e.code().map(tokio_postgres::error::SqlState::code),
-        Some("0A000" | "26000")
-    )
+    matches!(crate::errors::sqlstate_of(e), Some("0A000" | "26000"))
 }
 
 /// The columns of `sql`, from a statement prepared and closed again; inside a

@@ -646,10 +646,7 @@ fn statements_out_of_step(e: &RunError) -> bool {
     let RunError::Database(e) = e else {
         return false;
     };
-    matches!(
-        e.code().map(tokio_postgres::error::SqlState::code),
-        Some("26000" | "42P05")
-    )
+    matches!(crate::errors::sqlstate_of(e), Some("26000" | "42P05"))
 }
 
 /// `guard`'s verdict on `sql` (kept in `verdicts`, the guard's own), as the statement

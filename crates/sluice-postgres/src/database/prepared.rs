@@ -166,7 +166,7 @@ impl Unpreparable {
 /// parameter), so the text runs as written from now on.
 pub(crate) fn form_failed(e: &tokio_postgres::Error) -> bool {
     matches!(
-        e.code().map(tokio_postgres::error::SqlState::code),
+        crate::errors::sqlstate_of(e),
         Some(
             "42P18" // indeterminate datatype
                 | "42804" // datatype mismatch

@@ -75,7 +75,7 @@ pub(super) async fn texts(
         match outcome {
             Ok(text) => texts.push(text),
             Err(e) => {
-                return Err(match e.code().map(tokio_postgres::error::SqlState::code) {
+                return Err(match crate::errors::sqlstate_of(&e) {
                     // "no binary input function", "cannot accept a value of type …"
                     Some("42883" | "0A000" | "42846") => {
                         Failure::Unrenderable(ty.name().to_owned())
