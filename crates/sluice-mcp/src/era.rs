@@ -194,6 +194,35 @@ impl ToolAnswer {
         }
     }
 
+    /// Writes the answer as JSON into `out`: what its `Serialize` writes, with the
+    /// result's plain text escaped by hand ([`CallToolResult::write_fields`]).
+    ///
+    /// [`CallToolResult::write_fields`]: crate::protocol::CallToolResult
+    pub(crate) fn write_json(&self, out: &mut String) -> Result<(), serde_json::Error> {
+        match self {
+            ToolAnswer::Plain(result) => {
+                out.push('{');
+                result.write_fields(out)?;
+            }
+            ToolAnswer::Complete {
+                result,
+                server_info,
+            } => {
+                out.push_str("{\"resultType\":\"complete\",");
+                result.write_fields(out)?;
+                if let Some(info) = server_info {
+                    out.push_str(",\"_meta\":{");
+                    out.push_str(&serde_json::to_string(META_SERVER_INFO)?);
+                    out.push(':');
+                    out.push_str(&serde_json::to_string(&**info)?);
+                    out.push('}');
+                }
+            }
+        }
+        out.push('}');
+        Ok(())
+    }
+
     /// About how many bytes the answer takes serialised (for the response's buffer).
     pub(crate) fn size_hint(&self) -> usize {
         match self {
@@ -277,6 +306,53 @@ mod tests {
         assert!(sent.get("isError").is_none());
         let legacy = serde_json::to_value(&result).unwrap();
         assert_eq!(legacy["structuredContent"], json!({"rows": [[1, "a"]]}));
+    }
+
+    /// What the session writes by hand for a tool's answer is, byte for byte, what
+    /// serde writes for it, in both eras, with and without metadata of its own.
+    #[test]
+    fn tool_answers_written_by_hand_are_what_serde_writes() {
+        let raw =
+            serde_json::value::RawValue::from_string(r#"{"rows":[[1.5,"a"]]}"#.to_owned()).unwrap();
+        let mut with_meta = crate::protocol::CallToolResult::text("x");
+        with_meta.meta = Some(serde_json::Map::from_iter([(
+            "k".to_owned(),
+            json!([1, "v"]),
+        )]));
+        let mut with_value = crate::protocol::CallToolResult::error("failed: \"quoted\"\n\u{1}");
+        with_value.structured_content = Some(json!({"a": [1, null, "é"]}));
+        let image = crate::protocol::Content::image("AAAA", "image/png");
+        let results = [
+            crate::protocol::CallToolResult::text("rows | \"a\"\n1 | 2\n")
+                .with_structured_json(raw),
+            with_meta,
+            with_value,
+            crate::protocol::CallToolResult::content(vec![
+                crate::protocol::Content::text("one"),
+                image,
+                crate::protocol::Content::text("two\t"),
+            ]),
+            crate::protocol::CallToolResult::content(vec![]),
+            crate::protocol::CallToolResult::text("t").with_structured_text({
+                let mut w = crate::json::JsonWriter::new();
+                w.begin_array();
+                w.string("a\"b");
+                w.f64(0.1);
+                w.end_array();
+                w.finish().unwrap()
+            }),
+        ];
+        let info = Arc::new(json!({"name": "s", "version": "1"}));
+        for result in results {
+            for answer in [
+                ToolAnswer::Plain(result.clone()),
+                ToolAnswer::complete(result.clone(), &info),
+            ] {
+                let mut ours = String::new();
+                answer.write_json(&mut ours).unwrap();
+                assert_eq!(ours, serde_json::to_string(&answer).unwrap());
+            }
+        }
     }
 
     #[test]

@@ -217,41 +217,40 @@ fn envelope<'a, R: ?Sized, P: ?Sized>() -> Envelope<'a, R, P> {
 }
 
 fn write<T: Serialize>(message: &T) -> String {
-    write_sized(message, 128)
-}
-
-/// [`write`] into a buffer of `capacity` bytes and one more (for the line end a
-/// transport adds), so a large message is not copied as the buffer grows.
-fn write_sized<T: Serialize>(message: &T, capacity: usize) -> String {
-    let mut out = Vec::with_capacity(capacity.saturating_add(1));
-    let written = serde_json::to_writer(&mut out, message)
-        .map_err(|e| e.to_string())
-        // serde_json writes UTF-8 only.
-        .and_then(|()| String::from_utf8(out).map_err(|e| e.to_string()));
     // Serialising these types cannot fail: every map key is a string.
-    written.unwrap_or_else(|e| {
-        format!(
-            r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{INTERNAL_ERROR},"message":"cannot serialise the answer: {}"}}}}"#,
-            e.replace('"', "'")
-        )
-    })
+    serde_json::to_string(message).unwrap_or_else(|e| unserialisable(&e))
 }
 
-/// [`response`] for a result of about `size` bytes: serialised into a buffer of that
-/// size, never copied as it grows.
-pub(crate) fn response_sized<T: Serialize + ?Sized>(
-    id: &RequestId,
-    result: &T,
-    size: usize,
-) -> String {
-    write_sized(
-        &Envelope {
-            id: Some(Some(id)),
-            result: Some(result),
-            ..envelope::<T, Value>()
-        },
-        size.saturating_add(64),
+/// The error sent in place of an answer that could not be serialised.
+fn unserialisable(e: &serde_json::Error) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{INTERNAL_ERROR},"message":"cannot serialise the answer: {}"}}}}"#,
+        e.to_string().replace('"', "'")
     )
+}
+
+/// A success response whose result `write` writes as JSON into the response, which
+/// starts with room for `size` bytes of it and the line end a transport adds (a large
+/// result is neither copied nor moved as the response grows).
+pub(crate) fn response_written(
+    id: &RequestId,
+    size: usize,
+    write: impl FnOnce(&mut String) -> Result<(), serde_json::Error>,
+) -> String {
+    let mut out = String::with_capacity(size.saturating_add(64));
+    out.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    let written = serde_json::to_string(id).and_then(|id| {
+        out.push_str(&id);
+        out.push_str(r#","result":"#);
+        write(&mut out)
+    });
+    match written {
+        Ok(()) => {
+            out.push('}');
+            out
+        }
+        Err(e) => unserialisable(&e),
+    }
 }
 
 /// Serialises a success response.

@@ -85,6 +85,7 @@ mod context;
 pub mod era;
 mod error;
 mod filter;
+pub mod json;
 pub mod jsonrpc;
 pub mod mrtr;
 pub mod prompts;

@@ -193,11 +193,38 @@ pub struct CallToolResult {
 
 /// Serialised structured output; two are equal when their text is.
 #[derive(Debug, Clone)]
-struct StructuredJson(Box<RawValue>);
+enum StructuredJson {
+    /// Serialised by serde ([`CallToolResult::with_structured_json`]).
+    Raw(Box<RawValue>),
+    /// Written by a [`crate::json::JsonWriter`] ([`CallToolResult::with_structured_text`]).
+    Text(crate::json::JsonText),
+}
+
+impl StructuredJson {
+    fn get(&self) -> &str {
+        match self {
+            StructuredJson::Raw(raw) => raw.get(),
+            StructuredJson::Text(text) => text.as_str(),
+        }
+    }
+}
 
 impl PartialEq for StructuredJson {
     fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
+        self.get() == other.get()
+    }
+}
+
+impl Serialize for StructuredJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StructuredJson::Raw(raw) => raw.serialize(serializer),
+            // Valid by construction, so this only borrows it (the response itself is
+            // written without serde: `write_fields`).
+            StructuredJson::Text(text) => serde_json::from_str::<&RawValue>(text.as_str())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
+        }
     }
 }
 
@@ -207,7 +234,7 @@ impl Serialize for CallToolResult {
         let mut out = serializer.serialize_struct("CallToolResult", 4)?;
         out.serialize_field("content", &self.content)?;
         match (&self.structured_json, &self.structured_content) {
-            (Some(StructuredJson(raw)), _) => out.serialize_field("structuredContent", raw)?,
+            (Some(json), _) => out.serialize_field("structuredContent", json)?,
             (None, Some(value)) => out.serialize_field("structuredContent", value)?,
             (None, None) => out.skip_field("structuredContent")?,
         }
@@ -241,11 +268,55 @@ impl CallToolResult {
         let structured = self
             .structured_json
             .as_ref()
-            .map_or(0, |raw| raw.0.get().len());
+            .map_or(0, |json| json.get().len());
         texts
             .saturating_add(texts / 16)
             .saturating_add(structured)
             .saturating_add(512)
+    }
+
+    /// Writes the result's fields (`"content":[…]` and those after it, without the
+    /// braces around them) into `out`, as its `Serialize` does: plain text blocks by
+    /// hand ([`crate::json`]), the rest through `serde_json`.
+    pub(crate) fn write_fields(&self, out: &mut String) -> Result<(), serde_json::Error> {
+        out.push_str("\"content\":[");
+        for (i, block) in self.content.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match block {
+                Content::Text(crate::protocol::TextContent {
+                    text,
+                    annotations: None,
+                    meta: None,
+                }) => {
+                    out.push_str("{\"type\":\"text\",\"text\":");
+                    crate::json::push_string(out, text);
+                    out.push('}');
+                }
+                other => out.push_str(&serde_json::to_string(other)?),
+            }
+        }
+        out.push(']');
+        match (&self.structured_json, &self.structured_content) {
+            (Some(json), _) => {
+                out.push_str(",\"structuredContent\":");
+                out.push_str(json.get());
+            }
+            (None, Some(value)) => {
+                out.push_str(",\"structuredContent\":");
+                out.push_str(&serde_json::to_string(value)?);
+            }
+            (None, None) => {}
+        }
+        if self.is_error {
+            out.push_str(",\"isError\":true");
+        }
+        if let Some(meta) = &self.meta {
+            out.push_str(",\"_meta\":");
+            out.push_str(&serde_json::to_string(meta)?);
+        }
+        Ok(())
     }
 
     /// A successful result with one text block.
@@ -299,19 +370,30 @@ impl CallToolResult {
     /// let result = CallToolResult::text("2 rows").with_structured_json(raw);
     /// let sent = serde_json::to_value(&result).unwrap();
     /// assert_eq!(sent["structuredContent"]["rows"][1][0], 3);
-    /// assert_eq!(result.structured_json().map(|raw| raw.get()), Some(r#"{"rows":[[1,2],[3,4]]}"#));
+    /// assert_eq!(result.structured_json(), Some(r#"{"rows":[[1,2],[3,4]]}"#));
     /// ```
     #[must_use]
     pub fn with_structured_json(mut self, json: Box<RawValue>) -> Self {
-        self.structured_json = Some(StructuredJson(json));
+        self.structured_json = Some(StructuredJson::Raw(json));
         self.structured_content = None;
         self
     }
 
-    /// The structured content given already serialised, if any
-    /// ([`CallToolResult::with_structured_json`]).
-    pub fn structured_json(&self) -> Option<&RawValue> {
-        self.structured_json.as_ref().map(|json| &*json.0)
+    /// Adds structured content written by a [`JsonWriter`](crate::json::JsonWriter):
+    /// as [`CallToolResult::with_structured_json`], for a result too large to go
+    /// through serde twice (see [`crate::json`] for an example).
+    #[must_use]
+    pub fn with_structured_text(mut self, json: crate::json::JsonText) -> Self {
+        self.structured_json = Some(StructuredJson::Text(json));
+        self.structured_content = None;
+        self
+    }
+
+    /// The structured content given already serialised, if any, as its JSON text
+    /// ([`CallToolResult::with_structured_json`],
+    /// [`CallToolResult::with_structured_text`]).
+    pub fn structured_json(&self) -> Option<&str> {
+        self.structured_json.as_ref().map(StructuredJson::get)
     }
 
     /// Adds a content block.

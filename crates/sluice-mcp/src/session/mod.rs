@@ -54,16 +54,6 @@ enum Answer {
     InputRequired(Value),
 }
 
-impl Answer {
-    /// About how many bytes the response takes, when that is known without serialising.
-    fn size_hint(&self) -> Option<usize> {
-        match self {
-            Answer::Tool(tool) => Some(tool.size_hint()),
-            Answer::Value(_) | Answer::InputRequired(_) => None,
-        }
-    }
-}
-
 impl serde::Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -362,10 +352,11 @@ impl Session {
             Ok(Incoming::Request { id, method, params }) => {
                 let outcome = self.request(&id, &method, params, related).await;
                 match outcome {
-                    Ok(result) => match result.size_hint() {
-                        Some(size) => jsonrpc::response_sized(&id, &result, size),
-                        None => jsonrpc::response(&id, &result),
-                    },
+                    // A tool's answer (possibly large) is written by hand.
+                    Ok(Answer::Tool(tool)) => {
+                        jsonrpc::response_written(&id, tool.size_hint(), |out| tool.write_json(out))
+                    }
+                    Ok(result) => jsonrpc::response(&id, &result),
                     // A cancelled request gets no response, as the specification asks.
                     Err(failure) if failure.error.code == CANCELLED => return None,
                     Err(failure) => {

@@ -27,6 +27,7 @@ mod explain;
 mod framing;
 mod shared;
 mod statements;
+mod structured;
 
 use std::sync::Arc;
 

@@ -5,16 +5,15 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_auth::{Identity, Permission, PermissionPolicy};
 use sluice_mcp::{CallToolResult, RequestContext, ToolError};
 
 use super::framing::{Frame, push_visible, visible_json};
+use crate::ValueRef;
 use crate::database::{Cap, Database, QueryError, QueryOutput, elapsed_ms};
 use crate::databases::Databases;
 use crate::params::Param;
-use crate::{ColumnInfo, RowSet, ValueRef};
 
 /// Checks that the caller of `ctx` has `needed`, and returns who it is. A refusal is
 /// logged on the audit target (`sluice::audit`) and becomes a tool error the model can
@@ -296,29 +295,8 @@ pub fn render_page(
     text.push(')');
     // The structured result is written once, straight from the rows, and copied into
     // the response as it is.
-    let structured = serde_json::value::to_raw_value(&Structured {
-        columns: &output.columns,
-        rows: &output.rows,
-        row_count: output.row_count,
-        truncated: output.truncated,
-        cut_by: output.cut_by,
-        next_offset,
-        rows_affected: output.rows_affected,
-    })?;
-    Ok(CallToolResult::text(text).with_structured_json(structured))
-}
-
-/// The structured result of [`render_page`], as [`result_schema`] describes it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Structured<'a> {
-    columns: &'a [ColumnInfo],
-    rows: &'a RowSet,
-    row_count: usize,
-    truncated: bool,
-    cut_by: Option<Cap>,
-    next_offset: Option<u64>,
-    rows_affected: Option<u64>,
+    let structured = super::structured::write(&output, next_offset)?;
+    Ok(CallToolResult::text(text).with_structured_text(structured))
 }
 
 /// The output schema of a result made by [`render`]: `columns` (name and type), `rows`
