@@ -16,6 +16,9 @@
 //! - [`protocol`]: the MCP types — versions, implementation info, tools and their
 //!   annotations, content blocks (text, image, audio, resource links, embedded
 //!   resources) with annotations, `_meta` and icons, resources, prompts.
+//! - [`json`]: JSON written by hand for large results ([`json::JsonWriter`], valid by
+//!   construction), copied into the response as it is
+//!   ([`CallToolResult::with_structured_text`]).
 //! - [`Server`] and [`ServerBuilder`]: what a server offers, shared by all its sessions.
 //!   Tools are registered typed (an argument type deriving `Deserialize` and
 //!   `JsonSchema`; bad arguments come back as a tool error the model can read) or
