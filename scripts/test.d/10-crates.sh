@@ -18,5 +18,12 @@ check -p sluice-mcp --no-default-features
 check -p sluice-auth --no-default-features
 check -p sluice-sqlguard --no-default-features
 
+# cargo unpacks the packaged crates of its temporary registry into CARGO_HOME once per
+# registry path and version, and reuses what it unpacked on the next run: sources of an
+# earlier commit, which the packaged crates would then be verified against. Start clean.
+for unpacked in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/sluice-*; do
+    if [ -e "$unpacked" ]; then rm -rf "$unpacked"; fi
+done
+
 # --allow-dirty: the step also runs on a working tree with changes; CI's clone is clean.
 cargo package --workspace --exclude examples --exclude sluice-testkit --locked --allow-dirty
