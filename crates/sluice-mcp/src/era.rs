@@ -194,8 +194,8 @@ impl ToolAnswer {
         }
     }
 
-    /// Writes the answer as JSON into `out`: what its `Serialize` writes, with the
-    /// result's plain text escaped by hand ([`CallToolResult::write_fields`]).
+    /// Writes the answer as JSON into `out`: the result's fields as its `Serialize`
+    /// writes them, plain text escaped by hand ([`CallToolResult::write_fields`]).
     ///
     /// [`CallToolResult::write_fields`]: crate::protocol::CallToolResult
     pub(crate) fn write_json(&self, out: &mut String) -> Result<(), serde_json::Error> {
@@ -231,6 +231,9 @@ impl ToolAnswer {
     }
 }
 
+/// What serde writes for an answer: the shape [`ToolAnswer::write_json`] is held to
+/// (the session writes answers by hand only).
+#[cfg(test)]
 impl serde::Serialize for ToolAnswer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         /// `{"io.modelcontextprotocol/serverInfo": …}` over a borrowed value.

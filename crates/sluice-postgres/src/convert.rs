@@ -92,32 +92,39 @@ const ESCAPED_EXTRA: [u8; 256] = {
 
 /// True when every byte of `s` is printable ASCII other than `"`, `\` and `|`: a
 /// text JSON writes as it is (between quotes) and the text table shows as it is
-/// (`|` separates its columns). Eight bytes at a time, by the usual bit tricks: a byte
-/// below `n`, or equal to `c`, leaves its high bit set in the expressions below.
+/// (`|` separates its columns). Eight bytes at a time ([`plain_ascii`]).
 pub(crate) fn plain(s: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let plain_word = |word: u64| {
-        let has_byte = |b: u8| has_zero(word ^ (ONES * u64::from(b)));
-        word & HIGH == 0
-            && word.wrapping_sub(ONES * 0x20) & !word & HIGH == 0
-            && !has_byte(0x7f)
-            && !has_byte(b'"')
-            && !has_byte(b'\\')
-            && !has_byte(b'|')
-    };
+    const ALSO: [char; 2] = ['"', '|'];
     let mut words = s.as_bytes().chunks_exact(8);
     for word in &mut words {
         match <[u8; 8]>::try_from(word) {
-            Ok(word) if plain_word(u64::from_le_bytes(word)) => {}
+            Ok(word) if plain_ascii(u64::from_le_bytes(word), &ALSO) => {}
             _ => return false,
         }
     }
     words
         .remainder()
         .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b'|'))
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\' && !ALSO.contains(&char::from(b)))
+}
+
+/// True when each of the eight bytes of `chunk` is printable ASCII (0x20–0x7e) and
+/// neither `\` nor an ASCII character of `also` (the usual bit tricks: a byte below
+/// `n` or equal to `c` leaves its high bit set in the expressions below).
+pub(crate) fn plain_ascii(chunk: u64, also: &[char]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let has_byte = |b: u8| has_zero(chunk ^ (ONES * u64::from(b)));
+    if chunk & HIGH != 0 || chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGH != 0 {
+        return false;
+    }
+    if has_byte(0x7f) || has_byte(b'\\') {
+        return false;
+    }
+    also.iter()
+        .filter_map(|&c| u8::try_from(c).ok().filter(u8::is_ascii))
+        .all(|b| !has_byte(b))
 }
 
 /// The length of `i` in decimal, with its sign.

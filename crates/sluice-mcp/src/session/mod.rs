@@ -54,15 +54,6 @@ enum Answer {
     InputRequired(Value),
 }
 
-impl serde::Serialize for Answer {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Answer::Value(value) | Answer::InputRequired(value) => value.serialize(serializer),
-            Answer::Tool(tool) => tool.serialize(serializer),
-        }
-    }
-}
-
 /// How a transport with status codes (HTTP) answers a reply: 2026-07-28 asks for
 /// `400 Bad Request` when a request's `_meta` or headers are wrong and `404 Not Found`
 /// for unknown methods; everything else is `200 OK`.
@@ -356,7 +347,9 @@ impl Session {
                     Ok(Answer::Tool(tool)) => {
                         jsonrpc::response_written(&id, tool.size_hint(), |out| tool.write_json(out))
                     }
-                    Ok(result) => jsonrpc::response(&id, &result),
+                    Ok(Answer::Value(value) | Answer::InputRequired(value)) => {
+                        jsonrpc::response(&id, &value)
+                    }
                     // A cancelled request gets no response, as the specification asks.
                     Err(failure) if failure.error.code == CANCELLED => return None,
                     Err(failure) => {

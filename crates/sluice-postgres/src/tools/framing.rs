@@ -130,7 +130,7 @@ fn push_shown_from(out: &mut String, value: &str, at: usize, also: &[char]) {
 
 /// Where the first character [`visible`] must change is, if there is one. Eight bytes
 /// at a time are passed over while they are all printable ASCII other than `\` and the
-/// ASCII ones of `also` ([`plain_ascii`]); otherwise ASCII is judged a byte at a time
+/// ASCII ones of `also` ([`plain_ascii`](crate::convert::plain_ascii)); otherwise ASCII is judged a byte at a time
 /// against a mask (controls, `\`, DEL and `also`), and only characters beyond ASCII are
 /// looked at whole.
 fn first_to_show(value: &str, also: &[char]) -> Option<usize> {
@@ -145,7 +145,7 @@ fn first_to_show(value: &str, also: &[char]) -> Option<usize> {
     while at < bytes.len() {
         if let Some(chunk) = bytes.get(at..at + 8)
             && let Ok(chunk) = <[u8; 8]>::try_from(chunk)
-            && plain_ascii(u64::from_le_bytes(chunk), also)
+            && crate::convert::plain_ascii(u64::from_le_bytes(chunk), also)
         {
             at += 8;
             continue;
@@ -165,25 +165,6 @@ fn first_to_show(value: &str, also: &[char]) -> Option<usize> {
         at += c.len_utf8();
     }
     None
-}
-
-/// True when each of the eight bytes of `chunk` is printable ASCII (0x20–0x7e) and
-/// neither `\` nor an ASCII character of `also` (the usual bit tricks: a byte below
-/// `n` or equal to `c` leaves its high bit set in the expressions below).
-fn plain_ascii(chunk: u64, also: &[char]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let has_byte = |b: u8| has_zero(chunk ^ (ONES * u64::from(b)));
-    if chunk & HIGH != 0 || chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGH != 0 {
-        return false;
-    }
-    if has_byte(0x7f) || has_byte(b'\\') {
-        return false;
-    }
-    also.iter()
-        .filter_map(|&c| u8::try_from(c).ok().filter(u8::is_ascii))
-        .all(|b| !has_byte(b))
 }
 
 /// Appends `value` to `out`, every character [`visible`] changes changed.
